@@ -1,0 +1,153 @@
+"""The language's built-in functions: surface names -> graph constructors.
+
+Most are one operator from `graphc.ops`.  The rest are defined here in terms
+of operators, as JAX defines ``logsumexp`` with ``stop_gradient``: the
+stable forms subtract a stopped maximum, which changes no value and no
+derivative but keeps ``exp`` from overflowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graphc import ops
+from graphc.ir import Node
+from graphc.shapes import Dim, ShapeMismatch
+
+
+class ArgumentError(Exception):
+    """A built-in was called with an argument it cannot take (``index``: which)."""
+
+    def __init__(self, message: str, index: int = 0):
+        super().__init__(message)
+        self.index = index
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    arities: tuple[int, ...]
+    build: Callable[..., Node]
+    summary: str
+
+
+def _column(v: Node) -> Node:
+    return v.T if v.type.is_vector and v.type.row else v
+
+
+def _axis(node: Node, rank: int) -> int:
+    """An axis argument: an integer literal, counted from 0 (negative from the end)."""
+    if node.op.name != "const" or node.attr("value") != int(node.attr("value")):
+        raise ArgumentError("the axis must be an integer literal (0 or 1)", 1)
+    axis = int(node.attr("value"))
+    if axis < 0:
+        axis += max(rank, 1)
+    if not 0 <= axis < max(rank, 1):
+        raise ArgumentError(f"axis {int(node.attr('value'))} is out of range for rank {rank}", 1)
+    return axis
+
+
+def _size(dims: tuple[Dim, ...]) -> Dim:
+    size = Dim.of(1)
+    for d in dims:
+        size = size * d
+    return size
+
+
+def reduce_sum(a: Node, axis: Node | None = None) -> Node:
+    if axis is None:
+        return ops.reduce_sum(a, axis=None)
+    return ops.reduce_sum(a, axis=_axis(axis, a.type.rank))
+
+
+def mean(a: Node, axis: Node | None = None) -> Node:
+    if axis is None:
+        return ops.reduce_sum(a, axis=None) / ops.dimval(dim=_size(a.type.dims))
+    k = _axis(axis, a.type.rank)
+    count = _size(a.type.dims) if a.type.rank <= 1 else a.type.dims[k]
+    return ops.reduce_sum(a, axis=k) / ops.dimval(dim=count)
+
+
+def logsumexp(a: Node) -> Node:
+    # log Σ eᵃ = m + log Σ e^(a−m) with m = stop(max a): same value, same derivative.
+    m = ops.stop(ops.amax(a))
+    return m + ops.log(ops.reduce_sum(ops.exp(a - m), axis=None))
+
+
+def softmax(v: Node) -> Node:
+    if not v.type.is_vector:
+        raise ShapeMismatch("softmax takes a vector, not {0}")
+    e = ops.exp(v - ops.stop(ops.amax(v)))
+    return e / ops.reduce_sum(e, axis=None)
+
+
+def dot(a: Node, b: Node) -> Node:
+    if a.type.dims != b.type.dims:
+        raise ShapeMismatch("dot needs operands of one shape: {0} and {1}")
+    if a.type.is_vector:
+        return _column(a).T @ _column(b)
+    return ops.reduce_sum(a * b, axis=None)
+
+
+def outer(a: Node, b: Node) -> Node:
+    if not (a.type.is_vector and b.type.is_vector):
+        raise ShapeMismatch("outer takes two vectors: {0} and {1}")
+    return _column(a) @ _column(b).T
+
+
+def norm(a: Node) -> Node:
+    # ‖a‖ = √(Σ a²): the 2-norm of a vector, the Frobenius norm of a matrix.
+    return ops.sqrt(ops.reduce_sum(a * a, axis=None))
+
+
+def diag(a: Node) -> Node:
+    if a.type.is_vector:
+        return ops.diag(_column(a))
+    return ops.diagpart(a)
+
+
+def _unary(op: Callable[[Node], Node]) -> Callable[[Node], Node]:
+    return lambda a: op(a)
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in [
+        Builtin("exp", (1,), _unary(ops.exp), "eˣ, elementwise"),
+        Builtin("log", (1,), _unary(ops.log), "natural logarithm, elementwise"),
+        Builtin("sqrt", (1,), _unary(ops.sqrt), "square root, elementwise"),
+        Builtin("sin", (1,), _unary(ops.sin), "sine, elementwise"),
+        Builtin("cos", (1,), _unary(ops.cos), "cosine, elementwise"),
+        Builtin("tanh", (1,), _unary(ops.tanh), "hyperbolic tangent, elementwise"),
+        Builtin("sigmoid", (1,), _unary(ops.sigmoid), "σ(x) = 1/(1 + e⁻ˣ), elementwise"),
+        Builtin("relu", (1,), _unary(ops.relu), "max(x, 0), elementwise; relu'(0) = 0"),
+        Builtin("softplus", (1,), _unary(ops.softplus), "log(1 + eˣ), elementwise"),
+        Builtin("abs", (1,), _unary(ops.abs_), "|x|, elementwise; abs'(0) = 0"),
+        Builtin("max", (2,), ops.maximum, "larger of a and b, elementwise; ties go to a"),
+        Builtin("min", (2,), ops.minimum, "smaller of a and b, elementwise; ties go to a"),
+        Builtin("sum", (1, 2), reduce_sum, "sum of all entries, or along an axis"),
+        Builtin("mean", (1, 2), mean, "mean of all entries, or along an axis"),
+        Builtin("logsumexp", (1,), logsumexp, "log Σ exp(a), without overflow"),
+        Builtin("softmax", (1,), softmax, "exp(v) / Σ exp(v), without overflow"),
+        Builtin("dot", (2,), dot, "inner product of two vectors (or matrices)"),
+        Builtin("outer", (2,), outer, "outer product a bᵀ of two vectors"),
+        Builtin("tr", (1,), _unary(ops.trace), "trace of a square matrix"),
+        Builtin("diag", (1,), diag, "vector -> diagonal matrix; matrix -> its diagonal"),
+        Builtin("inv", (1,), _unary(ops.inv), "inverse of a square matrix"),
+        Builtin("det", (1,), _unary(ops.det), "determinant of a square matrix"),
+        Builtin("logdet", (1,), _unary(ops.logdet), "log |det A|"),
+        Builtin("stop", (1,), _unary(ops.stop), "the value passes, the derivative is zero"),
+        Builtin("norm", (1,), norm, "2-norm of a vector, Frobenius norm of a matrix"),
+    ]
+}
+
+ALIASES = {"σ": "sigmoid", "trace": "tr", "detach": "stop"}
+
+
+def lookup(name: str) -> Builtin | None:
+    return BUILTINS.get(ALIASES.get(name, name))
+
+
+def all_names() -> list[str]:
+    return sorted(set(BUILTINS) | set(ALIASES))

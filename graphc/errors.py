@@ -1,0 +1,88 @@
+"""graphc's errors: one base class, a few kinds, and their rendering.
+
+Every error about a program carries the 1-based ``line`` and ``column`` of
+the place it concerns; ``render()`` formats it the way compilers do::
+
+    model.gc:3:5: error: cannot multiply W [n×250] by x [200]: 250 ≠ 200
+        z = W x + b
+            ^
+
+Errors about a feed (the arrays given to a compiled program) name the
+variable instead of a place.
+"""
+
+from __future__ import annotations
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises about a program or a feed."""
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        source: str | None = None,
+        filename: str | None = None,
+        width: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        self.filename = filename
+        self.width = max(1, width)
+
+    def located(self, source: str | None, filename: str | None) -> GraphcError:
+        """Attach the program text and file name (kept if already set)."""
+        if self.source is None:
+            self.source = source
+        if self.filename is None:
+            self.filename = filename
+        return self
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        return f"{self.line}:{self.column}: {self.message}"
+
+    def render(self) -> str:
+        """``FILE:LINE:COL: error: message``, the source line and a caret."""
+        where = self.filename or "<string>"
+        if self.line is None:
+            return f"{where}: error: {self.message}"
+        head = f"{where}:{self.line}:{self.column}: error: {self.message}"
+        if not self.source:
+            return head
+        lines = self.source.splitlines()
+        if not 1 <= self.line <= len(lines):
+            return head
+        text = lines[self.line - 1].expandtabs(1)
+        col = max(1, min(self.column or 1, len(text) + 1))
+        width = max(1, min(self.width, len(text) - col + 1))
+        caret = " " * (col - 1) + "^" + "~" * (width - 1)
+        return f"{head}\n    {text}\n    {caret}"
+
+
+class ParseError(GraphcError):
+    """The text is not a program: an unexpected character or token."""
+
+
+class NameResolutionError(GraphcError):
+    """A name is unknown, ambiguous, declared twice, or used as the wrong kind."""
+
+
+class ShapeError(GraphcError):
+    """Shapes disagree: the message names both shapes and the dimension."""
+
+
+class DifferentiationError(GraphcError):
+    """A derivative was asked for that the program cannot give."""
+
+
+class FeedError(GraphcError):
+    """An array fed to a program is missing, extra, misshapen or not numeric."""

@@ -1,0 +1,599 @@
+"""From text to the explicit graph: the Lark parse and one lowering Transformer.
+
+`lower(text)` parses a program with the grammar in ``grammar/graphc.lark``,
+checks every name and shape, and returns a `LoweredProgram`: the declared
+dims and variables and a `Graph` whose output is the program's result.  No
+value is involved.  Every error is a `GraphcError` with line and column.
+
+Statements are lowered in order; each expression goes through
+`ExpressionLowering`, a non-recursive Lark Transformer with one method per
+grammar alias, carrying source positions (`Term`) so that an error can name
+the operand as it was written ("cannot multiply W [n×250] by x [200]").
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.lark import PostLex
+from lark.visitors import Transformer_NonRecursive, v_args
+
+from graphc import builtins, ops
+from graphc.errors import GraphcError, NameResolutionError, ParseError, ShapeError
+from graphc.ir import Graph, Node
+from graphc.shapes import Dim, ShapeMismatch, Type
+
+# ---------------------------------------------------------------------------
+# The parser
+# ---------------------------------------------------------------------------
+
+
+def grammar_text() -> str:
+    """The grammar: inside the installed package, or beside it in a checkout."""
+    packaged = importlib.resources.files("graphc") / "grammar" / "graphc.lark"
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammar" / "graphc.lark").read_text(
+        encoding="utf-8"
+    )
+
+
+class _Layout(PostLex):
+    """Newlines inside brackets continue the line; ``‖`` opens or closes a norm.
+
+    A ``‖`` closes the innermost open norm when it follows something that can
+    end an operand (``‖a‖``); otherwise it opens one (``2 ‖v‖^2``).
+    """
+
+    always_accept = ("_NL", "NORM_BAR")
+    _ENDS_OPERAND = {"NAME", "NUMBER", "RPAR", "RSQB", "TRANSPOSE", "NORM_CLOSE"}
+
+    def process(self, stream):
+        depth = norms = 0
+        previous = None
+        for token in stream:
+            kind = token.type
+            if kind == "_NL" and (depth or norms):
+                continue
+            if kind == "NORM_BAR":
+                if norms and previous in self._ENDS_OPERAND:
+                    token, norms = Token.new_borrow_pos("NORM_CLOSE", token.value, token), norms - 1
+                else:
+                    token, norms = Token.new_borrow_pos("NORM_OPEN", token.value, token), norms + 1
+            elif kind in ("LPAR", "LSQB"):
+                depth += 1
+            elif kind in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            previous = token.type
+            yield token
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_Layout(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+_TOKEN_NAMES = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "INT": "an integer",
+    "_NL": "end of line",
+    "$END": "end of input",
+    "MINUS": "'-'",
+    "HADAMARD": "'*'",
+    "MATMUL": "'@'",
+    "TRANSPOSE": "'ᵀ'",
+    "NORM_OPEN": "'‖'",
+    "NORM_CLOSE": "'‖'",
+}
+
+
+def _describe_token(kind: str) -> str:
+    if kind in _TOKEN_NAMES:
+        return _TOKEN_NAMES[kind]
+    try:
+        pattern = parser().get_terminal(kind).pattern
+        return f"'{pattern.value}'" if pattern.type == "str" else kind.lower()
+    except KeyError:
+        return kind.lower()
+
+
+def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
+    if isinstance(err, UnexpectedCharacters):
+        char = source[err.pos_in_stream] if 0 <= err.pos_in_stream < len(source) else "?"
+        return ParseError(f"unexpected character {char!r}", err.line, err.column)
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        found = _describe_token(token.type)
+        if token.type not in ("$END", "_NL"):
+            found = f"{found} {str(token.value)!r}" if token.type in ("NAME", "NUMBER") else found
+        expected = sorted({_describe_token(k) for k in err.expected if not k.startswith("__")})
+        hint = f"; expected {', '.join(expected[:6])}" if expected else ""
+        line, column = err.line, err.column
+        if token.type == "$END" or line in (None, -1):
+            lines = source.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        return ParseError(f"unexpected {found}{hint}", line, column)
+    return ParseError(str(err).splitlines()[0], getattr(err, "line", None), getattr(err, "column", None))
+
+
+# ---------------------------------------------------------------------------
+# What lowering produces
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A lowered operand: its node and where and how it was written."""
+
+    node: Node
+    text: str
+    line: int
+    column: int
+    width: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.text} {self.node.type}"
+
+
+@dataclass
+class LoweredProgram:
+    """A checked program: declarations and the graph of its output."""
+
+    source: str
+    filename: str
+    dims: dict[str, Dim]  # every declared dim: a size, an alias, or itself if unbound
+    variables: list[Node]  # var nodes, in declaration order
+    graph: Graph
+    output: str
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def unbound_dims(self) -> list[str]:
+        return [name for name, d in self.dims.items() if d == Dim.of(name)]
+
+    @property
+    def params(self) -> list[Node]:
+        return [v for v in self.variables if v.attr("kind") == "param"]
+
+
+@dataclass
+class _Function:
+    name: str
+    params: list[str]
+    body: Tree
+    line: int
+
+
+# ---------------------------------------------------------------------------
+# Lowering
+# ---------------------------------------------------------------------------
+
+
+def _position(meta: Any) -> tuple[int, int, int]:
+    line = getattr(meta, "line", 1)
+    column = getattr(meta, "column", 1)
+    width = 1
+    if getattr(meta, "end_line", None) == line:
+        width = max(1, meta.end_column - column)
+    return line, column, width
+
+
+def _fill_template(template: str, operands: list[Term]) -> str:
+    try:
+        return template.format(*operands)
+    except (IndexError, AttributeError, KeyError):
+        return template.replace("{0}", "the operand").replace("{1}", "the operand")
+
+
+class _Program:
+    """The state of one program being lowered: what each name means."""
+
+    def __init__(self, source: str, filename: str):
+        self.source = source
+        self.filename = filename
+        self.dims: dict[str, Dim] = {}
+        self.variables: list[Node] = []
+        self.values: dict[str, Node] = {}  # variables and intermediates
+        self.functions: dict[str, _Function] = {}
+        self.declared_at: dict[str, tuple[int, int]] = {}
+        self.names: dict[Node, str] = {}
+        self.hints: dict[Node, str] = {}
+        self.last_assigned: str | None = None
+        self.output: tuple[str, Any] | None = None
+        self.calling: list[str] = []
+
+    # ---- names ------------------------------------------------------------
+    def claim(self, token: Token, what: str) -> str:
+        name = str(token)
+        if name in self.declared_at:
+            line, _ = self.declared_at[name]
+            raise NameResolutionError(
+                f"{name} is already defined (line {line}); each name is defined once",
+                token.line,
+                token.column,
+                width=len(name),
+            )
+        if builtins.lookup(name) is not None and what != "dim":
+            raise NameResolutionError(
+                f"{name} is a built-in function; choose another name",
+                token.line,
+                token.column,
+                width=len(name),
+            )
+        self.declared_at[name] = (token.line, token.column)
+        return name
+
+    def known_names(self) -> list[str]:
+        return list(self.values) + list(self.dims) + list(self.functions) + builtins.all_names()
+
+    def unknown(self, name: str, line: int, column: int, kind: str = "name") -> NameResolutionError:
+        close = difflib.get_close_matches(name, self.known_names(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return NameResolutionError(f"unknown {kind} {name}{hint}", line, column, width=len(name))
+
+    # ---- dims -------------------------------------------------------------
+    def dim_expr(self, tree: Any) -> Dim:
+        try:
+            return _DimLowering(self).transform(tree)
+        except VisitError as err:
+            raise err.orig_exc from None
+
+    # ---- statements ---------------------------------------------------------
+    def statement(self, tree: Tree) -> None:
+        getattr(self, f"_{tree.data}")(tree)
+
+    def _dim_decl(self, tree: Tree) -> None:
+        for binding in tree.children:
+            token, *value = binding.children
+            name = self.claim(token, "dim")
+            if value:
+                size = self.dim_expr(value[0])
+                if size.value is not None and size.value < 0:
+                    line, column, width = _position(binding.meta)
+                    raise ShapeError(f"dim {name} = {size.value} is negative", line, column, width=width)
+                self.dims[name] = size
+            else:
+                self.dims[name] = Dim.of(name)
+
+    def _declare(self, tree: Tree, kind: str) -> None:
+        *tokens, shape = tree.children
+        dims = tuple(self.dim_expr(child) for child in shape.children)
+        if len(dims) > 2:
+            line, column, width = _position(shape.meta)
+            raise ShapeError(
+                f"graphc handles scalars, vectors and matrices; this shape has rank {len(dims)}",
+                line,
+                column,
+                width=width,
+            )
+        for token in tokens:
+            name = self.claim(token, kind)
+            node = ops.var(name=name, kind=kind, type=Type(dims))
+            self.variables.append(node)
+            self.values[name] = node
+
+    def _input_decl(self, tree: Tree) -> None:
+        self._declare(tree, "input")
+
+    def _param_decl(self, tree: Tree) -> None:
+        self._declare(tree, "param")
+
+    def _function_def(self, tree: Tree) -> None:
+        name_token, *param_tokens, body = tree.children
+        name = self.claim(name_token, "function")
+        params = [str(p) for p in param_tokens]
+        for p in param_tokens:
+            if params.count(str(p)) > 1:
+                raise NameResolutionError(
+                    f"parameter {p} appears twice in {name}", p.line, p.column, width=len(p)
+                )
+        self.functions[name] = _Function(name, params, body, name_token.line)
+
+    def _assignment(self, tree: Tree) -> None:
+        token, expr = tree.children
+        term = self.lower_expression(expr, {})
+        name = self.claim(token, "value")
+        node = term.node
+        if node.op.name not in ("var", "const") and node not in self.names:
+            self.names[node] = name
+        self.values[name] = node
+        self.last_assigned = name
+
+    def _output_decl(self, tree: Tree) -> None:
+        (token,) = tree.children
+        self.output = (str(token), token)
+
+    # ---- expressions ---------------------------------------------------------
+    def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
+        try:
+            return ExpressionLowering(self, scope).transform(tree)
+        except VisitError as err:
+            raise err.orig_exc from None
+        except RecursionError:
+            raise GraphcError(
+                "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
+            ) from None
+
+    def result(self) -> LoweredProgram:
+        if self.output is not None:
+            name, token = self.output
+            if name not in self.values:
+                raise self.unknown(name, token.line, token.column, "output")
+        elif self.last_assigned is not None:
+            name = self.last_assigned
+        else:
+            raise NameResolutionError(
+                "the program computes nothing: assign a value (J = …)", 1, 1
+            )
+        graph = Graph({name: self.values[name]}, dict(self.names), dict(self.hints))
+        return LoweredProgram(
+            self.source,
+            self.filename,
+            dict(self.dims),
+            list(self.variables),
+            graph,
+            name,
+            dict(self.declared_at),
+        )
+
+
+@v_args(inline=True)
+class _DimLowering(Transformer_NonRecursive):
+    """Dimension expressions: integers, dim names, + - *."""
+
+    def __init__(self, program: _Program):
+        super().__init__()
+        self.program = program
+
+    def dim_int(self, token: Token) -> Dim:
+        return Dim.of(int(token))
+
+    def dim_name(self, token: Token) -> Dim:
+        name = str(token)
+        if name not in self.program.dims:
+            if name in self.program.values:
+                raise ShapeError(
+                    f"{name} is a value, not a dim; shapes are made of dims (dim {name} …)",
+                    token.line,
+                    token.column,
+                    width=len(name),
+                )
+            err = self.program.unknown(name, token.line, token.column, "dim")
+            err.message += f" (declare it: dim {name})" if "did you mean" not in err.message else ""
+            raise err
+        return self.program.dims[name]
+
+    def dim_add(self, a: Dim, b: Dim) -> Dim:
+        return a + b
+
+    def dim_sub(self, a: Dim, _minus: Token, b: Dim) -> Dim:
+        return a - b
+
+    def dim_mul(self, a: Dim, b: Dim) -> Dim:
+        return a * b
+
+
+@v_args(meta=True)
+class ExpressionLowering(Transformer_NonRecursive):
+    """Expression trees -> graph nodes, one method per grammar alias."""
+
+    def __init__(self, program: _Program, scope: dict[str, Term]):
+        super().__init__()
+        self.program = program
+        self.scope = scope
+
+    # ---- helpers ------------------------------------------------------------
+    def term(self, node: Node, meta: Any) -> Term:
+        line, column, width = _position(meta)
+        start, end = getattr(meta, "start_pos", None), getattr(meta, "end_pos", None)
+        text = self.program.source[start:end] if start is not None else node.op.name
+        return Term(node, " ".join(text.split()), line, column, width)
+
+    def build(self, meta: Any, operands: list[Term], make) -> Term:
+        """Apply ``make`` to the operands' nodes; a shape failure names them."""
+        try:
+            node = make(*(o.node for o in operands))
+        except ShapeMismatch as err:
+            line, column, width = _position(meta)
+            raise ShapeError(_fill_template(str(err), operands), line, column, width=width) from None
+        except builtins.ArgumentError as err:
+            where = operands[min(err.index, len(operands) - 1)] if operands else None
+            line, column, width = (
+                (where.line, where.column, where.width) if where else _position(meta)
+            )
+            raise ShapeError(str(err), line, column, width=width) from None
+        return self.term(node, meta)
+
+    @staticmethod
+    def _terms(children: list) -> list[Term]:
+        return [c for c in children if isinstance(c, Term)]
+
+    # ---- operators ------------------------------------------------------------
+    def add(self, meta, children):
+        return self.build(meta, self._terms(children), ops.add)
+
+    def sub(self, meta, children):
+        return self.build(meta, self._terms(children), ops.sub)
+
+    def hadamard(self, meta, children):
+        return self.build(meta, self._terms(children), ops.mul)
+
+    def div(self, meta, children):
+        return self.build(meta, self._terms(children), ops.div)
+
+    def matmul(self, meta, children):
+        return self.build(meta, self._terms(children), ops.product_of)
+
+    def juxtapose(self, meta, children):
+        return self.build(meta, self._terms(children), ops.product_of)
+
+    def neg(self, meta, children):
+        (operand,) = self._terms(children)
+        if operand.node.op.name == "const":
+            return self.term(ops.const(-operand.node.attr("value")), meta)
+        return self.build(meta, [operand], ops.neg)
+
+    def pow(self, meta, children):
+        base, exponent = self._terms(children)
+        if exponent.node.op.name == "const":
+            p = exponent.node.attr("value")
+            return self.build(meta, [base], lambda b: ops.powc(b, p=p))
+        return self.build(meta, [base, exponent], ops.pow_)
+
+    def transpose(self, meta, children):
+        return self.build(meta, self._terms(children), ops.transpose)
+
+    def concat(self, meta, children):
+        return self.build(meta, self._terms(children), ops.concat)
+
+    def norm(self, meta, children):
+        return self.build(meta, self._terms(children), builtins.norm)
+
+    def number(self, meta, children):
+        (token,) = children
+        return self.term(ops.const(float(token)), meta)
+
+    # ---- names ----------------------------------------------------------------
+    def name(self, meta, children):
+        (token,) = children
+        name = str(token)
+        program = self.program
+        if name in self.scope:
+            return self.term(self.scope[name].node, meta)
+        if name in program.values:
+            return self.term(program.values[name], meta)
+        if name in program.dims:
+            return self.term(ops.dimval(dim=program.dims[name]), meta)
+        if name in program.functions or builtins.lookup(name) is not None:
+            raise NameResolutionError(
+                f"{name} is a function; call it: {name}(…)", token.line, token.column, width=len(name)
+            )
+        return self.split_name(token, meta)
+
+    def split_name(self, token: Token, meta) -> Term:
+        """Read an undeclared name as a product of declared ones (``Wx`` -> W x)."""
+        word = str(token)
+        known = set(self.scope) | set(self.program.values)
+        readings = _readings(word, known)
+        if not readings:
+            raise self.program.unknown(word, token.line, token.column)
+        if len(readings) > 1:
+            listed = "; ".join(" ".join(r) for r in readings[:5])
+            raise NameResolutionError(
+                f"{word} is not declared and reads more than one way ({listed});"
+                " write the factors apart",
+                token.line,
+                token.column,
+                width=len(word),
+            )
+        line, column, _ = _position(meta)
+        terms, offset = [], 0
+        for piece in readings[0]:
+            node = self.scope[piece].node if piece in self.scope else self.program.values[piece]
+            terms.append(Term(node, piece, line, column + offset, len(piece)))
+            offset += len(piece)
+        result = terms[0]
+        for right in terms[1:]:
+            left = result
+            result = self.build(meta, [left, right], ops.product_of)
+            result = Term(result.node, left.text + right.text, left.line, left.column, left.width + right.width)
+        return self.term(result.node, meta)
+
+    def call(self, meta, children):
+        token, *args = children
+        name = str(token)
+        program = self.program
+        if name in program.functions and name not in self.scope:
+            return self.call_user_function(program.functions[name], args, token, meta)
+        builtin = builtins.lookup(name) if name not in self.scope else None
+        if builtin is not None:
+            if len(args) not in builtin.arities:
+                wanted = " or ".join(str(a) for a in builtin.arities)
+                raise NameResolutionError(
+                    f"{name} takes {wanted} argument{'s' if builtin.arities != (1,) else ''},"
+                    f" not {len(args)}",
+                    token.line,
+                    token.column,
+                    width=len(name),
+                )
+            return self.build(meta, args, builtin.build)
+        # `W (x + b)`: a value followed by a parenthesis is a product.
+        callee = self.name(meta, [token])
+        if len(args) != 1:
+            raise NameResolutionError(
+                f"{name} is not a function", token.line, token.column, width=len(name)
+            )
+        return self.build(meta, [callee, args[0]], ops.product_of)
+
+    def call_user_function(self, function: _Function, args: list[Term], token: Token, meta) -> Term:
+        program = self.program
+        if len(args) != len(function.params):
+            raise NameResolutionError(
+                f"{function.name} takes {len(function.params)} argument"
+                f"{'s' if len(function.params) != 1 else ''}, not {len(args)}",
+                token.line,
+                token.column,
+                width=len(function.name),
+            )
+        if function.name in program.calling:
+            raise NameResolutionError(
+                f"{function.name} calls itself; functions are inlined and cannot recurse",
+                token.line,
+                token.column,
+                width=len(function.name),
+            )
+        program.calling.append(function.name)
+        try:
+            result = program.lower_expression(function.body, dict(zip(function.params, args)))
+        finally:
+            program.calling.pop()
+        node = result.node
+        if node.op.name not in ("var", "const") and node not in program.names:
+            program.hints.setdefault(node, function.name)
+        return self.term(node, meta)
+
+
+def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:
+    """Every way to write ``word`` as a concatenation of two or more known names."""
+    n = len(word)
+    ways: list[list[list[str]]] = [[] for _ in range(n + 1)]
+    ways[n] = [[]]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n + 1):
+            if word[i:j] in known:
+                for rest in ways[j]:
+                    if len(ways[i]) < limit:
+                        ways[i].append([word[i:j], *rest])
+    return [r for r in ways[0] if len(r) > 1]
+
+
+def lower(source: str, filename: str = "<string>") -> LoweredProgram:
+    """Parse and check ``source``; raise `GraphcError` with its position."""
+    try:
+        try:
+            tree = parser().parse(source)
+        except UnexpectedInput as err:
+            raise _parse_error(err, source) from None
+        except RecursionError:
+            raise ParseError("the program nests too deeply to parse", 1, 1) from None
+        program = _Program(source, filename)
+        for statement in tree.children:
+            program.statement(statement)
+        return program.result()
+    except GraphcError as err:
+        raise err.located(source, filename) from None

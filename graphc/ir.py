@@ -1,0 +1,261 @@
+"""The explicit graph: interned, immutable operator nodes with static types.
+
+A `Node` is an operator applied to argument nodes and attributes.  Nodes are
+*interned* (hash-consed): building the same expression twice returns the same
+object, so identity is structural equality and most common-subexpression
+folding happens at construction.  Values never live in the graph; a graph is
+fed later (`graphc.runtime`).
+
+A `Graph` is a set of named outputs plus a side table of names the program
+gave to intermediates (``z``, ``h``); names are not part of a node's identity,
+so naming never blocks sharing.
+
+Every traversal here is iterative: a chain of 100,000 nodes is fine.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphc.shapes import Type
+
+
+@dataclass(eq=False)
+class Op:
+    """An operator: everything graphc knows about it, in one place.
+
+    infer(*arg_types, **attrs) -> Type       the shape rule (raises ShapeMismatch)
+    impl(*arg_values, **attrs) -> ndarray    evaluation with NumPy
+    emit(printer, node, *arg_exprs) -> Expr  the NumPy source text
+    jvp(node, *tangents) -> Node | None      forward rule (a tangent is None when zero)
+    vjp(node, cotangent) -> tuple            reverse rule: one cotangent (or None) per arg
+    to_sympy(sympy, node, *args)             the SymPy translation
+
+    An op with neither rule is piecewise constant: its derivative is zero.
+    """
+
+    name: str
+    infer: Callable[..., Type]
+    impl: Callable[..., Any]
+    emit: Callable[..., Any]
+    jvp: Callable[..., Node | None] | None = None
+    vjp: Callable[..., tuple[Node | None, ...]] | None = None
+    to_sympy: Callable[..., Any] | None = None
+    commutative: bool = False
+    doc: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+
+def _key(value: Any) -> Any:
+    # Floats are keyed by their bits so that -0.0, 0.0 and nan intern apart.
+    if isinstance(value, float):
+        return ("float", value.hex() if not math.isnan(value) else "nan")
+    return value
+
+
+class Node:
+    """An interned, immutable graph node.  Build with `Node.make` (or ops.*)."""
+
+    __slots__ = ("op", "args", "attrs", "type", "__weakref__")
+
+    _interned: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+
+    op: Op
+    args: tuple[Node, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    type: Type
+
+    @classmethod
+    def make(cls, op: Op, args: Iterable[Node] = (), **attrs: Any) -> Node:
+        args = tuple(args)
+        frozen = tuple(sorted(attrs.items()))
+        key = (op.name, args, tuple((k, _key(v)) for k, v in frozen))
+        node = cls._interned.get(key)
+        if node is None:
+            node = object.__new__(cls)
+            node.op, node.args, node.attrs = op, args, frozen
+            node.type = op.infer(*(a.type for a in args), **attrs)
+            cls._interned[key] = node
+        return node
+
+    def attr(self, name: str) -> Any:
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.attrs)
+
+    def with_args(self, args: Iterable[Node]) -> Node:
+        """The same operator on new arguments (interned; self if unchanged)."""
+        args = tuple(args)
+        if all(a is b for a, b in zip(args, self.args)) and len(args) == len(self.args):
+            return self
+        return Node.make(self.op, args, **self.kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "type"):
+            raise AttributeError("graph nodes are immutable")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        if self.op.name == "var":
+            return f"{self.attr('name')}:{self.type}"
+        if self.op.name == "const":
+            return repr(self.attr("value"))
+        return f"<{self.op.name} {self.type} #{id(self) % 10_000:04d}>"
+
+    # `ops` installs +, -, *, /, @, **, unary - and .T on Node, so that rules
+    # read like the math they build: g * (1 - y * y).
+
+
+def topological_order(outputs: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``outputs``, arguments before users.
+
+    Deterministic: depth-first, arguments left to right.  Iterative.
+    """
+    order: list[Node] = []
+    done: set[Node] = set()
+    for root in outputs:
+        if root in done:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        on_stack = {root}
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.args):
+                stack[-1] = (node, i + 1)
+                arg = node.args[i]
+                if arg not in done and arg not in on_stack:
+                    stack.append((arg, 0))
+                    on_stack.add(arg)
+            else:
+                stack.pop()
+                on_stack.discard(node)
+                done.add(node)
+                order.append(node)
+    return order
+
+
+def use_counts(order: Iterable[Node]) -> dict[Node, int]:
+    counts: dict[Node, int] = {}
+    for node in order:
+        for arg in node.args:
+            counts[arg] = counts.get(arg, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Named outputs and the names a program gave its intermediates.
+
+    ``outputs`` maps an output name to its node, in order.  ``names`` maps a
+    node to the name it was given (``z = W x + b`` names the add node ``z``);
+    emitted code keeps every named node as a statement.  ``hints`` are names
+    to use only if a node has to be stored anyway (``delta``).
+    """
+
+    outputs: Mapping[str, Node]
+    names: Mapping[Node, str] = field(default_factory=dict)
+    hints: Mapping[Node, str] = field(default_factory=dict)
+
+    def nodes(self) -> list[Node]:
+        return topological_order(self.outputs.values())
+
+    def replace(self, mapping: Mapping[Node, Node]) -> Graph:
+        """Outputs mapped through ``mapping``; names follow their nodes."""
+        outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
+        return Graph(outputs, _carry(self.names, mapping), _carry(self.hints, mapping))
+
+    # ---- printing ------------------------------------------------------------
+    def labels(self) -> dict[Node, str]:
+        """A printable name for every node: program names, else t1, t2, …"""
+        labels: dict[Node, str] = {}
+        taken = set(self.names.values())
+        counter = 0
+        for node in self.nodes():
+            if node.op.name == "var":
+                labels[node] = node.attr("name")
+            elif node.op.name == "const":
+                labels[node] = repr(node.attr("value"))
+            elif node in self.names:
+                labels[node] = self.names[node]
+            elif node in self.hints and self.hints[node] not in taken:
+                labels[node] = self.hints[node]
+                taken.add(self.hints[node])
+            else:
+                counter += 1
+                while f"t{counter}" in taken:
+                    counter += 1
+                labels[node] = f"t{counter}"
+        return labels
+
+    def listing(self, variables: Iterable[Node] = ()) -> str:
+        """The graph as code, one equation per node (like a jaxpr).
+
+        ``variables`` lists the declared inputs first, in their order.
+        """
+        labels = self.labels()
+        order = self.nodes()
+        lines = []
+        declared = list(variables) + [n for n in order if n.op.name == "var" and n not in variables]
+        for node in declared:
+            if node.op.name == "var":
+                lines.append(f"  {node.attr('kind')} {node.attr('name')} : {node.type}")
+        for node in order:
+            if node.op.name in ("var", "const"):
+                continue
+            args = " ".join(labels[a] for a in node.args)
+            attrs = " ".join(f"{k}={v}" for k, v in node.attrs)
+            rhs = " ".join(part for part in (node.op.name, args, attrs) if part)
+            lines.append(f"  {labels[node]} : {node.type} = {rhs}")
+        outs = ", ".join(
+            name if name == labels[node] else f"{name} = {labels[node]}"
+            for name, node in self.outputs.items()
+        )
+        lines.append(f"  return {outs}")
+        return "\n".join(lines)
+
+    def to_dot(self, title: str = "graphc") -> str:
+        """Graphviz DOT: one box per operation, an arrow per argument."""
+        labels = self.labels()
+        ids = {node: f"n{i}" for i, node in enumerate(self.nodes())}
+        lines = [f'digraph "{_dot_escape(title)}" {{', "  rankdir=BT;", "  node [fontname=Helvetica];"]
+        for node, nid in ids.items():
+            if node.op.name == "var":
+                shape, label = "ellipse", f"{labels[node]}\\n{node.type}"
+            elif node.op.name == "const":
+                shape, label = "plaintext", labels[node]
+            else:
+                shape, label = "box", f"{labels[node]} = {node.op.name}\\n{node.type}"
+            lines.append(f'  {nid} [shape={shape}, label="{_dot_escape(label)}"];')
+        for node, nid in ids.items():
+            for arg in node.args:
+                lines.append(f"  {ids[arg]} -> {nid};")
+        for name, node in self.outputs.items():
+            lines.append(f'  out_{ids[node]} [shape=doublecircle, label="{_dot_escape(name)}"];')
+            lines.append(f"  {ids[node]} -> out_{ids[node]};")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def _carry(names: Mapping[Node, str], mapping: Mapping[Node, Node]) -> dict[Node, str]:
+    """Names moved to the nodes their nodes became (the first name wins)."""
+    carried: dict[Node, str] = {}
+    for old, name in names.items():
+        new = mapping.get(old, old)
+        if new.op.name not in ("var", "const", "fill") and new not in carried:
+            carried[new] = name
+    return carried
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")

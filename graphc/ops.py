@@ -1,0 +1,863 @@
+"""The operator table: one block per operator.
+
+Each block states, side by side, the operator's shape rule (``infer``), its
+NumPy evaluation (``impl``), its NumPy source (``emit``, by printer kind),
+its forward rule (``jvp``), its reverse rule (``vjp``) and its SymPy
+translation.  Derivative rules build graph nodes, never numbers, so a
+derivative can be simplified, folded, emitted and differentiated again.
+
+Two helpers keep blocks short and the two modes in agreement:
+
+* `elementwise` takes the local partial derivatives ∂out/∂argᵢ (as graph
+  nodes) and derives both rules from them: jvp = Σ ∂ᵢ·tᵢ, vjp = ∂ᵢ·ḡ summed
+  back over broadcast axes.
+* `linear` takes the operator's transpose: jvp applies the operator to the
+  tangents, vjp applies the transpose to the cotangent.
+
+Conventions: a tangent or cotangent of ``None`` is zero.  ``impl(ctx, node,
+*values)`` gets a context whose ``shape(type)`` and ``dim(d)`` give integers;
+``emit(p, node, *exprs)`` gets the printer, whose ``shape`` and ``dim`` give
+source text.  Vectors are 1-D at run time; orientation is ``node.type.row``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from graphc.ir import Node, Op
+from graphc.shapes import (
+    SCALAR,
+    Dim,
+    ShapeMismatch,
+    Type,
+    broadcast as broadcast_types,
+    matrix,
+    product,
+    vector,
+)
+
+OPS: dict[str, Op] = {}
+ELEMENTWISE: set[str] = set()  # operators applied entry by entry
+
+
+def define(op: Op) -> Callable[..., Node]:
+    """Register ``op`` and return its graph constructor."""
+    if op.name in OPS:
+        raise ValueError(f"operator {op.name} defined twice")
+    OPS[op.name] = op
+
+    def construct(*args: Node, **attrs) -> Node:
+        return Node.make(op, args, **attrs)
+
+    construct.__name__ = op.name
+    construct.op = op  # type: ignore[attr-defined]
+    return construct
+
+
+# ---- emission kinds (the printer implements one method per kind) -------------
+
+
+def call(fn: str, **fixed: str) -> Callable:
+    """Emit ``fn(args…, key=value…)``."""
+    return lambda p, node, *args: p.call(fn, *args, **fixed)
+
+
+def infix(symbol: str) -> Callable:
+    return lambda p, node, a, b: p.infix(symbol, a, b)
+
+
+def passthrough(p, node, a):
+    return a
+
+
+# ---- helpers shared by the rules ------------------------------------------------
+
+
+def const(value: float) -> Node:
+    """A scalar literal."""
+    return _const(value=float(value))
+
+
+def is_const(node: Node | None, value: float | None = None) -> bool:
+    if node is None or node.op.name not in ("const", "fill"):
+        return False
+    return value is None or node.attr("value") == value
+
+
+def broadcast_to(x: Node, t: Type) -> Node:
+    """``x`` spread to type ``t`` (scalar to anything, vector along a matrix)."""
+    if x.type == t:
+        return x
+    if x.type.is_scalar:
+        if is_const(x):
+            return fill(value=x.attr("value"), type=t)
+        return broadcast(x, type=t, axis=None)
+    if x.type.is_vector and t.is_vector:
+        return transpose(x)  # orientation only
+    return broadcast(x, type=t, axis=0)
+
+
+def unbroadcast(g: Node, t: Type) -> Node:
+    """Sum ``g`` back over the axes that broadcasting spread an arg of type ``t``."""
+    if g.type == t:
+        return g
+    if t.is_scalar:
+        return reduce_sum(g, axis=None)
+    if g.type.is_matrix and t.is_vector:
+        g = reduce_sum(g, axis=0)
+    return g if g.type == t else transpose(g)
+
+
+def total(terms: Sequence[Node | None]) -> Node | None:
+    """The sum of the non-zero terms; None if all are zero."""
+    result = None
+    for term in terms:
+        if term is not None:
+            result = term if result is None else result + term
+    return result
+
+
+def scale(g: Node, d: Node) -> Node:
+    """``g * d``, skipping the multiplication by a literal ±1."""
+    if is_const(d, 1.0) and d.type.is_scalar:
+        return g
+    if is_const(d, -1.0) and d.type.is_scalar:
+        return -g
+    return g * d
+
+
+def zeros(t: Type) -> Node:
+    return fill(value=0.0, type=t)
+
+
+_VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise"}
+
+
+def elementwise(
+    name: str,
+    impl: Callable,
+    emit: Callable,
+    partials: Callable[..., Sequence[Node | None]] | None,
+    to_sympy: Callable | None = None,
+    commutative: bool = False,
+) -> Callable[..., Node]:
+    """An elementwise operator from its local partial derivatives.
+
+    ``partials(*args, out)`` returns ∂out/∂argᵢ for each argument as graph
+    nodes (broadcasting like the operator), or None for a zero partial.
+    Both derivative rules come from them, so they cannot drift apart.
+    """
+
+    verb = _VERBS.get(name, f"apply {name} to")
+
+    def infer(*types: Type) -> Type:
+        result = types[0]
+        for t in types[1:]:
+            result = broadcast_types(result, t, verb)
+        return result
+
+    def jvp(node: Node, *tangents: Node | None) -> Node | None:
+        ds = partials(*node.args, node)
+        tangent = total([scale(t, d) for d, t in zip(ds, tangents) if t is not None and d is not None])
+        return None if tangent is None else broadcast_to(tangent, node.type)
+
+    def vjp(node: Node, g: Node) -> tuple[Node | None, ...]:
+        ds = partials(*node.args, node)
+        return tuple(
+            None if d is None else unbroadcast(scale(g, d), a.type) for d, a in zip(ds, node.args)
+        )
+
+    ELEMENTWISE.add(name)
+    return define(
+        Op(
+            name,
+            infer=infer,
+            impl=lambda ctx, node, *xs: impl(*xs),
+            emit=emit,
+            jvp=jvp if partials else None,
+            vjp=vjp if partials else None,
+            to_sympy=to_sympy,
+            commutative=commutative,
+        )
+    )
+
+
+def linear(
+    name: str,
+    infer: Callable,
+    impl: Callable,
+    emit: Callable,
+    transpose_rule: Callable[..., tuple[Node | None, ...]],
+    to_sympy: Callable | None = None,
+) -> Callable[..., Node]:
+    """A linear operator, given its transpose: ``transpose_rule(node, g)``
+    returns the cotangent of each argument.  Its jvp is itself."""
+
+    def jvp(node: Node, *tangents: Node | None) -> Node | None:
+        if all(t is None for t in tangents):
+            return None
+        filled = [zeros(a.type) if t is None else t for a, t in zip(node.args, tangents)]
+        return node.with_args(filled)
+
+    return define(Op(name, infer, impl, emit, jvp, transpose_rule, to_sympy))
+
+
+def _sym(fn_name: str) -> Callable:
+    """SymPy translation of a scalar function, applied entrywise to matrices."""
+
+    def translate(sp, node, x):
+        fn = getattr(sp, fn_name)
+        return x.applyfunc(fn) if isinstance(x, sp.MatrixBase) else fn(x)
+
+    return translate
+
+
+# =============================================================================
+# Leaves
+# =============================================================================
+
+# var: a program input or parameter (or a tangent/cotangent seed); fed by name.
+var = define(
+    Op(
+        "var",
+        infer=lambda *, name, kind, type: type,
+        impl=lambda ctx, node: ctx.feed(node),
+        emit=lambda p, node: p.name(node),
+        to_sympy=lambda sp, node: node.attr("name"),  # the translator binds symbols
+    )
+)
+
+# const: a scalar literal.
+_const = define(
+    Op(
+        "const",
+        infer=lambda *, value: SCALAR,
+        impl=lambda ctx, node: np.float64(node.attr("value")),
+        emit=lambda p, node: p.literal(node.attr("value")),
+        to_sympy=lambda sp, node: sp.Float(node.attr("value"))
+        if node.attr("value") != int(node.attr("value"))
+        else sp.Integer(int(node.attr("value"))),
+    )
+)
+
+# fill: an array of one value (zeros and ones of derivatives).
+fill = define(
+    Op(
+        "fill",
+        infer=lambda *, value, type: type,
+        impl=lambda ctx, node: np.full(ctx.shape(node.type), node.attr("value")),
+        emit=lambda p, node: p.fill(node.attr("value"), node.type),
+    )
+)
+
+# dimval: a dimension used as a number (mean divides by it).
+dimval = define(
+    Op(
+        "dimval",
+        infer=lambda *, dim: SCALAR,
+        impl=lambda ctx, node: np.float64(ctx.dim(node.attr("dim"))),
+        emit=lambda p, node: p.dim(node.attr("dim")),
+    )
+)
+
+# eye: the identity matrix (the gradient of a trace).
+eye = define(
+    Op(
+        "eye",
+        infer=lambda *, dim: matrix(dim, dim),
+        impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
+        emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+    )
+)
+
+ONE = const(1.0)
+MINUS_ONE = const(-1.0)
+
+# =============================================================================
+# Linear and structural operators
+# =============================================================================
+
+# neg: -x;  transpose: itself.
+neg = linear(
+    "neg",
+    infer=lambda a: a,
+    impl=lambda ctx, node, a: -a,
+    emit=lambda p, node, a: p.prefix("-", a),
+    transpose_rule=lambda node, g: (-g,),
+    to_sympy=lambda sp, node, a: -a,
+)
+ELEMENTWISE.add("neg")
+
+# transpose: xᵀ.  A no-op on 1-D arrays: orientation is static.
+transpose = linear(
+    "transpose",
+    infer=lambda a: a.T,
+    impl=lambda ctx, node, a: np.transpose(a),
+    emit=lambda p, node, a: p.postfix(a, ".T") if node.type.is_matrix else a,
+    transpose_rule=lambda node, g: (transpose(g),),
+    to_sympy=lambda sp, node, a: a.T if isinstance(a, sp.MatrixBase) else a,
+)
+
+
+def _sum_infer(a: Type, *, axis: int | None) -> Type:
+    if axis is None or a.rank <= 1:
+        if axis not in (None, 0) or (axis == 0 and a.is_scalar):
+            raise ShapeMismatch(f"axis {axis} is out of range for {{0}}")
+        return SCALAR
+    if axis not in (0, 1):
+        raise ShapeMismatch(f"axis {axis} is out of range for {{0}}")
+    return vector(a.dims[1 - axis])  # a reduced matrix is a column vector
+
+
+# reduce_sum: sum(a) or sum(a, axis);  transpose: broadcast back.
+reduce_sum = linear(
+    "sum",
+    infer=_sum_infer,
+    impl=lambda ctx, node, a: np.sum(a, axis=node.attr("axis")),
+    emit=lambda p, node, a: p.call("np.sum", a)
+    if node.attr("axis") is None or node.args[0].type.rank <= 1
+    else p.call("np.sum", a, axis=str(node.attr("axis"))),
+    transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
+    to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
+)
+
+
+def _sympy_sum(sp, a, axis):
+    if not isinstance(a, sp.MatrixBase):
+        return a
+    if axis is None or 1 in a.shape:
+        return sp.Add(*a)
+    return sp.Matrix([sp.Add(*(a.col(j) if axis == 0 else a.row(j))) for j in range(a.shape[1 - axis])])
+
+
+def broadcast_to_axis(g: Node, t: Type, axis: int | None) -> Node:
+    """The transpose of ``sum(·, axis)``: spread ``g`` back to type ``t``."""
+    if axis is None or t.rank <= 1:
+        return broadcast_to(g, t)
+    return broadcast(g, type=t, axis=axis)
+
+
+def _broadcast_infer(g: Type, *, type: Type, axis: int | None) -> Type:
+    want = SCALAR if axis is None else vector(type.dims[1 - axis]) if type.is_matrix else SCALAR
+    if g.dims != want.dims:
+        raise ShapeMismatch(f"cannot spread {{0}} to {type}")
+    return type
+
+
+def _broadcast_impl(ctx, node, g):
+    shape, axis = ctx.shape(node.type), node.attr("axis")
+    g = np.asarray(g)
+    if axis == 1:
+        g = g[:, None]
+    return np.array(np.broadcast_to(g, shape))
+
+
+def _broadcast_emit(p, node, g):
+    axis, t = node.attr("axis"), node.type
+    if axis is None:
+        return p.call("np.full", p.raw(p.shape(t)), g)
+    if axis == 0:
+        return p.call("np.tile", g, p.raw(f"({p.dim(t.dims[0])}, 1)"))
+    return p.call("np.tile", p.postfix(g, "[:, None]"), p.raw(f"(1, {p.dim(t.dims[1])})"))
+
+
+# broadcast: spread a scalar to a shape, or a vector along a matrix axis
+# (axis = the axis that is replicated);  transpose: sum over that axis.
+broadcast = linear(
+    "broadcast",
+    infer=_broadcast_infer,
+    impl=_broadcast_impl,
+    emit=_broadcast_emit,
+    transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
+)
+
+
+def unbroadcast_axis(g: Node, t: Type, axis: int | None) -> Node:
+    s = reduce_sum(g, axis=None if axis is None else axis)
+    return s if s.type == t else transpose(s)
+
+
+def _matmul_infer(a: Type, b: Type) -> Type:
+    if a.is_scalar or b.is_scalar:
+        raise ShapeMismatch("internal: a product with a scalar is elementwise")
+    return product(a, b)
+
+
+def _is_outer(node: Node) -> bool:
+    a, b = node.args
+    return a.type.is_vector and b.type.is_vector and not a.type.row
+
+
+def _matmul_impl(ctx, node, a, b):
+    return np.outer(a, b) if _is_outer(node) else a @ b
+
+
+def _matmul_emit(p, node, a, b):
+    return p.call("np.outer", a, b) if _is_outer(node) else p.infix("@", a, b)
+
+
+def _matmul_jvp(node, ta, tb):
+    a, b = node.args
+    return total([None if ta is None else ta @ b, None if tb is None else a @ tb])
+
+
+# matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).  Bilinear:
+# ∂(a b) = ∂a b + a ∂b;  ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
+matmul = define(
+    Op(
+        "matmul",
+        infer=_matmul_infer,
+        impl=_matmul_impl,
+        emit=_matmul_emit,
+        jvp=_matmul_jvp,
+        vjp=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
+        to_sympy=lambda sp, node, a, b: (a * b)[0, 0]
+        if node.type.is_scalar and isinstance(a * b, sp.MatrixBase)
+        else a * b,
+    )
+)
+
+
+def _concat_infer(*parts: Type) -> Type:
+    if all(p.is_scalar or (p.is_vector and not p.row) for p in parts):
+        return vector(sum((p.dims[0] if p.dims else Dim.of(1) for p in parts), Dim.of(0)))
+    if all(p.is_matrix or (p.is_vector and p.row) for p in parts):
+        width = parts[0].dims[-1]
+        for i, p in enumerate(parts):
+            if p.dims[-1] != width:
+                raise ShapeMismatch(
+                    f"cannot stack {{0}} and {{{i}}}: rows of width {width} and {p.dims[-1]}"
+                )
+        return matrix(sum((p.dims[0] if p.is_matrix else Dim.of(1) for p in parts), Dim.of(0)), width)
+    raise ShapeMismatch(
+        "cannot stack {0} and {1}: stack scalars and column vectors into a vector,"
+        " or matrices and row vectors into a matrix"
+    )
+
+
+def _concat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
+    pieces, start = [], Dim.of(0)
+    for part in node.args:
+        if part.type.is_scalar or (part.type.is_vector and part.type.row):
+            pieces.append(index(g, at=start))
+            start = start + 1
+        else:
+            stop = start + part.type.dims[0]
+            pieces.append(take(g, start=start, stop=stop))
+            start = stop
+    return tuple(pieces)
+
+
+# concat: [a; b; c], vertical concatenation;  transpose: the slices.
+concat = linear(
+    "concat",
+    infer=_concat_infer,
+    impl=lambda ctx, node, *xs: np.hstack(xs) if node.type.is_vector else np.vstack(xs),
+    emit=lambda p, node, *xs: p.call("np.hstack" if node.type.is_vector else "np.vstack", p.list(xs)),
+    transpose_rule=_concat_vjp,
+    to_sympy=lambda sp, node, *xs: sp.Matrix.vstack(
+        *(x if isinstance(x, sp.MatrixBase) else sp.Matrix([[x]]) for x in xs)
+    ),
+)
+
+
+def _pad(g: Node, before: Dim, total_rows: Dim, t: Type) -> Node:
+    """Zeros around ``g`` so that it sits at row ``before`` of a ``t``."""
+    after = total_rows - before - (g.type.dims[0] if g.type.dims and not g.type.row else 1)
+    if t.is_vector:
+        pieces = [zeros(vector(before))] if before != 0 else []
+        pieces.append(g)
+        pieces += [zeros(vector(after))] if after != 0 else []
+    else:
+        width = t.dims[1]
+        pieces = [zeros(matrix(before, width))] if before != 0 else []
+        pieces.append(g)
+        pieces += [zeros(matrix(after, width))] if after != 0 else []
+    return pieces[0] if len(pieces) == 1 else concat(*pieces)
+
+
+def _take_infer(a: Type, *, start: Dim, stop: Dim) -> Type:
+    return vector(stop - start) if a.is_vector else matrix(stop - start, a.dims[1])
+
+
+# take: rows start..stop of a vector or matrix;  transpose: zero padding.
+take = linear(
+    "take",
+    infer=_take_infer,
+    impl=lambda ctx, node, a: a[ctx.dim(node.attr("start")) : ctx.dim(node.attr("stop"))],
+    emit=lambda p, node, a: p.postfix(
+        a, f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
+    transpose_rule=lambda node, g: (
+        _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
+    ),
+)
+
+# index: element i of a vector, or row i of a matrix (a row vector).
+index = linear(
+    "index",
+    infer=lambda a, *, at: SCALAR if a.is_vector else vector(a.dims[1], row=True),
+    impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
+    emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
+    transpose_rule=lambda node, g: (
+        _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
+    ),
+)
+
+
+def _square(a: Type, what: str) -> None:
+    if not a.is_matrix or a.dims[0] != a.dims[1]:
+        raise ShapeMismatch(f"{what} needs a square matrix, not {{0}}")
+
+
+def _diag_infer(a: Type) -> Type:
+    if a.is_vector:
+        return matrix(a.dims[0], a.dims[0])
+    raise ShapeMismatch("diag needs a vector or a square matrix, not {0}")
+
+
+def _diagpart_infer(a: Type) -> Type:
+    _square(a, "diag")
+    return vector(a.dims[0])
+
+
+# diag: vector -> diagonal matrix;  transpose: the diagonal of ḡ.
+diag = linear(
+    "diag",
+    infer=_diag_infer,
+    impl=lambda ctx, node, v: np.diag(v),
+    emit=call("np.diag"),
+    transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
+    to_sympy=lambda sp, node, v: sp.diag(*v),
+)
+
+# diagpart: square matrix -> its diagonal;  transpose: diag(ḡ).
+diagpart = linear(
+    "diagpart",
+    infer=_diagpart_infer,
+    impl=lambda ctx, node, a: np.diag(a).copy(),
+    emit=call("np.diag"),
+    transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
+    to_sympy=lambda sp, node, a: sp.Matrix([a[i, i] for i in range(a.shape[0])]),
+)
+
+
+def _transpose_orient(v: Node, like: Type) -> Node:
+    return v if v.type.row == like.row else transpose(v)
+
+
+def _trace_infer(a: Type) -> Type:
+    _square(a, "tr")
+    return SCALAR
+
+
+# trace: tr(A);  transpose: ḡ I.
+trace = linear(
+    "trace",
+    infer=_trace_infer,
+    impl=lambda ctx, node, a: np.trace(a),
+    emit=call("np.trace"),
+    transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
+    to_sympy=lambda sp, node, a: a.trace(),
+)
+
+
+def _scale_rows_infer(v: Type, m: Type) -> Type:
+    if not v.is_vector or not m.is_matrix or v.dims[0] != m.dims[0]:
+        raise ShapeMismatch("cannot scale the rows of {1} by {0}")
+    return m
+
+
+# scale_rows: diag(v) M without the diagonal matrix: v[:, None] * M.
+# Bilinear: v̄ = rowsum(ḡ ∘ M), M̄ = diag(v) ḡ.
+scale_rows = define(
+    Op(
+        "scale_rows",
+        infer=_scale_rows_infer,
+        impl=lambda ctx, node, v, m: v[:, None] * m,
+        emit=lambda p, node, v, m: p.infix("*", p.postfix(v, "[:, None]"), m),
+        jvp=lambda node, tv, tm: total(
+            [
+                None if tv is None else scale_rows(tv, node.args[1]),
+                None if tm is None else scale_rows(node.args[0], tm),
+            ]
+        ),
+        vjp=lambda node, g: (
+            _transpose_orient(reduce_sum(g * node.args[1], axis=1), node.args[0].type),
+            scale_rows(node.args[0], g),
+        ),
+        to_sympy=lambda sp, node, v, m: sp.diag(*v) * m,
+    )
+)
+
+# =============================================================================
+# Elementwise operators (NumPy broadcasting of a vector along a matrix's rows)
+# =============================================================================
+
+add = elementwise(
+    "add",
+    lambda a, b: a + b,
+    infix("+"),
+    lambda a, b, out: (ONE, ONE),
+    to_sympy=lambda sp, node, a, b: a + b,
+    commutative=True,
+)
+
+sub = elementwise(
+    "sub",
+    lambda a, b: a - b,
+    infix("-"),
+    lambda a, b, out: (ONE, MINUS_ONE),
+    to_sympy=lambda sp, node, a, b: a - b,
+)
+
+mul = elementwise(
+    "mul",
+    lambda a, b: a * b,
+    infix("*"),
+    lambda a, b, out: (b, a),
+    to_sympy=lambda sp, node, a, b: _sympy_hadamard(sp, a, b),
+    commutative=True,
+)
+
+
+def _sympy_hadamard(sp, a, b):
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
+        return a.multiply_elementwise(b)
+    return a * b
+
+
+div = elementwise(
+    "div",
+    lambda a, b: a / b,
+    infix("/"),
+    lambda a, b, out: (ONE / b, -(out / b)),
+    to_sympy=lambda sp, node, a, b: a / b
+    if not isinstance(b, sp.MatrixBase)
+    else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x)),
+)
+
+# pow: a^b with both varying;  powc (below) when the exponent is a literal.
+pow_ = elementwise(
+    "pow",
+    lambda a, b: a**b,
+    infix("**"),
+    lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
+    to_sympy=lambda sp, node, a, b: a**b,
+)
+
+
+def _powc_partials(x: Node, out: Node) -> tuple[Node]:
+    p = out.attr("p")
+    return (const(p) * powc(x, p=p - 1.0),)
+
+
+def _powc_impl(x, p):
+    return x * x if p == 2.0 else x**p
+
+
+powc = define(
+    Op(
+        "powc",
+        infer=lambda a, *, p: a,
+        impl=lambda ctx, node, x: _powc_impl(x, node.attr("p")),
+        emit=lambda p, node, x: p.infix("**", x, p.literal(node.attr("p"), integral=True)),
+        jvp=lambda node, t: None if t is None else t * _powc_partials(node.args[0], node)[0],
+        vjp=lambda node, g: (g * _powc_partials(node.args[0], node)[0],),
+        to_sympy=lambda sp, node, x: _sym_pow(sp, x, node.attr("p")),
+    )
+)
+
+
+def _sym_pow(sp, x, p):
+    exponent = sp.Integer(int(p)) if p == int(p) else sp.Float(p)
+    return x.applyfunc(lambda e: e**exponent) if isinstance(x, sp.MatrixBase) else x**exponent
+
+
+exp = elementwise("exp", np.exp, call("np.exp"), lambda x, y: (y,), _sym("exp"))
+log = elementwise("log", np.log, call("np.log"), lambda x, y: (ONE / x,), _sym("log"))
+sqrt = elementwise("sqrt", np.sqrt, call("np.sqrt"), lambda x, y: (const(0.5) / y,), _sym("sqrt"))
+sin = elementwise("sin", np.sin, call("np.sin"), lambda x, y: (cos(x),), _sym("sin"))
+cos = elementwise("cos", np.cos, call("np.cos"), lambda x, y: (-sin(x),), _sym("cos"))
+tanh = elementwise("tanh", np.tanh, call("np.tanh"), lambda x, y: (ONE - y * y,), _sym("tanh"))
+
+
+# σ(x) = exp(−log(1 + e^−x)): no overflow for any x, full relative accuracy.
+def _sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+sigmoid = elementwise(
+    "sigmoid",
+    _sigmoid,
+    lambda p, node, x: p.call("np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x)))),
+    lambda x, y: (y * (ONE - y),),
+    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: 1 / (1 + sp.exp(-e))),
+)
+
+# softplus(x) = log(1 + eˣ), overflow-free through logaddexp.
+softplus = elementwise(
+    "softplus",
+    lambda x: np.logaddexp(0.0, x),
+    lambda p, node, x: p.call("np.logaddexp", p.literal(0.0), x),
+    lambda x, y: (sigmoid(x),),
+    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: sp.log(1 + sp.exp(e))),
+)
+
+
+def _sym_apply(sp, x, fn):
+    return x.applyfunc(fn) if isinstance(x, sp.MatrixBase) else fn(x)
+
+
+# Piecewise-constant operators: their derivative is zero, so no rules.
+sign = elementwise("sign", np.sign, call("np.sign"), None, _sym("sign"))
+greater = elementwise(
+    "greater",
+    lambda a, b: np.where(a > b, 1.0, 0.0),
+    lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
+    None,
+)
+greater_equal = elementwise(
+    "greater_equal",
+    lambda a, b: np.where(a >= b, 1.0, 0.0),
+    lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
+    None,
+)
+
+# Subgradients at kinks: relu'(0) = 0, abs'(0) = 0; max and min route the
+# derivative to the winning argument, the first one on ties.
+relu = elementwise(
+    "relu",
+    lambda x: np.maximum(x, 0.0),
+    lambda p, node, x: p.call("np.maximum", x, p.literal(0.0)),
+    lambda x, y: (greater(x, const(0.0)),),
+    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: sp.Max(e, 0)),
+)
+abs_ = elementwise(
+    "abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs")
+)
+maximum = elementwise(
+    "maximum",
+    np.maximum,
+    call("np.maximum"),
+    lambda a, b, out: (greater_equal(a, b), greater(b, a)),
+    to_sympy=lambda sp, node, a, b: sp.Max(a, b),
+)
+minimum = elementwise(
+    "minimum",
+    np.minimum,
+    call("np.minimum"),
+    lambda a, b, out: (greater_equal(b, a), greater(a, b)),
+    to_sympy=lambda sp, node, a, b: sp.Min(a, b),
+)
+
+# stop: the value passes, the derivative is zero (stop_gradient / detach).
+stop = define(
+    Op(
+        "stop",
+        infer=lambda a: a,
+        impl=lambda ctx, node, a: a,
+        emit=passthrough,
+        to_sympy=lambda sp, node, a: a,
+    )
+)
+
+# amax: the largest element; only used under `stop` (stable logsumexp).
+amax = define(
+    Op(
+        "amax",
+        infer=lambda a: SCALAR,
+        impl=lambda ctx, node, a: np.max(a),
+        emit=call("np.max"),
+    )
+)
+
+# =============================================================================
+# Matrix functions
+# =============================================================================
+
+
+def _inv_infer(a: Type) -> Type:
+    _square(a, "inv")
+    return a
+
+
+def _det_infer(a: Type) -> Type:
+    _square(a, "det")
+    return SCALAR
+
+
+def _logdet_infer(a: Type) -> Type:
+    _square(a, "logdet")
+    return SCALAR
+
+
+# inv: A⁻¹.  d(A⁻¹) = −A⁻¹ dA A⁻¹;  Ā = −A⁻ᵀ ḡ A⁻ᵀ.
+inv = define(
+    Op(
+        "inv",
+        infer=_inv_infer,
+        impl=lambda ctx, node, a: np.linalg.inv(a),
+        emit=call("np.linalg.inv"),
+        jvp=lambda node, t: None if t is None else -(node @ t @ node),
+        vjp=lambda node, g: (-(node.T @ g @ node.T),),
+        to_sympy=lambda sp, node, a: a.inv(),
+    )
+)
+
+# det: |A|.  d|A| = |A| tr(A⁻¹ dA);  Ā = ḡ |A| A⁻ᵀ.
+det = define(
+    Op(
+        "det",
+        infer=_det_infer,
+        impl=lambda ctx, node, a: np.linalg.det(a),
+        emit=call("np.linalg.det"),
+        jvp=lambda node, t: None if t is None else node * trace(inv(node.args[0]) @ t),
+        vjp=lambda node, g: (g * node * inv(node.args[0]).T,),
+        to_sympy=lambda sp, node, a: a.det(),
+    )
+)
+
+# logdet: log|det A|.  d = tr(A⁻¹ dA);  Ā = ḡ A⁻ᵀ.
+logdet = define(
+    Op(
+        "logdet",
+        infer=_logdet_infer,
+        impl=lambda ctx, node, a: np.linalg.slogdet(a)[1],
+        emit=lambda p, node, a: p.postfix(p.call("np.linalg.slogdet", a), "[1]"),
+        jvp=lambda node, t: None if t is None else trace(inv(node.args[0]) @ t),
+        vjp=lambda node, g: (g * inv(node.args[0]).T,),
+        to_sympy=lambda sp, node, a: sp.log(sp.Abs(a.det())),
+    )
+)
+
+# =============================================================================
+# Node arithmetic: rules read like the math they build.
+# =============================================================================
+
+
+def lift(x: Node | float) -> Node:
+    return x if isinstance(x, Node) else const(x)
+
+
+def product_of(a: Node, b: Node) -> Node:
+    """The product of matrix algebra: scalars scale, everything else is matmul."""
+    if a.type.is_scalar or b.type.is_scalar:
+        return mul(a, b)
+    return matmul(a, b)
+
+
+Node.__add__ = lambda a, b: add(a, lift(b))  # type: ignore[method-assign]
+Node.__radd__ = lambda a, b: add(lift(b), a)  # type: ignore[method-assign]
+Node.__sub__ = lambda a, b: sub(a, lift(b))  # type: ignore[method-assign]
+Node.__rsub__ = lambda a, b: sub(lift(b), a)  # type: ignore[method-assign]
+Node.__mul__ = lambda a, b: mul(a, lift(b))  # type: ignore[method-assign]
+Node.__rmul__ = lambda a, b: mul(lift(b), a)  # type: ignore[method-assign]
+Node.__truediv__ = lambda a, b: div(a, lift(b))  # type: ignore[method-assign]
+Node.__rtruediv__ = lambda a, b: div(lift(b), a)  # type: ignore[method-assign]
+Node.__matmul__ = lambda a, b: product_of(a, lift(b))  # type: ignore[method-assign]
+Node.__neg__ = lambda a: neg(a)  # type: ignore[method-assign]
+Node.__pow__ = lambda a, b: powc(a, p=float(b)) if not isinstance(b, Node) else pow_(a, b)  # type: ignore[method-assign]
+Node.T = property(lambda a: transpose(a))  # type: ignore[attr-defined]

@@ -1,0 +1,41 @@
+"""The optimisation pipeline: an explicit, named list of graph -> graph passes.
+
+Each pass is pure (it returns a new `Graph` and leaves its input alone) and
+preserves the value and type of every output; its module says what else it
+preserves.  `optimize` runs the pipeline until the graph stops changing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphc.ir import Graph
+from graphc.passes.fold_common import fold_common
+from graphc.passes.fold_constants import fold_constants
+from graphc.passes.prune import prune
+from graphc.passes.simplify import simplify
+from graphc.passes.stable_forms import stable_forms
+
+Pass = Callable[[Graph], Graph]
+
+PIPELINE: list[tuple[str, Pass]] = [
+    ("fold_constants", fold_constants),
+    ("simplify", simplify),
+    ("stable_forms", stable_forms),
+    ("fold_common", fold_common),
+    ("prune", prune),
+]
+
+
+def optimize(graph: Graph, max_rounds: int = 10) -> Graph:
+    """Run every pass in order, again, until the outputs are unchanged."""
+    for _ in range(max_rounds):
+        before = tuple(graph.outputs.values())
+        for _name, run in PIPELINE:
+            graph = run(graph)
+        if tuple(graph.outputs.values()) == before:
+            break
+    return graph
+
+
+__all__ = ["PIPELINE", "optimize", "fold_common", "fold_constants", "prune", "simplify", "stable_forms"]

@@ -1,0 +1,21 @@
+"""Dead-code removal.
+
+Preserves: every output.  Drops what no output depends on, and the names of
+intermediates that are gone, so that the emitted code computes only what is
+returned.  (Reverse mode already skips branches that reach no requested
+variable; this pass removes what rewriting left unreachable.)
+"""
+
+from __future__ import annotations
+
+from graphc.ir import Graph
+
+
+def prune(graph: Graph) -> Graph:
+    """Keep only what the outputs reach."""
+    live = set(graph.nodes())
+    return Graph(
+        dict(graph.outputs),
+        {n: name for n, name in graph.names.items() if n in live},
+        {n: name for n, name in graph.hints.items() if n in live},
+    )

@@ -1,0 +1,68 @@
+"""The rewrite engine: rules ``node -> node | None`` applied to a fixed point.
+
+A rule looks at one node (whose arguments are already rewritten) and returns
+an equivalent node of the same type, or None.  `rewrite` applies a flat list
+of rules bottom-up over the whole graph until no rule fires anywhere, then
+returns the new graph; names follow their nodes.  Iterative: no recursion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from graphc.ir import Graph, Node
+
+Rule = Callable[[Node], "Node | None"]
+
+
+def apply_first(rules: Sequence[Rule], node: Node) -> Node | None:
+    for rule in rules:
+        result = rule(node)
+        if result is not None and result is not node:
+            if result.type != node.type:
+                raise AssertionError(
+                    f"rule {rule.__name__} changed {node.op.name} {node.type} to {result.type}"
+                )
+            return result
+    return None
+
+
+def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, Node]:
+    """Map every node reachable from ``roots`` to its rewritten fixed point."""
+    memo: dict[Node, Node] = {}
+    budget = 0
+    for root in roots:
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            pending = [a for a in node.args if a not in memo]
+            if pending:
+                stack.extend(reversed(pending))
+                continue
+            rebuilt = node.with_args(memo[a] for a in node.args)
+            if rebuilt is not node and rebuilt in memo:
+                result = memo[rebuilt]
+            else:
+                replacement = apply_first(rules, rebuilt)
+                if replacement is not None:
+                    budget += 1
+                    if budget > 1_000_000:
+                        raise RuntimeError("rewrite rules do not terminate")
+                    if replacement not in memo:
+                        stack.append(replacement)  # rewrite it, then come back here
+                        continue
+                    result = memo[replacement]
+                else:
+                    result = rebuilt
+            memo[node] = result
+            memo[rebuilt] = result
+            memo[result] = result
+            stack.pop()
+    return memo
+
+
+def rewrite(graph: Graph, rules: Sequence[Rule]) -> Graph:
+    return graph.replace(rewrite_nodes(graph.outputs.values(), rules))

@@ -1,0 +1,239 @@
+"""Shapes: dimensions, orientation, and the rules that combine them.
+
+A dimension (`Dim`) is an integer polynomial in the names of *unbound* dims
+(`dim n` with no size); bound dims (`dim d = 50`) are substituted when the
+program is read, so `5*d` is simply 250.  A `Type` is a tuple of dims plus,
+for vectors, an orientation: vectors are columns unless transposed.  Arrays
+at run time are ordinary NumPy arrays, a vector is 1-D whatever its
+orientation; orientation lives only here, in the compiler.
+
+Shape rules raise `ShapeMismatch` with a message template whose ``{0}``,
+``{1}`` stand for the operands; the front end fills them with the operand's
+source text and shape, and the position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+Monomial = tuple[str, ...]
+
+
+class Dim:
+    """An integer-valued dimension: ``sum(coeff * prod(names))``, canonical."""
+
+    __slots__ = ("terms", "_hash")
+
+    def __init__(self, terms: Mapping[Monomial, int] | Iterable[tuple[Monomial, int]] = ()):
+        items = terms.items() if isinstance(terms, Mapping) else terms
+        merged: dict[Monomial, int] = {}
+        for mono, coeff in items:
+            key = tuple(sorted(mono))
+            merged[key] = merged.get(key, 0) + coeff
+        self.terms: tuple[tuple[Monomial, int], ...] = tuple(
+            sorted((m, c) for m, c in merged.items() if c != 0)
+        )
+        self._hash = hash(self.terms)
+
+    @staticmethod
+    def of(value: int | str | Dim) -> Dim:
+        if isinstance(value, Dim):
+            return value
+        if isinstance(value, str):
+            return Dim({(value,): 1})
+        return Dim({(): int(value)})
+
+    # arithmetic ------------------------------------------------------------
+    def __add__(self, other: int | Dim) -> Dim:
+        return Dim(self.terms + Dim.of(other).terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Dim:
+        return Dim((m, -c) for m, c in self.terms)
+
+    def __sub__(self, other: int | Dim) -> Dim:
+        return self + (-Dim.of(other))
+
+    def __mul__(self, other: int | Dim) -> Dim:
+        other = Dim.of(other)
+        return Dim((m1 + m2, c1 * c2) for m1, c1 in self.terms for m2, c2 in other.terms)
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int):
+            other = Dim.of(other)
+        return isinstance(other, Dim) and self.terms == other.terms
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    # inspection ------------------------------------------------------------
+    @property
+    def value(self) -> int | None:
+        """The integer, if the dimension involves no unbound name."""
+        if not self.terms:
+            return 0
+        if len(self.terms) == 1 and self.terms[0][0] == ():
+            return self.terms[0][1]
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted({n for mono, _ in self.terms for n in mono}))
+
+    def substitute(self, sizes: Mapping[str, int]) -> Dim:
+        out: dict[Monomial, int] = {}
+        for mono, coeff in self.terms:
+            rest = []
+            for name in mono:
+                if name in sizes:
+                    coeff *= sizes[name]
+                else:
+                    rest.append(name)
+            key = tuple(rest)
+            out[key] = out.get(key, 0) + coeff
+        return Dim(out)
+
+    def evaluate(self, sizes: Mapping[str, int]) -> int | None:
+        return self.substitute(sizes).value
+
+    def solve(self, size: int) -> tuple[str, int] | None:
+        """For ``a*n + b`` with one unbound name, the ``(n, value)`` giving ``size``."""
+        names = self.names
+        if len(names) != 1:
+            return None
+        (name,) = names
+        coeffs = dict(self.terms)
+        if set(coeffs) - {(name,), ()}:
+            return None  # not linear in the name
+        a, b = coeffs[(name,)], coeffs.get((), 0)
+        if (size - b) % a or (size - b) // a < 0:
+            return None
+        return name, (size - b) // a
+
+    def __str__(self) -> str:
+        if not self.terms:
+            return "0"
+        parts = []
+        for mono, coeff in sorted(self.terms, key=lambda t: (-len(t[0]), t[0])):
+            factors = ([str(abs(coeff))] if abs(coeff) != 1 or not mono else []) + list(mono)
+            parts.append(("-" if coeff < 0 else "+", "*".join(factors)))
+        text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+        for sign, body in parts[1:]:
+            text += f" {sign} {body}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"Dim({self})"
+
+
+class Type(NamedTuple):
+    """The static type of a node: its dims, and for vectors whether it is a row."""
+
+    dims: tuple[Dim, ...] = ()
+    row: bool = False
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not self.dims
+
+    @property
+    def is_vector(self) -> bool:
+        return len(self.dims) == 1
+
+    @property
+    def is_matrix(self) -> bool:
+        return len(self.dims) == 2
+
+    @property
+    def T(self) -> Type:
+        if self.is_vector:
+            return Type(self.dims, not self.row)
+        if self.is_matrix:
+            return Type(self.dims[::-1])
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted({n for d in self.dims for n in d.names}))
+
+    def __str__(self) -> str:
+        text = "[" + "×".join(str(d) for d in self.dims) + "]"
+        return text + "ᵀ" if self.row else text
+
+
+SCALAR = Type()
+
+
+def vector(n: Dim | int | str, row: bool = False) -> Type:
+    return Type((Dim.of(n),), row)
+
+
+def matrix(m: Dim | int | str, n: Dim | int | str) -> Type:
+    return Type((Dim.of(m), Dim.of(n)))
+
+
+class ShapeMismatch(Exception):
+    """A shape rule failed; ``{0}``, ``{1}``… in the message name the operands."""
+
+
+def _differ(a: Dim, b: Dim) -> str:
+    return f"{a} ≠ {b}"
+
+
+def broadcast(a: Type, b: Type, verb: str = "combine") -> Type:
+    """Elementwise result type: equal types, a scalar with anything, or a
+    vector along a matrix's last axis (NumPy broadcasting)."""
+    if a.is_scalar:
+        return b
+    if b.is_scalar:
+        return a
+    if a.rank == b.rank:
+        for x, y in zip(a.dims, b.dims):
+            if x != y:
+                raise ShapeMismatch(f"cannot {verb} {{0}} and {{1}}: {_differ(x, y)}")
+        if a.row != b.row:
+            raise ShapeMismatch(
+                f"cannot {verb} {{0}} and {{1}}: one is a column vector, the other a row;"
+                " transpose one of them"
+            )
+        return a
+    mat, vec = (a, b) if a.is_matrix else (b, a)
+    if vec.dims[0] != mat.dims[1]:
+        raise ShapeMismatch(
+            f"cannot {verb} {{0}} and {{1}}: a vector broadcasts along a matrix's last axis,"
+            f" {_differ(vec.dims[0], mat.dims[1])}"
+        )
+    return mat
+
+
+def product(a: Type, b: Type) -> Type:
+    """Type of the matrix-algebra product ``a b`` (neither operand scalar)."""
+    if a.is_vector and not a.row:  # column on the left
+        if b.is_vector and b.row:
+            return matrix(a.dims[0], b.dims[0])  # x yᵀ: outer product
+        if b.is_vector:
+            raise ShapeMismatch(
+                "cannot multiply {0} by {1}: both are column vectors; for the inner product"
+                " write {0.text}ᵀ {1.text}"
+            )
+        raise ShapeMismatch(
+            "cannot multiply {0} by {1}: a column vector times a matrix;"
+            " did you mean {0.text}ᵀ {1.text}?"
+        )
+    inner_a = a.dims[-1]
+    if b.is_vector and b.row:
+        raise ShapeMismatch("cannot multiply {0} by {1}: a row vector can only stand on the left")
+    inner_b = b.dims[0]
+    if inner_a != inner_b:
+        raise ShapeMismatch(f"cannot multiply {{0}} by {{1}}: {_differ(inner_a, inner_b)}")
+    if a.is_vector:  # row on the left
+        return SCALAR if b.is_vector else vector(b.dims[1], row=True)
+    return vector(a.dims[0]) if b.is_vector else matrix(a.dims[0], b.dims[1])
