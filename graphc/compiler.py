@@ -40,6 +40,7 @@ class CompiledModule:
     mode: str
     param_names: dict[str, str]  # program name -> Python keyword
     seed_names: dict[str, str]  # wrt name (or the output, in reverse mode) -> seed keyword
+    functions: tuple[str, ...]  # the functions the module defines
 
 
 def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> list[Node]:
@@ -87,7 +88,7 @@ def build_module(
     namer = Namer()
     params = {v: namer.fresh(v.attr("name")) for v in lowered.variables}
     signature = list(lowered.variables)
-    call_all = ", ".join(f"{p}={p}" for p in params.values())
+    call_all = "".join(f"{p}={p}, " for p in params.values())
     sources: list[str] = []
     names: list[str] = []
 
@@ -173,6 +174,7 @@ def build_module(
         mode,
         {v.attr("name"): p for v, p in params.items()},
         seeds,
+        tuple(names),
     )
 
 
@@ -195,7 +197,7 @@ def _forward_gradient(
         "        for i in np.ndindex(grad.shape):\n"
         "            tangents = dict(zero, **{seed: np.zeros(np.shape(primal))})\n"
         "            tangents[seed][i] = 1.0\n"
-        f"            grad[i] = jvp({call_all}, **tangents)[1]\n"
+        f"            grad[i] = jvp({call_all}**tangents)[1]\n"
         "        grads[name] = grad\n"
-        f"    return value({call_all}), grads\n"
+        f"    return value({call_all.rstrip(', ')}), grads\n"
     )

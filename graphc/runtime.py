@@ -196,6 +196,10 @@ class CompiledFunction:
         return self.compiled.wrt
 
     @property
+    def module_functions(self) -> tuple[str, ...]:
+        return self.compiled.functions
+
+    @property
     def mode(self) -> str:
         return self.compiled.mode
 

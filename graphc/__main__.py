@@ -1,0 +1,186 @@
+"""The command line: ``graphc compile | graph | check | run`` (also ``python -m graphc``).
+
+Errors in a program print as ``FILE:LINE:COL: error: message`` with the
+source line and a caret, and exit with status 2; a failed gradient check
+exits with status 1.  Output files are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.frontend import lower
+from graphc.gradcheck import check_gradients, random_feed
+from graphc.runtime import Program
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _UsageError(f"{path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise _UsageError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise _UsageError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def _program(path: str) -> Program:
+    return Program(lower(_read(path), path))
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole, or leave ``path`` as it was."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dims(pairs: Sequence[str]) -> dict[str, int]:
+    dims = {}
+    for pair in pairs:
+        name, _, size = pair.partition("=")
+        if not name or not size.strip().isdigit():
+            raise _UsageError(f"--dim takes NAME=SIZE, not {pair!r}")
+        dims[name.strip()] = int(size)
+    return dims
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    fn = _program(args.file).compile(args.wrt, args.mode)
+    if args.output:
+        try:
+            _write_atomically(args.output, fn.source)
+        except OSError as err:
+            raise _UsageError(f"{args.output}: cannot write ({err.strerror})") from None
+        print(f"wrote {args.output}: {', '.join(fn.module_functions)} of {fn.compiled.output}"
+              f" by {', '.join(fn.wrt) or 'nothing'}", file=sys.stderr)
+    else:
+        sys.stdout.write(fn.source)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from graphc.autodiff import reverse_mode
+    from graphc.compiler import resolve_wrt
+    from graphc.passes import optimize
+
+    program = _program(args.file)
+    graph = program.graph
+    variables = program.lowered.variables
+    if args.grad:
+        wrt = resolve_wrt(program.lowered, args.wrt)
+        graph = optimize(reverse_mode(graph, wrt, program.output))
+    if args.format == "dot":
+        print(graph.to_dot(args.file))
+    else:
+        print(graph.listing(variables))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    program = _program(args.file)
+    fn = program.compile(args.wrt, args.mode)
+    feed = random_feed(program.lowered, _dims(args.dim), seed=args.seed, signed=args.signed)
+    report = check_gradients(fn, feed, tolerance=args.tolerance, seed=args.seed)
+    print(f"graphc check {args.file} ({fn.mode} mode, seed {args.seed})")
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    program = _program(args.file)
+    try:
+        with np.load(args.feed, allow_pickle=False) as data:
+            feed = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise _UsageError(f"{args.feed}: no such file") from None
+    except (OSError, ValueError) as err:
+        raise _UsageError(f"{args.feed}: not a NumPy .npz file ({err})") from None
+    value = program.run(**feed)
+    print(f"{program.output} = {np.array2string(np.asarray(value), precision=6)}")
+    if args.grad:
+        _, grads = program.compile(args.wrt).value_and_grad(**feed)
+        for name, g in grads.items():
+            print(f"d{program.output}/d{name} = {np.array2string(np.asarray(g), precision=6)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphc",
+        description="Compile a model written as on a whiteboard into NumPy gradient code.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, mode: bool = True) -> None:
+        p.add_argument("file", help="the .gc program")
+        p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: every param)")
+        if mode:
+            p.add_argument("--mode", choices=["reverse", "forward"], default="reverse")
+
+    p = sub.add_parser("compile", help="emit a standalone NumPy module")
+    common(p)
+    p.add_argument("-o", "--output", help="write the module here (default: print it)")
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("graph", help="print the explicit graph")
+    common(p, mode=False)
+    p.add_argument("--grad", action="store_true", help="the gradient graph, folded")
+    p.add_argument("--format", choices=["text", "dot"], default="text")
+    p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("check", help="compare the emitted gradient with central differences")
+    common(p)
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help="size of an unbound dim (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tolerance", type=float, default=1e-5)
+    p.add_argument("--signed", action="store_true", help="random values of both signs (default: positive)")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("run", help="evaluate the program on arrays from an .npz file")
+    common(p, mode=False)
+    p.add_argument("--feed", required=True, help="an .npz file with one array per input and param")
+    p.add_argument("--grad", action="store_true", help="also print the gradient")
+    p.set_defaults(run=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GraphcError as err:
+        if err.filename is None and getattr(args, "file", None):
+            err.filename = args.file
+        print(err.render(), file=sys.stderr)
+        return 2
+    except _UsageError as err:
+        print(f"graphc: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
