@@ -127,11 +127,18 @@ class _Evaluation:
 
 
 def evaluate(outputs: Sequence[Node], values: Mapping[Node, np.ndarray], sizes: Mapping[str, int]) -> list[Any]:
-    """Evaluate ``outputs`` node by node with each operator's NumPy ``impl``."""
+    """Evaluate ``outputs`` node by node with each operator's NumPy ``impl``.
+
+    ``values`` gives the var nodes' arrays; any other node given a value there
+    is taken as it is, not computed (gradient checks pin `stop` nodes so).
+    """
     ctx = _Evaluation(values, sizes)
     computed: dict[Node, Any] = {}
     for node in topological_order(outputs):
-        computed[node] = node.op.impl(ctx, node, *(computed[a] for a in node.args))
+        if node in values:
+            computed[node] = values[node]
+        else:
+            computed[node] = node.op.impl(ctx, node, *(computed[a] for a in node.args))
     return [_result(computed[o]) for o in outputs]
 
 
