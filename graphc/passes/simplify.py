@@ -104,12 +104,12 @@ def subtract_negation(n: Node) -> Node | None:
 
 
 def double_transpose(n: Node) -> Node | None:
-    # (xᵀ)ᵀ -> x,  cᵀ -> c for a scalar
+    # (xᵀ)ᵀ -> x,  cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
     if n.op.name == "transpose":
         (a,) = n.args
         if a.op.name == "transpose":
             return a.args[0]
-        if a.type == n.type:
+        if a.type.is_scalar:
             return a
     return None
 
