@@ -89,7 +89,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     variables = program.lowered.variables
     if args.grad:
         wrt = resolve_wrt(program.lowered, args.wrt)
-        graph = optimize(reverse_mode(graph, wrt, program.output))
+        graph = optimize(reverse_mode(optimize(graph), wrt, program.output))
     if args.format == "dot":
         print(graph.to_dot(args.file))
     else:

@@ -1,7 +1,11 @@
 """The compile driver: a checked program -> derivative graphs -> module text.
 
-    lowered program ──reverse_mode / forward_mode──> derivative graph
-                    ──passes.optimize──> folded graph ──emit_numpy──> module
+    lowered program ──passes.optimize──> simplified value graph
+        ──reverse_mode / forward_mode──> derivative graph
+        ──passes.optimize──> folded graph ──emit_numpy──> module
+
+The value graph is simplified before it is differentiated, so that the
+derivative is taken of ``Σ r²`` and not of ``(√Σ r²)²``.
 
 The emitted module defines, for an output ``J`` and variables ``W, b, …``:
 
@@ -120,7 +124,7 @@ def build_module(
             seed_name = namer.fresh(f"{out_name}_bar")
             cotangent = ops.var(name=f"{out_name}_bar", kind="cotangent", type=out.type)
             seeds[out_name] = seed_name
-        graph = optimize(reverse_mode(lowered.graph, variables, out_name, cotangent))
+        graph = optimize(reverse_mode(value_graph, variables, out_name, cotangent))
         outputs = [graph.outputs[out_name]] + [
             graph.outputs[gradient_name(out_name, w)] for w in wrt_names
         ]
@@ -147,7 +151,7 @@ def build_module(
         }
         for v, t in tangent_vars.items():
             seeds[v.attr("name")] = namer.fresh(t.attr("name"))
-        graph = optimize(forward_mode(lowered.graph, tangent_vars, out_name))
+        graph = optimize(forward_mode(value_graph, tangent_vars, out_name))
         arg_names = dict(params)
         arg_names.update({t: seeds[v.attr("name")] for v, t in tangent_vars.items()})
         add(
