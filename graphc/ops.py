@@ -258,7 +258,7 @@ dimval = define(
         "dimval",
         infer=lambda *, dim: SCALAR,
         impl=lambda ctx, node: np.float64(ctx.dim(node.attr("dim"))),
-        emit=lambda p, node: p.dim(node.attr("dim")),
+        emit=lambda p, node: p.raw(p.dim(node.attr("dim"))),
     )
 )
 
