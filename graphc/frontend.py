@@ -193,6 +193,21 @@ def _position(meta: Any) -> tuple[int, int, int]:
     return line, column, width
 
 
+# The words that begin statements and shapes; the grammar reads them as
+# keywords where a statement starts, so they are never names.
+RESERVED_WORDS = ("dim", "input", "param", "output", "scalar")
+
+
+def _not_reserved(token: Token) -> None:
+    if str(token) in RESERVED_WORDS:
+        raise NameResolutionError(
+            f"{token} is a reserved word; choose another name",
+            token.line,
+            token.column,
+            width=len(str(token)),
+        )
+
+
 def _fill_template(template: str, operands: list[Term]) -> str:
     try:
         return template.format(*operands)
@@ -228,6 +243,7 @@ class _Program:
                 token.column,
                 width=len(name),
             )
+        _not_reserved(token)
         if builtins.lookup(name) is not None and what != "dim":
             raise NameResolutionError(
                 f"{name} is a built-in function; choose another name",
@@ -298,6 +314,7 @@ class _Program:
         name = self.claim(name_token, "function")
         params = [str(p) for p in param_tokens]
         for p in param_tokens:
+            _not_reserved(p)
             if params.count(str(p)) > 1:
                 raise NameResolutionError(
                     f"parameter {p} appears twice in {name}", p.line, p.column, width=len(p)
