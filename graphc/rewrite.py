@@ -4,6 +4,10 @@ A rule looks at one node (whose arguments are already rewritten) and returns
 an equivalent node of the same type, or None.  `rewrite` applies a flat list
 of rules bottom-up over the whole graph until no rule fires anywhere, then
 returns the new graph; names follow their nodes.  Iterative: no recursion.
+
+A rule decorated with ``@matches("add", "sub")`` is only tried on nodes of
+those operators (the engine indexes rules by operator; a rule without it is
+tried on every node).
 """
 
 from __future__ import annotations
@@ -13,6 +17,31 @@ from collections.abc import Callable, Iterable, Sequence
 from graphc.ir import Graph, Node
 
 Rule = Callable[[Node], "Node | None"]
+
+
+def matches(*op_names: str) -> Callable[[Rule], Rule]:
+    """Declare the operators a rule looks at."""
+
+    def mark(rule: Rule) -> Rule:
+        rule.op_names = op_names  # type: ignore[attr-defined]
+        return rule
+
+    return mark
+
+
+class RuleIndex:
+    """Rules by the operator they match, in their given order."""
+
+    def __init__(self, rules: Sequence[Rule]):
+        self.rules = list(rules)
+        self.by_op: dict[str, list[Rule]] = {}
+
+    def __call__(self, op_name: str) -> list[Rule]:
+        found = self.by_op.get(op_name)
+        if found is None:
+            found = [r for r in self.rules if op_name in getattr(r, "op_names", (op_name,))]
+            self.by_op[op_name] = found
+        return found
 
 
 def apply_first(rules: Sequence[Rule], node: Node) -> Node | None:
@@ -30,6 +59,7 @@ def apply_first(rules: Sequence[Rule], node: Node) -> Node | None:
 def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, Node]:
     """Map every node reachable from ``roots`` to its rewritten fixed point."""
     memo: dict[Node, Node] = {}
+    index = RuleIndex(rules)
     budget = 0
     for root in roots:
         stack = [root]
@@ -46,7 +76,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
             if rebuilt is not node and rebuilt in memo:
                 result = memo[rebuilt]
             else:
-                replacement = apply_first(rules, rebuilt)
+                replacement = apply_first(index(rebuilt.op.name), rebuilt)
                 if replacement is not None:
                     budget += 1
                     if budget > 1_000_000:

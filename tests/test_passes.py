@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -11,7 +12,9 @@ import graphc
 from graphc import ops
 from graphc.ir import Graph
 from graphc.passes import PIPELINE, optimize
+from graphc.passes.fold_constants import RULES as FOLD_RULES
 from graphc.passes.simplify import RULES as SIMPLIFY_RULES
+from graphc.passes.stable_forms import RULES as STABLE_RULES
 from graphc.shapes import matrix, vector
 
 
@@ -30,10 +33,12 @@ def test_pipeline_is_named_and_ordered():
     ]
 
 
-def test_every_rule_documents_its_identity():
-    for rule in SIMPLIFY_RULES:
-        source = __import__("inspect").getsource(rule)
-        assert "->" in source.split("\n")[1], f"{rule.__name__} has no '# identity' comment"
+@pytest.mark.parametrize("rules", [SIMPLIFY_RULES, STABLE_RULES, FOLD_RULES])
+def test_every_rule_states_its_identity(rules):
+    for rule in rules:
+        lines = inspect.getsource(rule).splitlines()
+        comments = [line.strip() for line in lines if line.strip().startswith("#")]
+        assert comments and "->" in comments[0], f"{rule.__name__}: no '# lhs -> rhs' comment"
 
 
 def test_interning_shares_equal_expressions():

@@ -38,4 +38,12 @@ def optimize(graph: Graph, max_rounds: int = 10) -> Graph:
     return graph
 
 
-__all__ = ["PIPELINE", "optimize", "fold_common", "fold_constants", "prune", "simplify", "stable_forms"]
+__all__ = [
+    "PIPELINE",
+    "fold_common",
+    "fold_constants",
+    "optimize",
+    "prune",
+    "simplify",
+    "stable_forms",
+]

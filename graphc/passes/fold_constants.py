@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc import ops
 from graphc.ir import Graph, Node
-from graphc.rewrite import rewrite
+from graphc.rewrite import matches, rewrite
 
 # Leaves and operators whose evaluation needs sizes are never folded here.
 _UNFOLDABLE = {"var", "const", "fill", "dimval", "eye", "stop", "broadcast"}
@@ -29,6 +29,7 @@ def fold_literal_operation(n: Node) -> Node | None:
     return ops.const(float(value))
 
 
+@matches("dimval")
 def fold_known_dimension(n: Node) -> Node | None:
     # dim d (with d known) -> d
     if n.op.name == "dimval" and n.attr("dim").value is not None:

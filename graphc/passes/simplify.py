@@ -12,7 +12,7 @@ from __future__ import annotations
 from graphc import ops
 from graphc.ir import Graph, Node
 from graphc.ops import ONE, broadcast_to, const, is_const
-from graphc.rewrite import rewrite
+from graphc.rewrite import matches, rewrite
 
 
 def _zero(n: Node) -> bool:
@@ -23,6 +23,7 @@ def _one(n: Node) -> bool:
     return is_const(n, 1.0)
 
 
+@matches("add", "sub")
 def add_zero(n: Node) -> Node | None:
     # x + 0 -> x,  0 + x -> x,  x - 0 -> x,  0 - x -> -x
     if n.op.name in ("add", "sub"):
@@ -34,6 +35,7 @@ def add_zero(n: Node) -> Node | None:
     return None
 
 
+@matches("mul", "div")
 def mul_one(n: Node) -> Node | None:
     # x · 1 -> x,  1 · x -> x,  x / 1 -> x
     if n.op.name in ("mul", "div"):
@@ -45,6 +47,7 @@ def mul_one(n: Node) -> Node | None:
     return None
 
 
+@matches("mul", "div")
 def mul_zero(n: Node) -> Node | None:
     # x · 0 -> 0,  0 · x -> 0,  0 / x -> 0
     if n.op.name == "mul" and (_zero(n.args[0]) or _zero(n.args[1])):
@@ -54,6 +57,7 @@ def mul_zero(n: Node) -> Node | None:
     return None
 
 
+@matches("mul")
 def mul_minus_one(n: Node) -> Node | None:
     # (−1) · x -> −x,  x · (−1) -> −x
     if n.op.name == "mul":
@@ -65,6 +69,7 @@ def mul_minus_one(n: Node) -> Node | None:
     return None
 
 
+@matches("neg")
 def double_negation(n: Node) -> Node | None:
     # −(−x) -> x
     if n.op.name == "neg" and n.args[0].op.name == "neg":
@@ -72,6 +77,7 @@ def double_negation(n: Node) -> Node | None:
     return None
 
 
+@matches("neg")
 def negate_constant(n: Node) -> Node | None:
     # −(c) -> (−c)
     if n.op.name == "neg" and n.args[0].op.name == "const":
@@ -79,6 +85,7 @@ def negate_constant(n: Node) -> Node | None:
     return None
 
 
+@matches("mul", "div", "matmul", "scale_rows")
 def signs_outward(n: Node) -> Node | None:
     # (−a)·b -> −(a·b),  a·(−b) -> −(a·b),  (−a)/b -> −(a/b),  a/(−b) -> −(a/b)
     if n.op.name in ("mul", "div", "matmul", "scale_rows"):
@@ -90,6 +97,7 @@ def signs_outward(n: Node) -> Node | None:
     return None
 
 
+@matches("sub", "add")
 def subtract_negation(n: Node) -> Node | None:
     # a − (−b) -> a + b,  a + (−b) -> a − b,  (−a) + b -> b − a
     if n.op.name == "sub" and n.args[1].op.name == "neg":
@@ -103,6 +111,7 @@ def subtract_negation(n: Node) -> Node | None:
     return None
 
 
+@matches("transpose")
 def double_transpose(n: Node) -> Node | None:
     # (xᵀ)ᵀ -> x,  cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
     if n.op.name == "transpose":
@@ -114,6 +123,7 @@ def double_transpose(n: Node) -> Node | None:
     return None
 
 
+@matches("transpose")
 def transpose_of_scaled(n: Node) -> Node | None:
     # (c · x)ᵀ -> c · xᵀ  for a scalar c, and (−x)ᵀ -> −xᵀ
     if n.op.name == "transpose":
@@ -127,6 +137,7 @@ def transpose_of_scaled(n: Node) -> Node | None:
     return None
 
 
+@matches("transpose")
 def transpose_of_product(n: Node) -> Node | None:
     # (A B)ᵀ -> Bᵀ Aᵀ  when it removes a transpose: (Aᵀ x)ᵀ -> xᵀ A
     if n.op.name == "transpose" and n.args[0].op.name == "matmul":
@@ -136,6 +147,7 @@ def transpose_of_product(n: Node) -> Node | None:
     return None
 
 
+@matches("powc")
 def power_one_zero(n: Node) -> Node | None:
     # x^1 -> x,  x^0 -> 1
     if n.op.name == "powc":
@@ -146,6 +158,7 @@ def power_one_zero(n: Node) -> Node | None:
     return None
 
 
+@matches("powc")
 def square_of_sqrt(n: Node) -> Node | None:
     # (√x)^2 -> x   (the square root is real, so x ≥ 0)
     if n.op.name == "powc" and n.attr("p") == 2.0 and n.args[0].op.name == "sqrt":
@@ -153,6 +166,7 @@ def square_of_sqrt(n: Node) -> Node | None:
     return None
 
 
+@matches("powc")
 def power_of_power(n: Node) -> Node | None:
     # (x^p)^q -> x^(p q)  for integer p, q
     if n.op.name == "powc" and n.args[0].op.name == "powc":
@@ -162,6 +176,7 @@ def power_of_power(n: Node) -> Node | None:
     return None
 
 
+@matches("add")
 def add_same(n: Node) -> Node | None:
     # x + x -> 2 · x,  c·x + x -> (c+1)·x
     if n.op.name == "add":
@@ -173,6 +188,7 @@ def add_same(n: Node) -> Node | None:
     return None
 
 
+@matches("mul")
 def reciprocal_product(n: Node) -> Node | None:
     # g · (1/x) -> g / x,  (1/x) · g -> g / x
     if n.op.name == "mul":
@@ -184,6 +200,7 @@ def reciprocal_product(n: Node) -> Node | None:
     return None
 
 
+@matches("mul")
 def constants_first(n: Node) -> Node | None:
     # x · c -> c · x  (a literal factor leads, as on paper: 2 x)
     if n.op.name == "mul":
@@ -193,6 +210,7 @@ def constants_first(n: Node) -> Node | None:
     return None
 
 
+@matches("mul")
 def merge_constant_factors(n: Node) -> Node | None:
     # c1 · (c2 · x) -> (c1 c2) · x
     if n.op.name == "mul":
@@ -202,6 +220,7 @@ def merge_constant_factors(n: Node) -> Node | None:
     return None
 
 
+@matches("matmul")
 def diagonal_product(n: Node) -> Node | None:
     # diag(v) M -> v ∘ M (rows),  M diag(v) -> M ∘ v,  diag(v) x -> v ∘ x,  xᵀ diag(v) -> xᵀ ∘ vᵀ
     if n.op.name != "matmul":
@@ -216,6 +235,7 @@ def diagonal_product(n: Node) -> Node | None:
     return None
 
 
+@matches("mul", "add", "sub", "div")
 def drop_broadcast(n: Node) -> Node | None:
     # broadcast(g) ∘ x -> g ∘ x  when NumPy's broadcasting does the same
     if n.op.name in ("mul", "add", "sub", "div"):
@@ -227,6 +247,7 @@ def drop_broadcast(n: Node) -> Node | None:
     return None
 
 
+@matches("sum")
 def sum_of_broadcast(n: Node) -> Node | None:
     # Σ broadcast(c) over all -> c · size  (and Σ ones -> size)
     if n.op.name == "sum" and n.attr("axis") is None:
@@ -243,6 +264,7 @@ def sum_of_broadcast(n: Node) -> Node | None:
     return None
 
 
+@matches("stop")
 def stop_of_stop(n: Node) -> Node | None:
     # stop(stop(x)) -> stop(x)
     if n.op.name == "stop" and n.args[0].op.name == "stop":

@@ -11,9 +11,10 @@ from __future__ import annotations
 from graphc import ops
 from graphc.ir import Graph, Node
 from graphc.ops import is_const
-from graphc.rewrite import rewrite
+from graphc.rewrite import matches, rewrite
 
 
+@matches("log")
 def log_sigmoid(n: Node) -> Node | None:
     # log σ(x) -> −softplus(−x)
     if n.op.name == "log" and n.args[0].op.name == "sigmoid":
@@ -21,6 +22,7 @@ def log_sigmoid(n: Node) -> Node | None:
     return None
 
 
+@matches("log")
 def log_one_minus_sigmoid(n: Node) -> Node | None:
     # log(1 − σ(x)) -> −softplus(x)
     if n.op.name == "log" and n.args[0].op.name == "sub":
@@ -30,6 +32,7 @@ def log_one_minus_sigmoid(n: Node) -> Node | None:
     return None
 
 
+@matches("log")
 def log_one_plus_exp(n: Node) -> Node | None:
     # log(1 + eˣ) -> softplus(x),  log(eˣ + 1) -> softplus(x)
     if n.op.name == "log" and n.args[0].op.name == "add":
@@ -41,6 +44,7 @@ def log_one_plus_exp(n: Node) -> Node | None:
     return None
 
 
+@matches("log")
 def log_of_exp(n: Node) -> Node | None:
     # log(eˣ) -> x
     if n.op.name == "log" and n.args[0].op.name == "exp":
@@ -48,6 +52,7 @@ def log_of_exp(n: Node) -> Node | None:
     return None
 
 
+@matches("log")
 def log_of_ratio_of_exp(n: Node) -> Node | None:
     # log(eˣ / s) -> x − log(s)      (log-softmax without overflow)
     if n.op.name == "log" and n.args[0].op.name == "div":
