@@ -72,8 +72,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
             _write_atomically(args.output, fn.source)
         except OSError as err:
             raise _UsageError(f"{args.output}: cannot write ({err.strerror})") from None
-        print(f"wrote {args.output}: {', '.join(fn.module_functions)} of {fn.compiled.output}"
-              f" by {', '.join(fn.wrt) or 'nothing'}", file=sys.stderr)
+        print(
+            f"wrote {args.output}: {', '.join(fn.module_functions)} of {fn.compiled.output}"
+            f" by {', '.join(fn.wrt) or 'nothing'}",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(fn.source)
     return 0
@@ -134,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, mode: bool = True) -> None:
         p.add_argument("file", help="the .gc program")
-        p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: every param)")
+        p.add_argument(
+            "--wrt", help="variables to differentiate by, comma-separated (default: every param)"
+        )
         if mode:
             p.add_argument("--mode", choices=["reverse", "forward"], default="reverse")
 
@@ -151,11 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="compare the emitted gradient with central differences")
     common(p)
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
-                   help="size of an unbound dim (default 3)")
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE",
+        help="size of an unbound dim (default 3)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tolerance", type=float, default=1e-5)
-    p.add_argument("--signed", action="store_true", help="random values of both signs (default: positive)")
+    p.add_argument(
+        "--signed", action="store_true", help="random values of both signs (default: positive)"
+    )
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("run", help="evaluate the program on arrays from an .npz file")

@@ -34,7 +34,9 @@ def _depends(order: Sequence[Node], sources: set[Node]) -> set[Node]:
     return active
 
 
-def vjp_nodes(output: Node, wrt: Sequence[Node], cotangent: Node) -> tuple[list[Node], dict[Node, Node]]:
+def vjp_nodes(
+    output: Node, wrt: Sequence[Node], cotangent: Node
+) -> tuple[list[Node], dict[Node, Node]]:
     """The cotangent of each variable in ``wrt`` given ``cotangent`` at ``output``.
 
     Returns the gradients (zeros where the output does not depend on a
@@ -57,7 +59,9 @@ def vjp_nodes(output: Node, wrt: Sequence[Node], cotangent: Node) -> tuple[list[
     return grads, adjoint
 
 
-def jvp_nodes(outputs: Sequence[Node], seeds: Mapping[Node, Node]) -> tuple[list[Node], dict[Node, Node]]:
+def jvp_nodes(
+    outputs: Sequence[Node], seeds: Mapping[Node, Node]
+) -> tuple[list[Node], dict[Node, Node]]:
     """The tangent of each output given tangents ``seeds`` at variables."""
     tangent: dict[Node, Node] = dict(seeds)
     for node in topological_order(outputs):

@@ -148,8 +148,16 @@ class NumpyPrinter:
         if math.isnan(value):
             return Expr("np.nan", PRECEDENCE["atom"])
         if math.isinf(value):
-            return Expr("np.inf", PRECEDENCE["atom"]) if value > 0 else Expr("-np.inf", PRECEDENCE["unary"])
-        text = str(int(value)) if integral and value == int(value) and abs(value) < 2**53 else repr(float(value))
+            return (
+                Expr("np.inf", PRECEDENCE["atom"])
+                if value > 0
+                else Expr("-np.inf", PRECEDENCE["unary"])
+            )
+        text = (
+            str(int(value))
+            if integral and value == int(value) and abs(value) < 2**53
+            else repr(float(value))
+        )
         return Expr(text, PRECEDENCE["unary"] if text.startswith("-") else PRECEDENCE["atom"])
 
     def raw(self, text: str) -> Expr:
@@ -174,7 +182,11 @@ class NumpyPrinter:
                 factors.insert(0, str(coeff))
             parts.append(" * ".join(factors))
         text = " + ".join(parts).replace("+ -", "- ")
-        return text if len(parts) == 1 and len(d.terms[0][0]) + (d.terms[0][1] != 1) <= 1 else f"({text})"
+        return (
+            text
+            if len(parts) == 1 and len(d.terms[0][0]) + (d.terms[0][1] != 1) <= 1
+            else f"({text})"
+        )
 
     def shape(self, t: Type) -> str:
         dims = [self.dim(d) for d in t.dims]

@@ -32,7 +32,10 @@ FLOOR = 1e-3
 
 
 def random_feed(
-    lowered: LoweredProgram, dims: Mapping[str, int] | None = None, seed: int = 0, signed: bool = False
+    lowered: LoweredProgram,
+    dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+    signed: bool = False,
 ) -> dict[str, np.ndarray]:
     """Random arrays for every input and param; unbound dims default to 3.
 
@@ -81,7 +84,10 @@ class GradientReport:
     def text(self) -> str:
         value = np.asarray(self.value)
         shown = f"{float(value):.6g}" if value.ndim == 0 else f"array of shape {value.shape}"
-        lines = [f"  {self.output} = {shown}", "  variable   shape        entries   worst relative error"]
+        lines = [
+            f"  {self.output} = {shown}",
+            "  variable   shape        entries   worst relative error",
+        ]
         for v in self.variables:
             shape = "×".join(map(str, v.shape)) or "scalar"
             lines.append(f"  {v.name:<10} {shape:<12} {v.entries:>7}   {v.worst:.2e}")
@@ -142,7 +148,11 @@ def check_gradients(
         for index in indices:
             h = STEP * max(1.0, abs(x[index]))
             fd = (value_at(name, index, h) - value_at(name, index, -h)) / (2 * h)
-            g = np.asarray(derivative[name])[(Ellipsis, *index)] if out_shape else np.asarray(derivative[name])[index]
+            g = (
+                np.asarray(derivative[name])[(Ellipsis, *index)]
+                if out_shape
+                else np.asarray(derivative[name])[index]
+            )
             worst = max(worst, _error(fd, g))
         report.variables.append(VariableCheck(name, x.shape, len(indices), worst))
 
@@ -156,7 +166,11 @@ def check_gradients(
         fd = (value_of(plus) - value_of(minus)) / (2 * STEP)
         axes = lambda name: tuple(range(len(out_shape), len(out_shape) + feed[name].ndim))  # noqa: E731
         predicted = sum(
-            np.tensordot(np.asarray(derivative[name]), direction[name], axes=(axes(name), tuple(range(feed[name].ndim))))
+            np.tensordot(
+                np.asarray(derivative[name]),
+                direction[name],
+                axes=(axes(name), tuple(range(feed[name].ndim))),
+            )
             for name in fn.wrt
         )
         report.direction_error = _error(fd, predicted)

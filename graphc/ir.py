@@ -228,7 +228,11 @@ class Graph:
         """Graphviz DOT: one box per operation, an arrow per argument."""
         labels = self.labels()
         ids = {node: f"n{i}" for i, node in enumerate(self.nodes())}
-        lines = [f'digraph "{_dot_escape(title)}" {{', "  rankdir=BT;", "  node [fontname=Helvetica];"]
+        lines = [
+            f'digraph "{_dot_escape(title)}" {{',
+            "  rankdir=BT;",
+            "  node [fontname=Helvetica];",
+        ]
         for node, nid in ids.items():
             if node.op.name == "var":
                 shape, label = "ellipse", f"{labels[node]}\\n{node.type}"

@@ -39,7 +39,12 @@ def test_compile_writes_importable_module(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     r = np.random.default_rng(1)
-    feed = dict(x=r.normal(size=250), W=0.05 * r.normal(size=(100, 250)), b=r.normal(size=100), u=r.normal(size=100))
+    feed = dict(
+        x=r.normal(size=250),
+        W=0.05 * r.normal(size=(100, 250)),
+        b=r.normal(size=100),
+        u=r.normal(size=100),
+    )
     value, grads = module.value_and_grad(**feed)
     assert sorted(grads) == ["W", "x"]
     assert grads["x"].shape == (250,)

@@ -51,7 +51,8 @@ def test_deterministic_across_processes(golden, example, wrt, mode):
     script = (
         "import sys, graphc; "
         f"t = open({str(ROOT / 'examples' / (example + '.gc'))!r}, encoding='utf-8').read(); "
-        f"sys.stdout.write(graphc.compile(t, wrt={wrt!r}, mode={mode!r}, filename={example + '.gc'!r}).source)"
+        f"fn = graphc.compile(t, wrt={wrt!r}, mode={mode!r}, filename={example + '.gc'!r}); "
+        "sys.stdout.write(fn.source)"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run(
@@ -88,7 +89,12 @@ def test_golden_module_runs_without_graphc(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     r = np.random.default_rng(0)
-    f = dict(x=r.normal(size=250), W=r.normal(size=(100, 250)) * 0.05, b=r.normal(size=100), u=r.normal(size=100))
+    f = dict(
+        x=r.normal(size=250),
+        W=r.normal(size=(100, 250)) * 0.05,
+        b=r.normal(size=100),
+        u=r.normal(size=100),
+    )
     spec = importlib.util.spec_from_file_location("ner_grad_here", module_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

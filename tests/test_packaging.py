@@ -70,7 +70,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(wheel, tmp_path):
     assert "OK: worst relative error" in done.stdout
     where = subprocess.run(
         [str(python), "-c", "import graphc; print(graphc.__file__)"],
-        capture_output=True, text=True, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     ).stdout
     assert str(venv) in where
 
@@ -78,6 +81,8 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(wheel, tmp_path):
 def test_installed_package_reads_its_own_grammar():
     installed = ROOT not in Path(graphc.__file__).resolve().parents
     if not installed:
-        pytest.skip("graphc is imported from the checkout; CI runs the tests on the installed wheel")
+        pytest.skip(
+            "graphc is imported from the checkout; CI runs the tests on the installed wheel"
+        )
     grammar = importlib.resources.files("graphc") / "grammar" / "graphc.lark"
     assert grammar.is_file()

@@ -50,7 +50,9 @@ def test_interning_shares_equal_expressions():
 def test_commutative_duplicates_fold():
     x = ops.var(name="x", kind="param", type=vector(3))
     y = ops.var(name="y", kind="param", type=vector(3))
-    graph = optimize(Graph({"out": ops.reduce_sum(x * y, axis=None) + ops.reduce_sum(y * x, axis=None)}))
+    graph = optimize(
+        Graph({"out": ops.reduce_sum(x * y, axis=None) + ops.reduce_sum(y * x, axis=None)})
+    )
     products = [n for n in graph.nodes() if n.op.name == "mul" and n.type.is_vector]
     assert len(products) == 1  # x∘y and y∘x are one node; then Σ + Σ -> 2 Σ
     assert graph.outputs["out"].op.name == "mul"
@@ -88,7 +90,10 @@ def test_reverse_mode_prunes_branches_without_requested_variables():
 
 
 def test_diagonal_matrix_never_materialised():
-    text = "dim n = 3\nparam v : [n]\ninput M : [n, n]\ninput x : [n]\nJ = sum(diag(v) M) + xᵀ diag(v) x"
+    text = (
+        "dim n = 3\nparam v : [n]\ninput M : [n, n]\ninput x : [n]\n"
+        "J = sum(diag(v) M) + xᵀ diag(v) x"
+    )
     fn = graphc.compile(text)
     value_body = fn.source.split("def value(")[1].split("def value_and_grad")[0]
     assert "np.diag" not in value_body
@@ -110,9 +115,24 @@ def test_diagonal_matrix_never_materialised():
         ("param x : []\ny = log(1 - σ(x))", 900.0, -900.0, -1.0),
         ("param x : []\ny = σ(x)", -1000.0, 0.0, 0.0),
         ("param x : []\ny = softplus(x)", 1000.0, 1000.0, 1.0),
-        ("dim n = 3\nparam x : [n]\ny = logsumexp(1000 x)", np.array([1.0, 0.0, -1.0]), 1000.0, None),
-        ("dim n = 3\nparam x : [n]\ny = sum(softmax(x) ∘ x)", np.array([900.0, 0.0, -900.0]), 900.0, None),
-        ("dim n = 3\nparam x : [n]\ny = sum(log(softmax(x)))", np.array([800.0, 0.0, 1.0]), -1599.0, None),
+        (
+            "dim n = 3\nparam x : [n]\ny = logsumexp(1000 x)",
+            np.array([1.0, 0.0, -1.0]),
+            1000.0,
+            None,
+        ),
+        (
+            "dim n = 3\nparam x : [n]\ny = sum(softmax(x) ∘ x)",
+            np.array([900.0, 0.0, -900.0]),
+            900.0,
+            None,
+        ),
+        (
+            "dim n = 3\nparam x : [n]\ny = sum(log(softmax(x)))",
+            np.array([800.0, 0.0, 1.0]),
+            -1599.0,
+            None,
+        ),
     ],
 )
 def test_stable_forms_do_not_overflow(text, x, expected, derivative):

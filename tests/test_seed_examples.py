@@ -44,7 +44,10 @@ def _logistic_expected(f):
 x3 = rng.normal(size=3)
 x4 = rng.normal(size=4)
 X, y5, w3 = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
-lr = {k: float(v) for k, v in zip(["x1", "x2", "x3", "x4", "y", "w1", "w2", "w3", "w4", "b"], rng.normal(size=10))}
+lr = {
+    k: float(v)
+    for k, v in zip(["x1", "x2", "x3", "x4", "y", "w1", "w2", "w3", "w4", "b"], rng.normal(size=10))
+}
 _pred = sum(lr[f"w{i}"] * lr[f"x{i}"] for i in range(1, 5)) + lr["b"]
 _resid = lr["y"] - _pred
 ner = {

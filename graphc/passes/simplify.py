@@ -252,8 +252,10 @@ def sum_of_broadcast(n: Node) -> Node | None:
     # Σ broadcast(c) over all -> c · size  (and Σ ones -> size)
     if n.op.name == "sum" and n.attr("axis") is None:
         (a,) = n.args
-        if a.op.name in ("broadcast", "fill") and a.type.rank and (
-            a.op.name == "fill" or a.attr("axis") is None
+        if (
+            a.op.name in ("broadcast", "fill")
+            and a.type.rank
+            and (a.op.name == "fill" or a.attr("axis") is None)
         ):
             size = ops.Dim.of(1)
             for d in a.type.dims:
