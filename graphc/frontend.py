@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.resources
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,19 @@ class _Layout(PostLex):
     def process(self, stream):
         depth = norms = 0
         previous = None
+        last = None
         for token in stream:
             kind = token.type
+            if kind == "NUMBER" and last is not None and last.type == "NUMBER" and (
+                last.end_pos == token.start_pos
+            ):  # `1.2.3` would otherwise read as the product 1.2 · .3
+                raise ParseError(
+                    f"malformed number {last.value + token.value!r}",
+                    last.line,
+                    last.column,
+                    width=len(last.value + token.value),
+                )
+            last = token
             if kind == "_NL" and (depth or norms):
                 continue
             if kind == "NORM_BAR":
@@ -120,8 +132,21 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
         token = err.token
         found = _describe_token(token.type)
         if token.type not in ("$END", "_NL"):
-            found = f"{found} {str(token.value)!r}" if token.type in ("NAME", "NUMBER") else found
-        expected = sorted({_describe_token(k) for k in err.expected if not k.startswith("__")})
+            if token.type in ("NAME", "NUMBER", "INT"):  # "unexpected number '3'"
+                found = f"{found.split(' ', 1)[-1]} {str(token.value)!r}"
+            elif token.value:  # as written: '∘', not the first spelling '*'
+                found = f"'{token.value}'"
+        kinds = set(err.expected)
+        state = getattr(err, "interactive_parser", None)
+        if state is not None:
+            # The contextual lexer reports what its lexer state would take, which
+            # includes the always-accepted tokens (end of line, ‖); keep what the
+            # parser would take.
+            choices = set(state.choices())
+            if choices & {"NORM_OPEN", "NORM_CLOSE"}:
+                choices.add("NORM_BAR")
+            kinds = (kinds & choices) or kinds
+        expected = sorted({_describe_token(k) for k in kinds if not k.startswith("__")})
         hint = f"; expected {', '.join(expected[:6])}" if expected else ""
         line, column = err.line, err.column
         if token.type == "$END" or line in (None, -1):
@@ -148,6 +173,16 @@ class Term:
 
     def __str__(self) -> str:
         return f"{self.text} {self.node.type}"
+
+    @property
+    def factor(self) -> str:
+        """The text as one factor: ``x``, ``f(x)``, ``(W x)``, for suggestions like ``(W x)ᵀ y``."""
+        text = self.text
+        name = re.match(r"[^\W\d]\w*", text)
+        rest = text[name.end() :] if name else text
+        if not rest or (rest[0] in "([‖" and _closing(rest) == len(rest) - 1):
+            return text
+        return f"({text})"
 
 
 @dataclass
@@ -191,6 +226,19 @@ def _position(meta: Any) -> tuple[int, int, int]:
     if getattr(meta, "end_line", None) == line:
         width = max(1, meta.end_column - column)
     return line, column, width
+
+
+def _closing(text: str) -> int:
+    """Where the bracket opening ``text`` closes (-1 if it does not)."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in "([" or (char == "‖" and (depth == 0 or i == 0)):
+            depth += 1
+        elif char in ")]" or char == "‖":
+            depth -= 1
+        if depth == 0:
+            return i
+    return -1
 
 
 # The words that begin statements and shapes; the grammar reads them as
@@ -258,7 +306,7 @@ class _Program:
         return list(self.values) + list(self.dims) + list(self.functions) + builtins.all_names()
 
     def unknown(self, name: str, line: int, column: int, kind: str = "name") -> NameResolutionError:
-        close = difflib.get_close_matches(name, self.known_names(), n=1, cutoff=0.6)
+        close = _nearest(name, self.known_names())
         hint = f"; did you mean {close[0]}?" if close else ""
         return NameResolutionError(f"unknown {kind} {name}{hint}", line, column, width=len(name))
 
@@ -313,9 +361,9 @@ class _Program:
         name_token, *param_tokens, body = tree.children
         name = self.claim(name_token, "function")
         params = [str(p) for p in param_tokens]
-        for p in param_tokens:
+        for i, p in enumerate(param_tokens):
             _not_reserved(p)
-            if params.count(str(p)) > 1:
+            if str(p) in params[:i]:  # point at the repeat, not the first
                 raise NameResolutionError(
                     f"parameter {p} appears twice in {name}", p.line, p.column, width=len(p)
                 )
@@ -550,11 +598,19 @@ class ExpressionLowering(Transformer_NonRecursive):
                 )
             return self.build(meta, args, builtin.build)
         # `W (x + b)`: a value followed by a parenthesis is a product.
-        callee = self.name(meta, [token])
+        known = set(self.scope) | set(program.values)
+        if name not in known and name not in program.dims and not _readings(name, known):
+            raise program.unknown(name, token.line, token.column, "function")
         if len(args) != 1:
             raise NameResolutionError(
-                f"{name} is not a function", token.line, token.column, width=len(name)
+                f"{name} is a value, not a function; a value followed by (…) is a product"
+                f" with one factor, not {len(args)}",
+                token.line,
+                token.column,
+                width=len(name),
             )
+        callee = self.name(meta, [token]).node
+        callee = Term(callee, name, token.line, token.column, len(name))
         return self.build(meta, [callee, args[0]], ops.product_of)
 
     def call_user_function(self, function: _Function, args: list[Term], token: Token, meta) -> Term:
@@ -577,12 +633,21 @@ class ExpressionLowering(Transformer_NonRecursive):
         program.calling.append(function.name)
         try:
             result = program.lower_expression(function.body, dict(zip(function.params, args)))
+        except GraphcError as err:  # the error is in the body: say which call led there
+            err.message += f" (in {function.name} called at line {token.line}:{token.column})"
+            raise
         finally:
             program.calling.pop()
         node = result.node
         if node.op.name not in ("var", "const") and node not in program.names:
             program.hints.setdefault(node, function.name)
         return self.term(node, meta)
+
+
+def _nearest(name: str, candidates: list[str]) -> list[str]:
+    """The closest known name, if any; a difference of case counts as close (X, x)."""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return close or [c for c in candidates if c.casefold() == name.casefold()][:1]
 
 
 def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:

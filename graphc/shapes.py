@@ -222,11 +222,11 @@ def product(a: Type, b: Type) -> Type:
         if b.is_vector:
             raise ShapeMismatch(
                 "cannot multiply {0} by {1}: both are column vectors; for the inner product"
-                " write {0.text}ᵀ {1.text}"
+                " write {0.factor}ᵀ {1.factor}"
             )
         raise ShapeMismatch(
             "cannot multiply {0} by {1}: a column vector times a matrix;"
-            " did you mean {0.text}ᵀ {1.text}?"
+            " did you mean {0.factor}ᵀ {1.factor}?"
         )
     inner_a = a.dims[-1]
     if b.is_vector and b.row:
