@@ -217,6 +217,12 @@ def function_body(
     uses = use_counts(order)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
+    # The program's own names first, so that temporaries step around them.
+    reserved = {
+        node: namer.fresh(graph.names[node])
+        for node in order
+        if node in graph.names and node.op.name not in ("var", "const", "dimval")
+    }
     exprs: dict[Node, Expr] = {}
     lines: list[str] = []
     for node in order:
@@ -228,12 +234,11 @@ def function_body(
         if _passthrough(node, expr, args) or node.op.name in ("const", "dimval"):
             exprs[node] = expr  # costs nothing: never stored
             continue
-        named = node in graph.names
         shared = uses.get(node, 0) > 1
         long_inline = len(expr.text) > MAX_INLINE and node not in outputs
-        if named or shared or long_inline:
-            if named:
-                target = namer.fresh(graph.names[node])
+        if node in reserved or shared or long_inline:
+            if node in reserved:
+                target = reserved[node]
             elif node in graph.hints:
                 target = namer.fresh(graph.hints[node])
             else:
