@@ -32,10 +32,12 @@ from graphc.shapes import (
     Dim,
     ShapeMismatch,
     Type,
-    broadcast as broadcast_types,
     matrix,
     product,
     vector,
+)
+from graphc.shapes import (
+    broadcast as broadcast_types,
 )
 
 OPS: dict[str, Op] = {}
@@ -160,7 +162,9 @@ def elementwise(
 
     def jvp(node: Node, *tangents: Node | None) -> Node | None:
         ds = partials(*node.args, node)
-        tangent = total([scale(t, d) for d, t in zip(ds, tangents) if t is not None and d is not None])
+        tangent = total(
+            [scale(t, d) for d, t in zip(ds, tangents) if t is not None and d is not None]
+        )
         return None if tangent is None else broadcast_to(tangent, node.type)
 
     def vjp(node: Node, g: Node) -> tuple[Node | None, ...]:
@@ -236,9 +240,11 @@ _const = define(
         infer=lambda *, value: SCALAR,
         impl=lambda ctx, node: np.float64(node.attr("value")),
         emit=lambda p, node: p.literal(node.attr("value")),
-        to_sympy=lambda sp, node: sp.Float(node.attr("value"))
-        if node.attr("value") != int(node.attr("value"))
-        else sp.Integer(int(node.attr("value"))),
+        to_sympy=lambda sp, node: (
+            sp.Float(node.attr("value"))
+            if node.attr("value") != int(node.attr("value"))
+            else sp.Integer(int(node.attr("value")))
+        ),
     )
 )
 
@@ -316,9 +322,11 @@ reduce_sum = linear(
     "sum",
     infer=_sum_infer,
     impl=lambda ctx, node, a: np.sum(a, axis=node.attr("axis")),
-    emit=lambda p, node, a: p.call("np.sum", a)
-    if node.attr("axis") is None or node.args[0].type.rank <= 1
-    else p.call("np.sum", a, axis=str(node.attr("axis"))),
+    emit=lambda p, node, a: (
+        p.call("np.sum", a)
+        if node.attr("axis") is None or node.args[0].type.rank <= 1
+        else p.call("np.sum", a, axis=str(node.attr("axis")))
+    ),
     transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
 )
@@ -329,7 +337,9 @@ def _sympy_sum(sp, a, axis):
         return a
     if axis is None or 1 in a.shape:
         return sp.Add(*a)
-    return sp.Matrix([sp.Add(*(a.col(j) if axis == 0 else a.row(j))) for j in range(a.shape[1 - axis])])
+    return sp.Matrix(
+        [sp.Add(*(a.col(j) if axis == 0 else a.row(j))) for j in range(a.shape[1 - axis])]
+    )
 
 
 def broadcast_to_axis(g: Node, t: Type, axis: int | None) -> Node:
@@ -340,6 +350,8 @@ def broadcast_to_axis(g: Node, t: Type, axis: int | None) -> Node:
 
 
 def _broadcast_infer(g: Type, *, type: Type, axis: int | None) -> Type:
+    if axis is not None and (not type.is_matrix or axis not in (0, 1)):
+        raise ShapeMismatch(f"cannot spread {{0}} along axis {axis} of {type}")
     want = SCALAR if axis is None else vector(type.dims[1 - axis]) if type.is_matrix else SCALAR
     if g.dims != want.dims:
         raise ShapeMismatch(f"cannot spread {{0}} to {type}")
@@ -413,9 +425,9 @@ matmul = define(
         emit=_matmul_emit,
         jvp=_matmul_jvp,
         vjp=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
-        to_sympy=lambda sp, node, a, b: (a * b)[0, 0]
-        if node.type.is_scalar and isinstance(a * b, sp.MatrixBase)
-        else a * b,
+        to_sympy=lambda sp, node, a, b: (
+            (a * b)[0, 0] if node.type.is_scalar and isinstance(a * b, sp.MatrixBase) else a * b
+        ),
     )
 )
 
@@ -430,7 +442,9 @@ def _concat_infer(*parts: Type) -> Type:
                 raise ShapeMismatch(
                     f"cannot stack {{0}} and {{{i}}}: rows of width {width} and {p.dims[-1]}"
                 )
-        return matrix(sum((p.dims[0] if p.is_matrix else Dim.of(1) for p in parts), Dim.of(0)), width)
+        return matrix(
+            sum((p.dims[0] if p.is_matrix else Dim.of(1) for p in parts), Dim.of(0)), width
+        )
     raise ShapeMismatch(
         "cannot stack {0} and {1}: stack scalars and column vectors into a vector,"
         " or matrices and row vectors into a matrix"
@@ -455,7 +469,9 @@ concat = linear(
     "concat",
     infer=_concat_infer,
     impl=lambda ctx, node, *xs: np.hstack(xs) if node.type.is_vector else np.vstack(xs),
-    emit=lambda p, node, *xs: p.call("np.hstack" if node.type.is_vector else "np.vstack", p.list(xs)),
+    emit=lambda p, node, *xs: p.call(
+        "np.hstack" if node.type.is_vector else "np.vstack", p.list(xs)
+    ),
     transpose_rule=_concat_vjp,
     to_sympy=lambda sp, node, *xs: sp.Matrix.vstack(
         *(x if isinstance(x, sp.MatrixBase) else sp.Matrix([[x]]) for x in xs)
@@ -478,8 +494,26 @@ def _pad(g: Node, before: Dim, total_rows: Dim, t: Type) -> Node:
     return pieces[0] if len(pieces) == 1 else concat(*pieces)
 
 
+def _check_rows(a: Type, *bounds: Dim) -> None:
+    """Slicing takes rows of a column vector or a matrix, within its rows when known."""
+    if a.is_scalar or a.row:
+        raise ShapeMismatch("cannot take rows of {0}: it needs a column vector or a matrix")
+    n = a.dims[0].value
+    values = [b.value for b in bounds]
+    if n is not None and None not in values and not (0 <= min(values) and max(values) <= n):
+        raise ShapeMismatch(f"rows {', '.join(map(str, values))} are out of range for {{0}}")
+
+
 def _take_infer(a: Type, *, start: Dim, stop: Dim) -> Type:
+    _check_rows(a, start, stop)
+    if start.value is not None and stop.value is not None and start.value > stop.value:
+        raise ShapeMismatch(f"cannot take rows {start}..{stop} of {{0}}")
     return vector(stop - start) if a.is_vector else matrix(stop - start, a.dims[1])
+
+
+def _index_infer(a: Type, *, at: Dim) -> Type:
+    _check_rows(a, at, at + 1)
+    return SCALAR if a.is_vector else vector(a.dims[1], row=True)
 
 
 # take: rows start..stop of a vector or matrix;  transpose: zero padding.
@@ -498,7 +532,7 @@ take = linear(
 # index: element i of a vector, or row i of a matrix (a row vector).
 index = linear(
     "index",
-    infer=lambda a, *, at: SCALAR if a.is_vector else vector(a.dims[1], row=True),
+    infer=_index_infer,
     impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
@@ -634,9 +668,11 @@ div = elementwise(
     lambda a, b: a / b,
     infix("/"),
     lambda a, b, out: (ONE / b, -(out / b)),
-    to_sympy=lambda sp, node, a, b: a / b
-    if not isinstance(b, sp.MatrixBase)
-    else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x)),
+    to_sympy=lambda sp, node, a, b: (
+        a / b
+        if not isinstance(b, sp.MatrixBase)
+        else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x))
+    ),
 )
 
 # pow: a^b with both varying;  powc (below) when the exponent is a literal.
@@ -692,7 +728,9 @@ def _sigmoid(x):
 sigmoid = elementwise(
     "sigmoid",
     _sigmoid,
-    lambda p, node, x: p.call("np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x)))),
+    lambda p, node, x: p.call(
+        "np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x)))
+    ),
     lambda x, y: (y * (ONE - y),),
     to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: 1 / (1 + sp.exp(-e))),
 )
@@ -735,9 +773,7 @@ relu = elementwise(
     lambda x, y: (greater(x, const(0.0)),),
     to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: sp.Max(e, 0)),
 )
-abs_ = elementwise(
-    "abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs")
-)
+abs_ = elementwise("abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs"))
 maximum = elementwise(
     "maximum",
     np.maximum,
