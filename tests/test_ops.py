@@ -1,0 +1,544 @@
+"""Every operator in the table, checked numerically; driven by `ops.OPS`.
+
+A new operator is tested here without editing this file: for each non-leaf
+operator, every combination of argument types from `TYPE_POOL` and
+attributes from `ATTR_POOL` (keyed by the attribute's name in the shape
+rule's signature) that the shape rule accepts is a case.  For each case:
+
+* its forward rule agrees with central differences (`check_jvp`), seeded at
+  all arguments at once and at each one alone;
+* its reverse rule passes the dot-product test against the forward rule
+  (`check_vjp`), likewise;
+* its NumPy ``impl`` agrees with its emitted NumPy code, and so do the
+  derivative graphs' nodes (which exercise fill, eye, take, index, …);
+* an operator with no rules has a zero derivative, and unless it is listed
+  in `DECLARED_ZERO_DERIVATIVE` it must really be piecewise constant
+  (central differences vanish), so a smooth operator that forgot its rules
+  fails here.
+
+An operator no candidate fits fails `test_every_operator_has_cases`: extend
+the pools.  Then the subgradients at the kinks, and second order: the
+derivative graphs differentiated again against finite differences of the
+derivatives (and closed forms for a few elementwise functions).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphc import ops
+from graphc.autodiff import jvp_nodes, vjp_nodes
+from graphc.emit_numpy import FunctionSpec, emit_function, emit_module
+from graphc.ir import Graph, Node, Op
+from graphc.runtime import evaluate, load_module
+from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, vector
+from graphc.testing import check_grads, check_jvp, check_vjp, random_value
+
+# ---- the pools ----------------------------------------------------------------------
+
+TYPE_POOL: tuple[Type, ...] = (
+    SCALAR,
+    vector(3),
+    vector(3, row=True),
+    vector(4),
+    matrix(3, 3),
+    matrix(3, 4),
+    matrix(4, 3),
+)
+
+# Candidate values of each attribute, by the keyword's name in the shape rule.
+ATTR_POOL: dict[str, tuple[Any, ...]] = {
+    "axis": (None, 0, 1),
+    "p": (2.0, 3.0, 0.5, -1.0),
+    "type": TYPE_POOL,
+    "start": (Dim.of(0), Dim.of(1)),
+    "stop": (Dim.of(2), Dim.of(3)),
+    "at": (Dim.of(0), Dim.of(2)),
+}
+
+MAX_VARIADIC = 3  # arities tried for an operator whose shape rule takes *args
+
+# Operators without rules whose value is NOT piecewise constant: their zero
+# derivative is a decision, not a fact to check by finite differences.
+DECLARED_ZERO_DERIVATIVE = {
+    "stop": "stop-gradient: the value passes, the derivative is zero by definition",
+    "amax": "only used under stop (stable logsumexp and softmax)",
+}
+
+
+def type_text(t: Type) -> str:
+    return str(t).replace("×", "x").replace("ᵀ", "T")
+
+
+def attr_text(value: Any) -> str:
+    return type_text(value) if isinstance(value, Type) else str(value)
+
+
+# ---- cases from the operator table ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    types: tuple[Type, ...]
+    attrs: tuple[tuple[str, Any], ...]
+
+    @property
+    def id(self) -> str:
+        parts = [self.op, *(type_text(t) for t in self.types)]
+        parts += [f"{k}={attr_text(v)}" for k, v in self.attrs]
+        return "-".join(parts)
+
+    @property
+    def args(self) -> tuple[Node, ...]:
+        return tuple(ops.var(name=f"a{i}", kind="param", type=t) for i, t in enumerate(self.types))
+
+    def node(self, args: tuple[Node, ...] | None = None) -> Node:
+        return Node.make(ops.OPS[self.op], self.args if args is None else args, **dict(self.attrs))
+
+    @property
+    def has_rules(self) -> bool:
+        op = ops.OPS[self.op]
+        return op.jvp is not None or op.vjp is not None
+
+    def seed(self) -> int:
+        return zlib.crc32(self.id.encode())
+
+    def primals(self) -> dict[Node, np.ndarray]:
+        """Values away from kinks; positive if signed ones leave the domain (log, sqrt…)."""
+        node = self.node()
+        for positive in (False, True):
+            rng = np.random.default_rng(self.seed())
+            feed = {a: random_value(a.type, rng, positive=positive) for a in self.args}
+            with np.errstate(all="ignore"):
+                (value,) = evaluate([node], feed, {})
+            if np.all(np.isfinite(value)):
+                return feed
+        raise AssertionError(f"{self.id}: no finite value even at positive inputs: {value}")
+
+
+@dataclass(frozen=True)
+class Signature:
+    arity: int | None  # None: variadic
+    attrs: tuple[str, ...]
+
+
+def signature(op: Op) -> Signature:
+    params = inspect.signature(op.infer).parameters.values()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
+    attrs = tuple(p.name for p in params if p.kind == p.KEYWORD_ONLY)
+    return Signature(None if variadic else len(positional), attrs)
+
+
+def is_leaf(op: Op) -> bool:
+    return signature(op).arity == 0
+
+
+def _attr_combinations(names: tuple[str, ...]) -> list[tuple[tuple[str, Any], ...]]:
+    pools = [[(name, v) for v in ATTR_POOL[name]] for name in sorted(names)]
+    return [tuple(c) for c in itertools.product(*pools)]
+
+
+def _impl_runs(op: Op, types: tuple[Type, ...], attrs: tuple[tuple[str, Any], ...]) -> bool:
+    try:
+        case = Case(op.name, types, attrs)
+        feed = {a: np.float64(0.7) for a in case.args}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            evaluate([case.node()], feed, {})
+    except Exception:
+        return False
+    return True
+
+
+def _arities(op: Op, sig: Signature, attr_sets: list) -> list[int]:
+    """The arity, or for a variadic shape rule the arities whose ``impl`` runs.
+
+    An elementwise shape rule takes any number of operands, but ``exp`` has
+    one: probe ``impl`` with scalars (NumPy ufuncs reject an extra scalar).
+    """
+    if sig.arity is not None:
+        return [sig.arity]
+    found = []
+    for n in range(1, MAX_VARIADIC + 1):
+        types = (SCALAR,) * n
+        for attrs in attr_sets:
+            try:
+                op.infer(*types, **dict(attrs))
+            except Exception:
+                continue
+            if _impl_runs(op, types, attrs):
+                found.append(n)
+                break
+    return found
+
+
+def enumerate_cases() -> tuple[dict[str, list[Case]], dict[str, list[str]], dict[str, str]]:
+    """Cases by operator; shape rules that crashed; operators lacking an attribute pool."""
+    cases: dict[str, list[Case]] = {}
+    crashes: dict[str, list[str]] = {}
+    missing: dict[str, str] = {}
+    for name, op in ops.OPS.items():
+        if is_leaf(op):
+            continue
+        sig = signature(op)
+        cases[name], crashes[name] = [], []
+        unknown = [a for a in sig.attrs if a not in ATTR_POOL]
+        if unknown:
+            missing[name] = ", ".join(unknown)
+            continue
+        attr_sets = _attr_combinations(sig.attrs)
+        for n in _arities(op, sig, attr_sets):
+            for types in itertools.product(TYPE_POOL, repeat=n):
+                for attrs in attr_sets:
+                    try:
+                        op.infer(*types, **dict(attrs))
+                    except ShapeMismatch:
+                        continue
+                    except Exception as err:  # a shape rule must only say ShapeMismatch
+                        crashes[name].append(f"{Case(name, types, attrs).id}: {err!r}")
+                        continue
+                    cases[name].append(Case(name, types, attrs))
+    return cases, crashes, missing
+
+
+CASES_BY_OP, INFER_CRASHES, MISSING_POOLS = enumerate_cases()
+CASES = [c for cs in CASES_BY_OP.values() for c in cs]
+RULE_CASES = [c for c in CASES if c.has_rules]
+RULELESS_CASES = [c for c in CASES if not c.has_rules]
+NON_LEAF = sorted(CASES_BY_OP)
+
+
+def params(cases: list[Case]) -> list:
+    return [pytest.param(c, id=c.id) for c in cases]
+
+
+# ---- the table itself -----------------------------------------------------------------
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_leaves_are_the_known_ones():
+    leaves = {name for name, op in ops.OPS.items() if is_leaf(op)}
+    assert leaves == {"var", "const", "fill", "dimval", "eye"}
+
+
+@pytest.mark.parametrize("name", NON_LEAF)
+def test_every_operator_has_cases(name):
+    assert name not in MISSING_POOLS, (
+        f"operator {name!r} takes attribute(s) {MISSING_POOLS.get(name)} with no candidates:"
+        " add them to ATTR_POOL in tests/test_ops.py"
+    )
+    assert CASES_BY_OP[name], (
+        f"no candidate in TYPE_POOL × ATTR_POOL fits operator {name!r}: its shape rule rejected"
+        " every combination; extend the pools in tests/test_ops.py"
+    )
+
+
+@pytest.mark.parametrize("name", NON_LEAF)
+def test_shape_rules_reject_with_shape_mismatch(name):
+    assert not INFER_CRASHES[name], (
+        f"{name}'s shape rule raised something other than ShapeMismatch:\n  "
+        + "\n  ".join(INFER_CRASHES[name][:5])
+    )
+
+
+@pytest.mark.parametrize("name", NON_LEAF)
+def test_rules_come_in_pairs(name):
+    op = ops.OPS[name]
+    assert (op.jvp is None) == (op.vjp is None), (
+        f"{name} has a {'forward' if op.vjp is None else 'reverse'} rule only: one mode would"
+        " silently treat it as constant"
+    )
+
+
+# ---- first order, every case ------------------------------------------------------------
+
+
+def _wrt_sets(case: Case) -> list[list[Node]]:
+    args = list(case.args)
+    return [args] + ([[a] for a in args] if len(args) > 1 else [])
+
+
+@pytest.mark.parametrize("case", params(RULE_CASES))
+def test_jvp_matches_finite_differences(case):
+    node, feed = case.node(), case.primals()
+    for i, wrt in enumerate(_wrt_sets(case)):
+        check_jvp(node, feed, wrt=wrt, rng=case.seed() + i)
+
+
+@pytest.mark.parametrize("case", params(RULE_CASES))
+def test_vjp_dot_product(case):
+    node, feed = case.node(), case.primals()
+    for i, wrt in enumerate(_wrt_sets(case)):
+        check_vjp(node, feed, wrt=wrt, rng=case.seed() + i)
+
+
+@pytest.mark.parametrize("case", params(RULELESS_CASES))
+def test_ruleless_derivative_is_zero(case):
+    node, feed = case.node(), case.primals()
+    args = list(case.args)
+    rng = np.random.default_rng(case.seed())
+    seeds = {a: ops.var(name=f"{a.attr('name')}_dot", kind="tangent", type=a.type) for a in args}
+    bar = ops.var(name="out_bar", kind="cotangent", type=node.type)
+    (tangent,), _ = jvp_nodes([node], seeds)
+    grads, _ = vjp_nodes(node, args, bar)
+    values = dict(feed)
+    values.update({t: rng.standard_normal(np.shape(feed[a])) for a, t in seeds.items()})
+    (out,) = evaluate([node], feed, {})
+    values[bar] = rng.standard_normal(np.shape(out))
+    for result in evaluate([tangent, *grads], values, {}):
+        assert not np.any(result), f"{case.id}: an operator without rules has a nonzero derivative"
+    if case.op in DECLARED_ZERO_DERIVATIVE:
+        return
+    # Not declared: the operator must be piecewise constant, as its missing rules claim.
+    h = 1e-6
+    moved = {a: (feed[a] + h * values[seeds[a]], feed[a] - h * values[seeds[a]]) for a in args}
+    (hi,) = evaluate([node], {a: m[0] for a, m in moved.items()}, {})
+    (lo,) = evaluate([node], {a: m[1] for a, m in moved.items()}, {})
+    assert np.array_equal(hi, lo), (
+        f"{case.op} has no derivative rules, but its value changes along a direction at"
+        f" {case.id}: give it jvp and vjp rules, or list it in DECLARED_ZERO_DERIVATIVE"
+    )
+
+
+# ---- impl against the emitted NumPy code ---------------------------------------------------
+
+
+def _derivative_graph(case: Case) -> tuple[list[Node], list[Node]]:
+    """The case's node, its tangent and its cotangents, and the vars they read."""
+    node, args = case.node(), list(case.args)
+    seeds = {a: ops.var(name=f"{a.attr('name')}_dot", kind="tangent", type=a.type) for a in args}
+    bar = ops.var(name="out_bar", kind="cotangent", type=node.type)
+    (tangent,), _ = jvp_nodes([node], seeds)
+    grads, _ = vjp_nodes(node, args, bar)
+    return [node, tangent, *grads], [*args, *seeds.values(), bar]
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_impl_matches_emitted_code(case):
+    outputs, variables = _derivative_graph(case)
+    names = {v: v.attr("name") for v in variables}
+    spec = FunctionSpec(
+        "value",
+        variables,
+        Graph({f"y{i}": o for i, o in enumerate(outputs)}),
+        outputs,
+        lambda exprs: "(" + ", ".join(e.text for e in exprs) + ",)",
+        "The case, its tangent and its cotangents.",
+    )
+    source = emit_module(case.id, [emit_function(spec, names, [])])
+    module = load_module(source, "case")
+
+    rng = np.random.default_rng(case.seed())
+    feed = dict(case.primals())
+    for v in variables[len(case.types) :]:
+        feed[v] = random_value(v.type, rng)
+    expected = evaluate(outputs, feed, {})
+    got = module.value(**{names[v]: x for v, x in feed.items()})
+    for node, want, have in zip(outputs, expected, got, strict=True):
+        have = np.asarray(have, dtype=np.float64)
+        assert have.shape == np.shape(want), (
+            f"emitted code gives shape {have.shape}, impl {np.shape(want)} for {node.op.name}"
+            f" in\n{source}"
+        )
+        np.testing.assert_allclose(
+            have, want, rtol=1e-12, atol=1e-12, err_msg=f"{node.op.name} in\n{source}"
+        )
+
+
+# ---- kinks: the documented subgradients ------------------------------------------------------
+
+
+def _derivatives_at(build, point: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """∂out/∂each var at ``point`` by the forward rule (one seed each) and the reverse rule."""
+    xs = {n: ops.var(name=n, kind="param", type=SCALAR) for n in point}
+    out = build(*xs.values())
+    feed = {xs[n]: np.float64(v) for n, v in point.items()}
+    forward = {}
+    for n, x in xs.items():
+        seed = ops.var(name=f"{n}_dot", kind="tangent", type=SCALAR)
+        (t,), _ = jvp_nodes([out], {x: seed})
+        (forward[n],) = evaluate([t], {**feed, seed: np.float64(1.0)}, {})
+    grads, _ = vjp_nodes(out, list(xs.values()), ops.ONE)
+    reverse = dict(zip(xs, evaluate(grads, feed, {}), strict=True))
+    return forward, reverse
+
+
+def _max_self(x: Node) -> Node:
+    return ops.maximum(x, x)
+
+
+def _min_self(x: Node) -> Node:
+    return ops.minimum(x, x)
+
+
+# (what, operator, point, the derivative by each argument there)
+KINKS = [
+    ("relu'(0) = 0", ops.relu, {"x": 0.0}, {"x": 0.0}),
+    ("relu'(1) = 1", ops.relu, {"x": 1.0}, {"x": 1.0}),
+    ("relu'(-1) = 0", ops.relu, {"x": -1.0}, {"x": 0.0}),
+    ("abs'(0) = 0", ops.abs_, {"x": 0.0}, {"x": 0.0}),
+    ("abs'(-2) = -1", ops.abs_, {"x": -2.0}, {"x": -1.0}),
+    ("max ties route to the first", ops.maximum, {"a": 1.5, "b": 1.5}, {"a": 1.0, "b": 0.0}),
+    ("max ties at 0", ops.maximum, {"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 0.0}),
+    ("max routes to the larger", ops.maximum, {"a": 1.0, "b": 2.0}, {"a": 0.0, "b": 1.0}),
+    ("min ties route to the first", ops.minimum, {"a": 1.5, "b": 1.5}, {"a": 1.0, "b": 0.0}),
+    ("min routes to the smaller", ops.minimum, {"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 0.0}),
+    ("max(x, x) counts once", _max_self, {"x": 0.5}, {"x": 1.0}),
+    ("min(x, x) counts once", _min_self, {"x": 0.5}, {"x": 1.0}),
+]
+
+
+@pytest.mark.parametrize("name, build, point, want", [pytest.param(*k, id=k[0]) for k in KINKS])
+def test_subgradients_at_kinks(name, build, point, want):
+    forward, reverse = _derivatives_at(build, point)
+    for n, w in want.items():
+        assert forward[n] == w, f"{name}: forward rule gives ∂/∂{n} = {forward[n]}, want {w}"
+        assert reverse[n] == w, f"{name}: reverse rule gives ∂/∂{n} = {reverse[n]}, want {w}"
+
+
+def test_kinks_entrywise_on_vectors():
+    """relu and abs at a vector with zeros: the subgradient 0 at each zero entry."""
+    x = ops.var(name="x", kind="param", type=vector(4))
+    feed = {x: np.array([-1.0, 0.0, 2.0, 0.0])}
+    for build, want in ((ops.relu, [0.0, 0.0, 1.0, 0.0]), (ops.abs_, [-1.0, 0.0, 1.0, 0.0])):
+        (g,), _ = vjp_nodes(ops.reduce_sum(build(x), axis=None), [x], ops.ONE)
+        (grad,) = evaluate([g], feed, {})
+        np.testing.assert_array_equal(grad, want)
+
+
+# ---- second order -------------------------------------------------------------------------
+
+
+def _representative(cases: list[Case]) -> Case:
+    """A case with no scalar argument if there is one (more entries, more to get wrong)."""
+    return next((c for c in cases if all(not t.is_scalar for t in c.types)), cases[0])
+
+
+SECOND_ORDER = [_representative(cs) for name, cs in sorted(CASES_BY_OP.items()) if cs]
+SECOND_ORDER = [c for c in SECOND_ORDER if c.has_rules]
+
+
+@pytest.mark.parametrize("case", params(SECOND_ORDER))
+def test_rules_compose_to_second_order(case):
+    """Forward over forward/reverse against finite differences of the derivative graphs;
+    reverse over both by the dot-product test."""
+    check_grads(case.node(), case.primals(), order=2, rng=case.seed())
+
+
+# f''(x) in closed form, independent of the rules: the Hessian of Σ f(xᵢ) is diagonal.
+SECOND_DERIVATIVES = {
+    "exp": np.exp,
+    "log": lambda x: -1.0 / x**2,
+    "sqrt": lambda x: -0.25 * x**-1.5,
+    "sin": lambda x: -np.sin(x),
+    "cos": lambda x: -np.cos(x),
+    "tanh": lambda x: -2.0 * np.tanh(x) * (1.0 - np.tanh(x) ** 2),
+    "sigmoid": lambda x: (s := 1.0 / (1.0 + np.exp(-x))) * (1.0 - s) * (1.0 - 2.0 * s),
+    "softplus": lambda x: (s := 1.0 / (1.0 + np.exp(-x))) * (1.0 - s),
+    "relu": np.zeros_like,
+    "abs": np.zeros_like,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_DERIVATIVES))
+def test_hessian_vector_product_of_elementwise_ops(name):
+    """Forward over reverse: H u of s = Σ f(xᵢ) is f''(x) ∘ u; and against finite
+    differences of the gradient, by `check_jvp` on the gradient graph."""
+    x = ops.var(name="x", kind="param", type=vector(5))
+    u = ops.var(name="u", kind="tangent", type=vector(5))
+    value = np.array([0.3, 0.7, 1.1, 1.6, 2.4])  # positive: in every domain, off every kink
+    s = ops.reduce_sum(ops.OPS[name].impl and Node.make(ops.OPS[name], (x,)), axis=None)
+    (grad,), _ = vjp_nodes(s, [x], ops.ONE)
+    (hvp,), _ = jvp_nodes([grad], {x: u})
+    direction = np.array([1.0, -2.0, 0.5, 3.0, -1.0])
+    (got,) = evaluate([hvp], {x: value, u: direction}, {})
+    want = SECOND_DERIVATIVES[name](value) * direction
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    check_jvp(grad, {x: value}, rng=1)
+    check_vjp(grad, {x: value}, rng=2)
+
+
+@pytest.mark.parametrize("name", ["mul", "div", "pow", "maximum", "matmul"])
+def test_shared_argument_sums_adjoints(name):
+    """op(x, x): both rules must add the two contributions (fan-out)."""
+    t = matrix(3, 3)
+    x = ops.var(name="x", kind="param", type=t)
+    node = Node.make(ops.OPS[name], (x, x))
+    value = random_value(t, np.random.default_rng(3), positive=True)
+    check_grads(node, {x: value}, order=2, rng=4)
+
+
+# ---- the checkers can fail ------------------------------------------------------------------
+
+
+def _broken(name: str, jvp=None, vjp=None) -> Op:
+    """A tanh with the given rules, outside the table."""
+    return Op(
+        name,
+        infer=lambda a: a,
+        impl=lambda ctx, node, a: np.tanh(a),
+        emit=lambda p, node, a: p.call("np.tanh", a),
+        jvp=jvp,
+        vjp=vjp,
+    )
+
+
+def test_check_jvp_catches_a_wrong_forward_rule():
+    op = _broken("tanh_wrong_jvp", jvp=lambda node, t: t * (1.0 - node), vjp=lambda node, g: (g,))
+    x = ops.var(name="x", kind="param", type=vector(3))
+    with pytest.raises(AssertionError, match="jvp rule disagrees with central differences"):
+        check_jvp(Node.make(op, (x,)), {x: np.array([0.5, -1.0, 1.5])})
+
+
+def test_check_vjp_catches_a_wrong_reverse_rule():
+    right = lambda node, t: t * (1.0 - node * node)  # noqa: E731
+    op = _broken("tanh_wrong_vjp", jvp=right, vjp=lambda node, g: (g * node,))
+    x = ops.var(name="x", kind="param", type=vector(3))
+    node = Node.make(op, (x,))
+    check_jvp(node, {x: np.array([0.5, -1.0, 1.5])})  # the forward rule is right
+    with pytest.raises(AssertionError, match="dot-product test"):
+        check_vjp(node, {x: np.array([0.5, -1.0, 1.5])})
+
+
+def test_check_vjp_catches_a_cotangent_of_the_wrong_type():
+    op = _broken("tanh_wrong_type", jvp=lambda node, t: t, vjp=lambda node, g: (ops.transpose(g),))
+    x = ops.var(name="x", kind="param", type=vector(3))
+    with pytest.raises(AssertionError, match="type"):
+        check_vjp(Node.make(op, (x,)), {x: np.array([0.5, -1.0, 1.5])})
+
+
+def test_check_grads_catches_a_rule_that_does_not_compose():
+    # First order right, but built from a constant: its second derivative is lost.
+    def jvp(node, t):
+        return t * ops.stop(1.0 - node * node)
+
+    def vjp(node, g):
+        return (g * ops.stop(1.0 - node * node),)
+
+    op = _broken("tanh_first_order_only", jvp=jvp, vjp=vjp)
+    x = ops.var(name="x", kind="param", type=vector(3))
+    node = Node.make(op, (x,))
+    check_grads(node, {x: np.array([0.5, -1.0, 1.5])}, order=1)
+    with pytest.raises(AssertionError):
+        check_grads(node, {x: np.array([0.5, -1.0, 1.5])}, order=2)
+
+
+def test_checks_accept_a_builder_and_symbolic_dims():
+    x = ops.var(name="x", kind="param", type=vector("n"))
+    W = ops.var(name="W", kind="param", type=matrix("m", "n"))
+    feed = {x: np.array([0.1, 0.2, 0.3]), W: np.arange(6.0).reshape(2, 3) / 6}
+    check_grads(lambda x, W: ops.tanh(W @ x), feed, order=2)
