@@ -1,0 +1,316 @@
+"""Every example in README.md and docs/*.md is run by these tests.
+
+The convention, for every Markdown file (stated also in docs/language.md):
+
+* A fenced block tagged ```gc is a program: ``graphc.compile(text,
+  filename="example.gc")`` must succeed.
+* A block tagged ```gc error is a program that must fail: compiling it must
+  raise a `graphc.GraphcError`.  If the next fenced block in the file is a
+  ```text block, its lines must be the first lines of the error's
+  ``render()`` (the first line, ``example.gc:LINE:COL: error: message``, at
+  least; then, if shown, the source line and the caret), trailing spaces
+  ignored.
+* Blocks tagged ```python run in order, one namespace per file, with the
+  current directory at the repository root; their assertions are the checks.
+* A block tagged ```console holds commands ``$ graphc …`` (or ``$ python -m
+  graphc …``), each run as ``sys.executable -m graphc …`` from the
+  repository root.  The lines after a command, up to the next ``$``, are
+  expected output: each non-empty one (trailing spaces ignored; a line that
+  is exactly ``...`` is skipped) must occur in the command's stdout + stderr.
+  The command must exit with status 0, or with status 2 if an expected line
+  contains ``: error:``.
+* Blocks tagged ```sh (install instructions) and ```text are not run.  Any
+  other tag, or no tag, is an error: an example that is not run is not shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import graphc
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FILENAME = "example.gc"  # the file name `gc error` blocks are compiled under
+KNOWN_TAGS = {"gc", "gc error", "python", "console", "sh", "text"}
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int  # 1-based line of the opening fence
+    tag: str  # the info string, whitespace normalised: "gc", "gc error", "python", …
+    text: str
+    following: Block | None = None  # the next fenced block of the file
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.path.relative_to(ROOT)}:{self.line}:{self.tag.replace(' ', '-') or 'untagged'}"
+        )
+
+
+def fenced_blocks(path: Path) -> list[Block]:
+    """The fenced code blocks of a Markdown file, in order."""
+    blocks: list[Block] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening or (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+            i += 1
+            continue
+        fence, tag = opening.group(1), " ".join(opening.group(2).split())
+        indent = len(lines[i]) - len(lines[i].lstrip(" "))
+        body, j = [], i + 1
+        while j < len(lines):
+            closing = _FENCE.match(lines[j])
+            if (
+                closing
+                and closing.group(1)[0] == fence[0]
+                and len(closing.group(1)) >= len(fence)
+                and not closing.group(2)
+            ):
+                break
+            line = lines[j]
+            body.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
+            j += 1
+        blocks.append(Block(path, i + 1, tag, "\n".join(body) + "\n"))
+        i = j + 1
+    linked: list[Block] = []  # each block knows the next, built from the last
+    for b in reversed(blocks):
+        linked.insert(0, Block(b.path, b.line, b.tag, b.text, linked[0] if linked else None))
+    return linked
+
+
+def _collect() -> tuple[list, list]:
+    run, files = [], []
+    for path in FILES:
+        if not path.exists():
+            continue
+        files.append(pytest.param(path, id=str(path.relative_to(ROOT))))
+        for block in fenced_blocks(path):
+            if block.tag in ("gc", "gc error", "python", "console"):
+                run.append(pytest.param(block, id=block.name))
+    return run, files
+
+
+BLOCKS, DOC_FILES = _collect()
+
+
+# ---- the tests ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["README.md", "docs/language.md", "docs/conventions.md"])
+def test_the_documents_exist(name: str):
+    assert (ROOT / name).is_file()
+
+
+@pytest.mark.parametrize("path", DOC_FILES)
+def test_every_fenced_block_is_tagged(path: Path):
+    untagged = [
+        f"line {b.line}: ```{b.tag}" for b in fenced_blocks(path) if b.tag not in KNOWN_TAGS
+    ]
+    assert not untagged, (
+        f"{path.name}: fenced blocks must be tagged {', '.join(sorted(KNOWN_TAGS))}: {untagged}"
+    )
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the headings of ``path``."""
+    anchors: set[str] = set()
+    inside = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if _FENCE.match(line):
+            inside = not inside
+        heading = re.match(r"#{1,6} +(.*?) *#* *$", line)
+        if heading and not inside:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+            anchor, k = slug, 0
+            while anchor in anchors:
+                k += 1
+                anchor = f"{slug}-{k}"
+            anchors.add(anchor)
+    return anchors
+
+
+@pytest.mark.parametrize("path", DOC_FILES)
+def test_links_between_documents_resolve(path: Path):
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        if not linked.exists() or (
+            anchor and linked.suffix == ".md" and anchor not in _anchors(linked)
+        ):
+            broken.append(target)
+    assert not broken, f"{path.name}: broken links {broken}"
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_example(block: Block, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(ROOT)
+    {
+        "gc": _run_program,
+        "gc error": _run_failing_program,
+        "python": _run_python,
+        "console": _run_console,
+    }[block.tag](block)
+
+
+# ---- gc ------------------------------------------------------------------------
+
+
+def _run_program(block: Block) -> None:
+    try:
+        graphc.compile(block.text, filename=FILENAME)
+    except graphc.GraphcError as err:
+        pytest.fail(f"the example at {block.name} does not compile:\n{err.render()}")
+
+
+def _run_failing_program(block: Block) -> None:
+    with pytest.raises(graphc.GraphcError) as caught:
+        graphc.compile(block.text, filename=FILENAME)
+    following = block.following
+    if following is None or following.tag != "text":
+        return
+    rendered = caught.value.render().splitlines()
+    shown = [line.rstrip() for line in following.text.rstrip("\n").splitlines()]
+    assert shown, f"the text block after {block.name} is empty"
+    assert [line.rstrip() for line in rendered[: len(shown)]] == shown, (
+        f"the text block at line {following.line} should show the error as graphc renders it:\n"
+        + "\n".join(rendered)
+    )
+
+
+# ---- python ----------------------------------------------------------------------
+
+_NAMESPACES: dict[Path, tuple[dict, int]] = {}  # per file: namespace, python blocks run
+
+
+def _exec(block: Block, namespace: dict) -> None:
+    # Pad with blank lines so that a traceback points at the line in the .md file.
+    code = compile("\n" * block.line + block.text, str(block.path), "exec")
+    exec(code, namespace)
+
+
+def _run_python(block: Block) -> None:
+    python = [b for b in fenced_blocks(block.path) if b.tag == "python"]
+    position = [b.line for b in python].index(block.line)
+    namespace, done = _NAMESPACES.get(block.path, ({"__name__": "__docs__"}, 0))
+    if done > position:  # this block ran already (a rerun): start afresh
+        namespace, done = {"__name__": "__docs__"}, 0
+    for earlier in python[done:position]:  # blocks not run yet, e.g. under -k
+        try:
+            _exec(earlier, namespace)
+        except Exception as err:
+            pytest.fail(
+                f"an earlier python block ({earlier.name}) fails: {type(err).__name__}: {err}"
+            )
+    _NAMESPACES[block.path] = (namespace, position + 1)
+    _exec(block, namespace)
+
+
+# ---- console ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    line: str
+    expected: tuple[str, ...]
+
+
+def console_commands(text: str) -> list[Command]:
+    commands: list[Command] = []
+    current, expected = None, []
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            if current is not None:
+                commands.append(Command(current, tuple(expected)))
+            current, expected = line[2:].strip(), []
+        elif current is not None and line.strip() and line.strip() != "...":
+            expected.append(line.rstrip())
+    if current is not None:
+        commands.append(Command(current, tuple(expected)))
+    return commands
+
+
+def _argv(command: str) -> list[str]:
+    words = shlex.split(command)
+    if words[:1] == ["graphc"]:
+        return [sys.executable, "-m", "graphc", *words[1:]]
+    if words[:3] in (["python", "-m", "graphc"], ["python3", "-m", "graphc"]):
+        return [sys.executable, "-m", "graphc", *words[3:]]
+    pytest.fail(f"a console example runs graphc, not {command!r}")
+
+
+def _run_console(block: Block) -> None:
+    commands = console_commands(block.text)
+    assert commands, f"{block.name}: a console block needs at least one line '$ graphc …'"
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    for command in commands:
+        result = subprocess.run(
+            _argv(command.line),
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+        )
+        output = result.stdout + result.stderr
+        missing = [line for line in command.expected if line not in output]
+        assert not missing, (
+            f"$ {command.line}\nmissing from the output: {missing}\noutput:\n{output}"
+        )
+        wanted = 2 if any(": error:" in line for line in command.expected) else 0
+        assert result.returncode == wanted, (
+            f"$ {command.line} exited with status {result.returncode}, not {wanted}:\n{output}"
+        )
+
+
+# ---- the runner's own rules -------------------------------------------------------------
+
+
+def test_fences_are_read_as_markdown_reads_them(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n\n```gc error\ny = z\n```\n\nprose\n\n"
+        "````python\n```\nx = 1\n````\n\n"
+        "  ~~~sh\n  pip install .\n  ~~~\n",
+        encoding="utf-8",
+    )
+    blocks = fenced_blocks(page)
+    assert [(b.line, b.tag) for b in blocks] == [(3, "gc error"), (9, "python"), (14, "sh")]
+    assert blocks[0].text == "y = z\n" and blocks[0].following is blocks[1]
+    assert blocks[1].text == "```\nx = 1\n" and blocks[2].text == "pip install .\n"
+
+
+def test_console_lines_are_commands_and_expectations():
+    commands = console_commands(
+        "$ graphc check a.gc\n  x   3\n...\n\n$ python -m graphc graph a.gc\n"
+    )
+    assert commands == [
+        Command("graphc check a.gc", ("  x   3",)),
+        Command("python -m graphc graph a.gc", ()),
+    ]
+    assert _argv("python -m graphc graph 'a b.gc'") == [
+        sys.executable,
+        "-m",
+        "graphc",
+        "graph",
+        "a b.gc",
+    ]
