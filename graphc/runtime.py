@@ -47,7 +47,8 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
             "S": "bytes",
         }.get(kind, f"dtype {array.dtype}")
         raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got {what}")
-    return array.astype(np.float64, copy=False)
+    # A private copy: nothing graphc runs or returns aliases the caller's array.
+    return np.array(array, dtype=np.float64, copy=True)
 
 
 def check_feed(lowered: LoweredProgram, feed: Mapping[str, Any]) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
@@ -55,7 +56,9 @@ def check_feed(lowered: LoweredProgram, feed: Mapping[str, Any]) -> tuple[dict[N
     declared = {v.attr("name"): v for v in lowered.variables}
     extra = [k for k in feed if k not in declared]
     if extra:
-        close = difflib.get_close_matches(extra[0], list(declared), n=1)
+        close = difflib.get_close_matches(extra[0], list(declared), n=1) or [
+            d for d in declared if d.casefold() == extra[0].casefold()
+        ][:1]
         hint = f"; did you mean {close[0]}?" if close else ""
         takes = ", ".join(declared) or "nothing"
         raise FeedError(f"{extra[0]} is not an input or param of this program (it takes {takes}){hint}")
@@ -75,26 +78,58 @@ def check_feed(lowered: LoweredProgram, feed: Mapping[str, Any]) -> tuple[dict[N
                 f"{name}: expected {rank} {t} for {v.attr('kind')} {name}, got an array of shape"
                 f" {array.shape}"
             )
-        for axis, d in enumerate(t.dims):
-            got = array.shape[axis]
-            want = d.substitute(sizes)
-            if want.value is None:
-                solved = want.solve(got)
-                if solved is None:
-                    raise FeedError(f"{name}: axis {axis} has {got} entries, which no {d} can be")
-                sizes[solved[0]] = solved[1]
-                bound_by[solved[0]] = name
-            elif want.value != got:
-                why = ""
-                bound = [n for n in d.names if n in bound_by]
-                if bound:
-                    why = " (" + ", ".join(f"{n} = {sizes[n]} from {bound_by[n]}" for n in bound) + ")"
-                raise FeedError(
-                    f"{name}: expected shape {_shape_text(t, sizes)}, got {array.shape}:"
-                    f" axis {axis} should have {want.value} entries{why}"
-                )
         arrays[v] = array
+    # Bind dims in declaration order; an array whose dims cannot be solved yet
+    # (x : [n*m] before W : [n, m]) waits for the others.
+    pending = list(arrays)
+    while pending:
+        waiting = [v for v in pending if not _bind(v, arrays[v], sizes, bound_by, strict=False)]
+        if len(waiting) == len(pending):
+            for v in waiting:
+                _bind(v, arrays[v], sizes, bound_by, strict=True)
+            break
+        pending = waiting
     return arrays, sizes
+
+
+def _bind(
+    v: Node, array: np.ndarray, sizes: dict[str, int], bound_by: dict[str, str], strict: bool
+) -> bool:
+    """Check ``array`` against ``v``'s dims, binding unbound ones; False: cannot tell yet."""
+    name, t = v.attr("name"), v.type
+    local, by = dict(sizes), dict(bound_by)
+    for axis, d in enumerate(t.dims):
+        got = array.shape[axis]
+        want = d.substitute(local)
+        if want.value is None:
+            solved = want.solve(got)
+            if solved is None:
+                if not strict:
+                    return False
+                unknown = want.names
+                why = (
+                    f"no size of {unknown[0]} makes {want} = {got}"
+                    if len(unknown) == 1
+                    else f"{want} = {got} does not tell {', '.join(unknown)} apart, and no other"
+                    " array binds them"
+                )
+                raise FeedError(
+                    f"{name}: expected shape {_shape_text(t, local)}, got {array.shape}: {why}"
+                )
+            local[solved[0]] = solved[1]
+            by[solved[0]] = name
+        elif want.value != got:
+            why = ""
+            bound = [n for n in d.names if n in by]
+            if bound:
+                why = " (" + ", ".join(f"{n} = {local[n]} from {by[n]}" for n in bound) + ")"
+            raise FeedError(
+                f"{name}: expected shape {_shape_text(t, local)}, got {array.shape}:"
+                f" axis {axis} should have {want.value} entries{why}"
+            )
+    sizes.update(local)
+    bound_by.update(by)
+    return True
 
 
 def _shape_text(t: Type, sizes: Mapping[str, int]) -> str:

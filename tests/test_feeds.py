@@ -1,0 +1,409 @@
+"""Feeding: every array is checked against the declarations before any
+arithmetic, for ``parse(...).run`` and for compiled functions alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+
+TEXT = """\
+dim n
+input x : [n]
+param W : [2, n]
+param b : [2]
+param c : []
+y = sum(tanh(W x + b)) + c^2
+"""
+
+PROGRAM = graphc.parse(TEXT)
+REVERSE = graphc.compile(TEXT)
+FORWARD = graphc.compile(TEXT, mode="forward")
+
+# Every way to feed a program; each returns the output value.
+ENTRY_POINTS = {
+    "run": PROGRAM.run,
+    "call": REVERSE,
+    "value_and_grad": lambda **f: REVERSE.value_and_grad(**f)[0],
+    "grad": lambda **f: (REVERSE.grad(**f), REVERSE(**f))[1],
+    "forward": lambda **f: FORWARD.value_and_grad(**f)[0],
+    "jacobian": lambda **f: (REVERSE.jacobian(**f), REVERSE(**f))[1],
+}
+entry_points = pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+
+RNG = np.random.default_rng(7)
+
+
+def good_feed(n: int = 3) -> dict[str, object]:
+    return {
+        "x": RNG.normal(size=n),
+        "W": RNG.normal(size=(2, n)),
+        "b": RNG.normal(size=2),
+        "c": 0.5,
+    }
+
+
+def expected(feed) -> float:
+    x, w, b, c = (np.asarray(feed[k], dtype=float) for k in ("x", "W", "b", "c"))
+    return float(np.sum(np.tanh(w @ x + b)) + c**2)
+
+
+def feed_error(entry: str, **feed) -> graphc.FeedError:
+    with pytest.raises(graphc.FeedError) as info:
+        ENTRY_POINTS[entry](**feed)
+    err = info.value
+    assert isinstance(err, graphc.GraphcError)
+    assert err.line is None  # about a feed, not a place in the program
+    assert "Traceback" not in err.render()
+    return err
+
+
+@entry_points
+def test_a_good_feed(entry):
+    feed = good_feed()
+    assert ENTRY_POINTS[entry](**feed) == pytest.approx(expected(feed))
+
+
+@entry_points
+def test_any_size_binds_an_unbound_dim(entry):
+    for n in (1, 2, 5):
+        feed = good_feed(n)
+        assert ENTRY_POINTS[entry](**feed) == pytest.approx(expected(feed))
+
+
+# ---------------------------------------------------------------------------
+# Missing and extra
+# ---------------------------------------------------------------------------
+
+
+@entry_points
+def test_missing(entry):
+    feed = good_feed()
+    del feed["W"]
+    err = feed_error(entry, **feed)
+    assert err.message == "missing value for param W [2×n]"
+
+
+@entry_points
+def test_several_missing(entry):
+    err = feed_error(entry, x=np.ones(3))
+    assert err.message.startswith("missing values for ")
+    for name in ("W", "b", "c"):
+        assert f"param {name}" in err.message
+
+
+@entry_points
+def test_extra_with_suggestion(entry):
+    err = feed_error(entry, **good_feed(), bb=np.ones(2))
+    assert "bb is not an input or param of this program" in err.message
+    assert "it takes x, W, b, c" in err.message
+    assert err.message.endswith("did you mean b?")
+
+
+@entry_points
+def test_extra_differing_in_case(entry):
+    feed = good_feed()
+    feed["w"] = feed.pop("W")
+    err = feed_error(entry, **feed)
+    assert err.message.startswith("w is not an input or param")
+    assert err.message.endswith("did you mean W?")
+
+
+def test_extra_without_suggestion():
+    err = feed_error("run", **good_feed(), zzz=1.0)
+    assert "zzz is not an input or param" in err.message
+    assert "did you mean" not in err.message
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------
+
+
+@entry_points
+@pytest.mark.parametrize(
+    ("name", "value", "wanted"),
+    [
+        ("x", np.ones((3, 1)), "a vector [n]"),
+        ("x", 1.0, "a vector [n]"),
+        ("W", np.ones(3), "a matrix [2×n]"),
+        ("W", np.ones((2, 3, 1)), "a matrix [2×n]"),
+        ("c", np.ones(1), "a scalar []"),
+        ("c", [[1.0]], "a scalar []"),
+    ],
+)
+def test_wrong_rank(entry, name, value, wanted):
+    feed = good_feed()
+    feed[name] = value
+    err = feed_error(entry, **feed)
+    assert err.message.startswith(f"{name}: expected {wanted}")
+    assert str(np.shape(value)) in err.message
+
+
+@entry_points
+def test_wrong_fixed_dim(entry):
+    feed = good_feed()
+    feed["b"] = np.ones(3)
+    err = feed_error(entry, **feed)
+    assert err.message == "b: expected shape [2], got (3,): axis 0 should have 2 entries"
+
+
+@entry_points
+def test_wrong_fixed_dim_of_a_matrix(entry):
+    feed = good_feed()
+    feed["W"] = np.ones((3, 3))
+    err = feed_error(entry, **feed)
+    assert err.message.startswith("W: expected shape [2×3], got (3, 3)")
+    assert "axis 0 should have 2 entries" in err.message
+
+
+@entry_points
+def test_dims_disagree_between_variables(entry):
+    feed = good_feed(3)
+    feed["W"] = np.ones((2, 4))
+    err = feed_error(entry, **feed)
+    assert err.message == (
+        "W: expected shape [2×3], got (2, 4): axis 1 should have 3 entries (n = 3 from x)"
+    )
+
+
+def test_a_dim_is_bound_by_the_first_array_declared_not_fed():
+    program = graphc.parse("dim n\ninput a : [n]\ninput b : [n]\ny = aᵀ b")
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(b=np.ones(2), a=np.ones(3))
+    assert info.value.message.startswith("b: expected shape [3], got (2,)")
+    assert "(n = 3 from a)" in info.value.message
+
+
+def test_a_dim_bound_inside_one_array_is_checked_along_it():
+    program = graphc.parse("dim n\nparam A : [n, n]\ny = tr(A)")
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(A=np.ones((2, 3)))
+    assert "A: expected shape [2×2], got (2, 3)" in info.value.message
+    assert "(n = 2 from A)" in info.value.message
+
+
+def test_dim_expressions_are_solved_and_checked():
+    program = graphc.parse("dim n\ninput x : [n]\ninput y : [2*n + 1]\nz = sum(x) + sum(y)")
+    assert program.run(x=np.ones(2), y=np.ones(5)) == pytest.approx(7.0)
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(x=np.ones(2), y=np.ones(4))
+    assert info.value.message.startswith("y: expected shape [5], got (4,)")
+
+
+def test_a_size_no_dim_can_have():
+    program = graphc.parse("dim n\ninput y : [2*n]\nz = sum(y)")
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(y=np.ones(5))
+    assert info.value.message.startswith("y: expected shape [2*n], got (5,)")
+    assert "no size of n" in info.value.message
+
+
+def test_a_product_of_dims_waits_for_an_array_that_binds_them():
+    text = "dim n, m\ninput x : [n*m]\nparam W : [n, m]\ny = sum(x) + sum(W)"
+    program = graphc.parse(text)
+    assert program.run(x=np.ones(6), W=np.ones((2, 3))) == pytest.approx(12.0)
+    value, grads = graphc.compile(text).value_and_grad(x=np.ones(6), W=np.ones((2, 3)))
+    assert value == pytest.approx(12.0)
+    np.testing.assert_allclose(grads["W"], np.ones((2, 3)))
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(x=np.ones(5), W=np.ones((2, 3)))
+    assert info.value.message.startswith("x: expected shape [6], got (5,)")
+    assert "m = 3 from W" in info.value.message and "n = 2 from W" in info.value.message
+
+
+def test_a_product_of_dims_nothing_else_binds():
+    program = graphc.parse("dim n, m\ninput x : [n*m]\ny = sum(x)")
+    with pytest.raises(graphc.FeedError) as info:
+        program.run(x=np.ones(6))
+    assert info.value.message.startswith("x: expected shape [m*n], got (6,)")
+
+
+def test_empty_arrays_are_arrays():
+    program = graphc.parse("dim n\ninput x : [n]\ny = sum(x) + 1")
+    assert program.run(x=np.zeros(0)) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------
+
+
+@entry_points
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        (np.array([1.0, 2.0, 3.0], dtype=object), "Python objects"),
+        (np.array(["1", "2", "3"]), "text"),
+        (["a", "b", "c"], "text"),
+        (np.array([1.0, 2.0, 3.0]) + 0j, "complex numbers"),
+        (np.array([True, False, True]), "booleans"),
+        ([None, None, None], "Python objects"),
+        (np.array([b"a", b"b", b"c"]), "bytes"),
+    ],
+    ids=["object", "str", "list-of-str", "complex", "bool", "none", "bytes"],
+)
+def test_non_numeric_arrays_are_rejected(entry, value, what):
+    feed = good_feed()
+    feed["x"] = value
+    err = feed_error(entry, **feed)
+    assert err.message == f"x: expected real numbers for input x [n], got {what}"
+
+
+@entry_points
+def test_non_numeric_scalars_are_rejected(entry):
+    for value, what in [(True, "booleans"), (1 + 2j, "complex numbers"), ("0.5", "text")]:
+        feed = good_feed()
+        feed["c"] = value
+        err = feed_error(entry, **feed)
+        assert err.message == f"c: expected real numbers for param c [], got {what}"
+
+
+@entry_points
+def test_ragged_lists_are_rejected(entry):
+    feed = good_feed()
+    feed["W"] = [[1.0, 2.0, 3.0], [1.0, 2.0]]
+    err = feed_error(entry, **feed)
+    assert err.message.startswith("W: cannot read list as an array")
+
+
+@entry_points
+def test_integers_lists_and_python_scalars_are_accepted(entry):
+    floats = {
+        "x": np.array([1.0, -2.0, 3.0]),
+        "W": np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]]),
+        "b": np.array([0.0, 1.0]),
+        "c": 2.0,
+    }
+    variants = [
+        {"x": [1, -2, 3], "W": [[1, 0, 2], [0, 1, -1]], "b": [0, 1], "c": 2},
+        {
+            "x": np.array([1, -2, 3], dtype=np.int8),
+            "W": np.array([[1, 0, 2], [0, 1, -1]], dtype=np.int64),
+            "b": np.array([0, 1], dtype=np.uint16),
+            "c": np.int32(2),
+        },
+        {
+            "x": np.array([1, -2, 3], dtype=np.float32),
+            "W": np.array([[1, 0, 2], [0, 1, -1]], dtype=np.float16),
+            "b": (0.0, 1.0),
+            "c": np.float64(2.0),
+        },
+        {**floats, "c": np.array(2.0)},
+    ]
+    want = ENTRY_POINTS[entry](**floats)
+    for feed in variants:
+        got = ENTRY_POINTS[entry](**feed)
+        assert got == want
+        assert np.asarray(got).dtype == np.float64
+
+
+@pytest.mark.parametrize("fn", [REVERSE, FORWARD], ids=["reverse", "forward"])
+def test_integer_feeds_give_float64_gradients(fn):
+    value, grads = fn.value_and_grad(x=[1, 2, 3], W=[[0, 1, 0], [1, 0, 0]], b=[0, 0], c=3)
+    assert isinstance(value, np.floating) and value.dtype == np.float64
+    for name, g in grads.items():
+        assert np.asarray(g).dtype == np.float64, name
+    assert grads["c"] == pytest.approx(6.0)
+
+
+def test_integer_arithmetic_does_not_truncate():
+    program = graphc.parse("input k : [3]\ny = k / 2")
+    np.testing.assert_array_equal(program.run(k=np.array([1, 2, 3])), [0.5, 1.0, 1.5])
+    fn = graphc.compile("param k : [3]\ny = sum(k / 2)")
+    np.testing.assert_array_equal(fn.grad(k=np.array([1, 2, 3]))["k"], [0.5, 0.5, 0.5])
+
+
+# ---------------------------------------------------------------------------
+# Inputs are never modified; outputs have the declared shapes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_inputs_are_not_modified(mode):
+    text = (
+        "input x : [3]\nparam W : [3, 3]\nparam b : [3]\nparam c : []\n"
+        "h = tanh(W x + b)\ny = hᵀ h + c x ᵀ x + sum(W ∘ W)"
+    )
+    fn = graphc.compile(text, mode=mode)
+    feed = {
+        "x": RNG.normal(size=3),
+        "W": RNG.normal(size=(3, 3)),
+        "b": RNG.normal(size=3),
+        "c": np.array(0.25),
+    }
+    before = {k: v.copy() for k, v in feed.items()}
+    fn.value_and_grad(**feed)
+    fn.grad(**feed)
+    fn(**feed)
+    fn.jacobian(**feed)
+    graphc.parse(text).run(**feed)
+    for name in feed:
+        np.testing.assert_array_equal(feed[name], before[name])
+
+
+def test_results_do_not_alias_the_inputs():
+    # ∂(wᵀx)/∂w = x: the gradient must be a new array, not the caller's x,
+    # or `g["w"] *= lr` would change x.
+    fn = graphc.compile("input x : [3]\nparam w : [3]\ns = wᵀ x")
+    x, w = np.array([1.0, 2.0, 3.0]), np.ones(3)
+    value, grads = fn.value_and_grad(x=x, w=w)
+    assert not np.shares_memory(grads["w"], x)
+    grads["w"] *= 10
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+    identity = graphc.parse("input x : [3]\ny = x")
+    out = identity.run(x=x)
+    assert not np.shares_memory(out, x)
+    out[0] = 99.0
+    assert x[0] == 1.0
+
+    same = graphc.compile("param x : [3]\ny = x")
+    assert not np.shares_memory(same(x=x), x)
+
+
+@entry_points
+def test_scalar_outputs_have_shape_empty(entry):
+    value = ENTRY_POINTS[entry](**good_feed())
+    assert np.shape(value) == ()
+    assert isinstance(value, np.floating | float)
+
+
+@pytest.mark.parametrize("fn", [REVERSE, FORWARD], ids=["reverse", "forward"])
+def test_gradients_have_each_variables_shape(fn):
+    feed = good_feed(4)
+    value, grads = fn.value_and_grad(**feed)
+    assert np.shape(value) == ()
+    assert set(grads) == {"W", "b", "c"}
+    assert np.shape(grads["W"]) == (2, 4)
+    assert np.shape(grads["b"]) == (2,)
+    assert np.shape(grads["c"]) == ()
+    assert fn.grad(**feed).keys() == grads.keys()
+
+
+def test_gradients_by_requested_names_only():
+    fn = graphc.compile(TEXT, wrt=["x", "c"])
+    grads = fn.grad(**good_feed(5))
+    assert set(grads) == {"x", "c"}
+    assert np.shape(grads["x"]) == (5,) and np.shape(grads["c"]) == ()
+
+
+def test_vector_and_matrix_outputs_keep_their_shapes():
+    text = "dim n\ninput x : [n]\nparam W : [2, n]\nv = W x\n"
+    assert np.shape(graphc.parse(text).run(x=np.ones(3), W=np.ones((2, 3)))) == (2,)
+    assert np.shape(graphc.compile(text)(x=np.ones(3), W=np.ones((2, 3)))) == (2,)
+    outer = "input x : [3]\ninput y : [2]\nM = x yᵀ"
+    assert np.shape(graphc.parse(outer).run(x=np.ones(3), y=np.ones(2))) == (3, 2)
+    row = "input x : [3]\nr = xᵀ"
+    assert np.shape(graphc.parse(row).run(x=np.ones(3))) == (3,)
+
+
+def test_the_same_checks_guard_a_program_with_no_unbound_dims():
+    fn = graphc.compile("input x : [3]\nparam w : [3]\ns = wᵀ x")
+    with pytest.raises(graphc.FeedError) as info:
+        fn.grad(x=np.ones(3), w=np.ones(4))
+    assert info.value.message == "w: expected shape [3], got (4,): axis 0 should have 3 entries"
+    with pytest.raises(graphc.FeedError) as info:
+        fn(x=np.ones((3, 3)), w=np.ones(3))
+    assert "x: expected a vector [3]" in info.value.message
