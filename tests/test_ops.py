@@ -461,7 +461,7 @@ def test_hessian_vector_product_of_elementwise_ops(name):
     x = ops.var(name="x", kind="param", type=vector(5))
     u = ops.var(name="u", kind="tangent", type=vector(5))
     value = np.array([0.3, 0.7, 1.1, 1.6, 2.4])  # positive: in every domain, off every kink
-    s = ops.reduce_sum(ops.OPS[name].impl and Node.make(ops.OPS[name], (x,)), axis=None)
+    s = ops.reduce_sum(Node.make(ops.OPS[name], (x,)), axis=None)
     (grad,), _ = vjp_nodes(s, [x], ops.ONE)
     (hvp,), _ = jvp_nodes([grad], {x: u})
     direction = np.array([1.0, -2.0, 0.5, 3.0, -1.0])
