@@ -79,8 +79,11 @@ class Node:
         node = cls._interned.get(key)
         if node is None:
             node = object.__new__(cls)
-            node.op, node.args, node.attrs = op, args, frozen
-            node.type = op.infer(*(a.type for a in args), **attrs)
+            init = object.__setattr__  # the one place a node is written
+            init(node, "op", op)
+            init(node, "args", args)
+            init(node, "attrs", frozen)
+            init(node, "type", op.infer(*(a.type for a in args), **attrs))
             cls._interned[key] = node
         return node
 
@@ -97,14 +100,12 @@ class Node:
     def with_args(self, args: Iterable[Node]) -> Node:
         """The same operator on new arguments (interned; self if unchanged)."""
         args = tuple(args)
-        if all(a is b for a, b in zip(args, self.args)) and len(args) == len(self.args):
+        if args == self.args:  # element identity: nodes compare by identity
             return self
         return Node.make(self.op, args, **self.kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, "type"):
-            raise AttributeError("graph nodes are immutable")
-        object.__setattr__(self, name, value)
+        raise AttributeError("graph nodes are immutable")
 
     def __repr__(self) -> str:
         if self.op.name == "var":
