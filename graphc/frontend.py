@@ -543,7 +543,18 @@ class ExpressionLowering(Transformer_NonRecursive):
         if name in program.values:
             return self.term(program.values[name], meta)
         if name in program.dims:
-            return self.term(ops.dimval(dim=program.dims[name]), meta)
+            size = program.dims[name]
+            sized = {n for v in program.variables for n in v.type.names}
+            unsized = [n for n in size.names if n not in sized]
+            if unsized:
+                raise ShapeError(
+                    f"dim {unsized[0]} has no size here: give it one (dim {unsized[0]} = …)"
+                    " or use it in the shape of an input or param declared above",
+                    token.line,
+                    token.column,
+                    width=len(name),
+                )
+            return self.term(ops.dimval(dim=size), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
                 f"{name} is a function; call it: {name}(…)", token.line, token.column, width=len(name)
