@@ -519,3 +519,27 @@ def test_cli_compile_writes_output(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "def value_and_grad" in (tmp_path / "out.py").read_text(encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.gc", "out.py"]
+
+
+# ---------------------------------------------------------------------------
+# Differentiation requests
+# ---------------------------------------------------------------------------
+
+
+def test_the_gradient_of_a_vector_output():
+    fn = graphc.compile("param w : [3]\nv = 2 w")
+    with pytest.raises(graphc.DifferentiationError) as info:
+        fn.grad(w=[1.0, 2.0, 3.0])
+    assert "needs a scalar output" in info.value.message and "v is [3]" in info.value.message
+
+
+def test_differentiating_by_an_unknown_name():
+    with pytest.raises(graphc.GraphcError) as info:
+        graphc.compile("param w : [3]\ns = sum(w)", wrt=["ww"])
+    assert "ww" in info.value.message and "w" in info.value.message
+
+
+def test_an_unknown_mode():
+    with pytest.raises(graphc.GraphcError) as info:
+        graphc.compile("param w : [3]\ns = sum(w)", mode="sideways")
+    assert "sideways" in info.value.message
