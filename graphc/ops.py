@@ -26,19 +26,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from graphc import shapes
 from graphc.ir import Node, Op
-from graphc.shapes import (
-    SCALAR,
-    Dim,
-    ShapeMismatch,
-    Type,
-    matrix,
-    product,
-    vector,
-)
-from graphc.shapes import (
-    broadcast as broadcast_types,
-)
+from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vector
 
 OPS: dict[str, Op] = {}
 ELEMENTWISE: set[str] = set()  # operators applied entry by entry
@@ -157,7 +147,7 @@ def elementwise(
     def infer(*types: Type) -> Type:
         result = types[0]
         for t in types[1:]:
-            result = broadcast_types(result, t, verb)
+            result = shapes.broadcast(result, t, verb)
         return result
 
     def jvp(node: Node, *tangents: Node | None) -> Node | None:
