@@ -165,7 +165,11 @@ class Type(NamedTuple):
         return tuple(sorted({n for d in self.dims for n in d.names}))
 
     def __str__(self) -> str:
-        text = "[" + "×".join(str(d) for d in self.dims) + "]"
+        # [(n + 1)×n], not [n + 1×n]: a compound dim of a matrix is parenthesised
+        dims = [str(d) for d in self.dims]
+        if len(dims) > 1:
+            dims = [f"({d})" if " " in d else d for d in dims]
+        text = "[" + "×".join(dims) + "]"
         return text + "ᵀ" if self.row else text
 
 
