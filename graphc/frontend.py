@@ -50,14 +50,16 @@ class _Layout(PostLex):
     """Newlines inside brackets continue the line; ``‖`` opens or closes a norm.
 
     A ``‖`` closes the innermost open norm when it follows something that can
-    end an operand (``‖a‖``); otherwise it opens one (``2 ‖v‖^2``).
+    end an operand (``‖a‖``) and stands inside the same brackets as that
+    norm's opening bar; otherwise it opens one (``2 ‖v‖^2``, ``‖(x ‖v‖)‖``).
     """
 
     always_accept = ("_NL", "NORM_BAR")
     _ENDS_OPERAND = {"NAME", "NUMBER", "RPAR", "RSQB", "TRANSPOSE", "NORM_CLOSE"}
 
     def process(self, stream):
-        depth = norms = 0
+        depth = 0
+        opened: list[int] = []  # the bracket depth of each open norm's opening bar
         previous = None
         last = None
         for token in stream:
@@ -72,13 +74,15 @@ class _Layout(PostLex):
                     width=len(last.value + token.value),
                 )
             last = token
-            if kind == "_NL" and (depth or norms):
+            if kind == "_NL" and (depth or opened):
                 continue
             if kind == "NORM_BAR":
-                if norms and previous in self._ENDS_OPERAND:
-                    token, norms = Token.new_borrow_pos("NORM_CLOSE", token.value, token), norms - 1
+                if opened and opened[-1] == depth and previous in self._ENDS_OPERAND:
+                    token = Token.new_borrow_pos("NORM_CLOSE", token.value, token)
+                    opened.pop()
                 else:
-                    token, norms = Token.new_borrow_pos("NORM_OPEN", token.value, token), norms + 1
+                    token = Token.new_borrow_pos("NORM_OPEN", token.value, token)
+                    opened.append(depth)
             elif kind in ("LPAR", "LSQB"):
                 depth += 1
             elif kind in ("RPAR", "RSQB"):
