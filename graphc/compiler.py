@@ -189,11 +189,30 @@ def build_module(
 
 
 def _forward_gradient(
-    params: dict[Node, str], variables: Sequence[Node], seeds: dict[str, str], call_all: str
+    params: dict[Node, str],
+    variables: Sequence[Node],
+    seeds: dict[str, str],
+    call_all: str,
 ) -> str:
-    """``value_and_grad`` by forward mode: one jvp per entry of each variable."""
+    """``value_and_grad`` by forward mode: one jvp per entry of each variable.
+
+    Its locals are kept apart from the parameters (a program may call a
+    variable ``i``, ``grad`` or ``zero``), and it calls no Python builtin
+    that a parameter could shadow (``dict``).
+    """
+    taken = {*params.values(), "np", "value", "jvp"}
+
+    def local(wanted: str) -> str:
+        while wanted in taken:
+            wanted += "_"
+        taken.add(wanted)
+        return wanted
+
+    zero, grads, name, seed, primal, grad, i, tangents = (
+        local(w) for w in ("zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
+    )
     signature = ", ".join(params.values())
-    zero = ", ".join(
+    zeros = ", ".join(
         f"{seeds[v.attr('name')]!r}: np.zeros(np.shape({params[v]}))" for v in variables
     )
     table = ", ".join(
@@ -202,14 +221,14 @@ def _forward_gradient(
     return (
         f"def value_and_grad(*, {signature}):\n"
         '    """The value and gradient by forward mode: one jvp per entry."""\n'
-        f"    zero = {{{zero}}}\n"
-        "    grads = {}\n"
-        f"    for name, seed, primal in ({table}{',' if len(variables) == 1 else ''}):\n"
-        "        grad = np.zeros(np.shape(primal))\n"
-        "        for i in np.ndindex(grad.shape):\n"
-        "            tangents = dict(zero, **{seed: np.zeros(np.shape(primal))})\n"
-        "            tangents[seed][i] = 1.0\n"
-        f"            grad[i] = jvp({call_all}**tangents)[1]\n"
-        "        grads[name] = grad\n"
-        f"    return value({call_all.rstrip(', ')}), grads\n"
+        f"    {zero} = {{{zeros}}}\n"
+        f"    {grads} = {{}}\n"
+        f"    for {name}, {seed}, {primal} in ({table}{',' if len(variables) == 1 else ''}):\n"
+        f"        {grad} = np.zeros(np.shape({primal}))\n"
+        f"        for {i} in np.ndindex({grad}.shape):\n"
+        f"            {tangents} = {{**{zero}, {seed}: np.zeros(np.shape({primal}))}}\n"
+        f"            {tangents}[{seed}][{i}] = 1.0\n"
+        f"            {grad}[{i}] = jvp({call_all}**{tangents})[1]\n"
+        f"        {grads}[{name}] = {grad}\n"
+        f"    return value({call_all.rstrip(', ')}), {grads}\n"
     )

@@ -43,7 +43,7 @@ def value_and_grad(*, x, W, b, u):
     for name, seed, primal in (('b', 'b_dot', b), ('u', 'u_dot', u)):
         grad = np.zeros(np.shape(primal))
         for i in np.ndindex(grad.shape):
-            tangents = dict(zero, **{seed: np.zeros(np.shape(primal))})
+            tangents = {**zero, seed: np.zeros(np.shape(primal))}
             tangents[seed][i] = 1.0
             grad[i] = jvp(x=x, W=W, b=b, u=u, **tangents)[1]
         grads[name] = grad
