@@ -231,7 +231,9 @@ def function_body(
             continue
         args = [exprs[a] for a in node.args]
         expr = node.op.emit(printer, node, *args)
-        if _passthrough(node, expr, args) or node.op.name in ("const", "dimval"):
+        if node.op.name in ("const", "dimval") or (
+            _passthrough(node, expr, args) and node not in reserved
+        ):
             exprs[node] = expr  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1

@@ -28,6 +28,8 @@ PINNED = [
     ("ner_window_forward.py", "ner_window", "b,u", "forward"),
     ("least_squares_reverse.py", "least_squares", None, "reverse"),
     ("sigmoid_jacobian_reverse.py", "sigmoid_jacobian", None, "reverse"),
+    ("max_routes_reverse.py", "max_routes", None, "reverse"),  # no `delta` on primal values
+    ("stop_reverse.py", "stop", None, "reverse"),  # the program's `u` survives stop()
 ]
 
 
