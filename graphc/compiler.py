@@ -18,6 +18,7 @@ The emitted module defines, for an output ``J`` and variables ``W, b, …``:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,9 +59,13 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
     for name in wrt:
         if name not in by_name:
             declared = ", ".join(by_name) or "none"
+            close = difflib.get_close_matches(name, list(by_name), n=1) or [
+                d for d in by_name if d.casefold() == name.casefold()
+            ][:1]
+            hint = f"; did you mean {close[0]}?" if close else ""
             raise NameResolutionError(
                 f"cannot differentiate by {name}: it is not an input or param"
-                f" (declared: {declared})"
+                f" (declared: {declared}){hint}"
             )
         if by_name[name] not in chosen:
             chosen.append(by_name[name])

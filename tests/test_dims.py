@@ -42,3 +42,8 @@ def test_alias_dims():
     assert fn(x=np.ones(2), y=np.ones(3)) == 5.0
     with pytest.raises(graphc.FeedError, match="y"):
         fn(x=np.ones(2), y=np.ones(2))
+
+
+def test_unknown_wrt_suggests_the_declared_name():
+    with pytest.raises(graphc.NameResolutionError, match="did you mean W"):
+        graphc.compile("param W : []\ny = W", wrt=["ww"])
