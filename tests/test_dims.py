@@ -47,5 +47,5 @@ def test_alias_dims():
 def test_unknown_wrt_suggests_the_declared_name():
     with pytest.raises(graphc.NameResolutionError, match="did you mean W"):
         graphc.compile("param W : []\ny = W", wrt=["w"])  # case only
-    with pytest.raises(graphc.NameResolutionError, match="did you mean W1"):
-        graphc.compile("param W1, b : []\ny = W1 b", wrt=["W2"])
+    with pytest.raises(graphc.NameResolutionError, match="did you mean weights"):
+        graphc.compile("param weights, b : []\ny = weights b", wrt=["weight"])
