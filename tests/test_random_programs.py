@@ -28,9 +28,13 @@ that is hit anyway is recognised by one-sided differences.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,7 +53,7 @@ SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(6)
 
 SIZES = {"n": 3, "m": 2, "n+m": 5, "n+1": 4}
 DIMS = ("n", "m", "n+m", "n+1")  # canonical names of the dims a type may have
-INNER = ("n", "n", "m", "m", "n+m", "n+1")  # the contracted dim of a product
+INNER = ("n", "n", "m", "n+m", "n+1")  # the contracted dim of a product
 SPELLINGS = {
     "n": ("n",),
     "m": ("m",),
@@ -128,12 +132,67 @@ INTERMEDIATE_PREFIXES = ("h", "r", "δ", "c", "z")
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
+Ev = Callable[[dict], Any]  # the meaning of an expression: NumPy, given the feed
+
+
 @dataclass(frozen=True)
 class Expr:
     text: str
     ty: tuple
     level: int
     zero: bool = False  # may be identically zero (so no ‖·‖ of it)
+    ev: Ev = field(default=lambda env: None, compare=False, repr=False)
+
+
+def lift(fn: Callable, *args: Expr) -> Ev:
+    """The evaluation of fn applied to the evaluations of args."""
+    evs = [a.ev for a in args]
+    return lambda env: fn(*(ev(env) for ev in evs))
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+NUMPY = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "σ": sigmoid,
+    "sigmoid": sigmoid,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "relu": lambda x: np.maximum(x, 0.0),
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "max": np.maximum,
+    "min": np.minimum,
+    "sum": np.sum,
+    "mean": np.mean,
+    "logsumexp": lambda a: np.log(np.sum(np.exp(a))),
+    "softmax": lambda v: np.exp(v) / np.sum(np.exp(v)),
+    "norm": lambda a: np.sqrt(np.sum(a * a)),
+    "dot": lambda a, b: np.sum(a * b),
+    "outer": np.outer,
+    "tr": np.trace,
+    "trace": np.trace,
+    "diag": np.diag,
+    "inv": np.linalg.inv,
+    "det": np.linalg.det,
+    "logdet": lambda a: np.linalg.slogdet(a)[1],
+    "stop": lambda a: a,
+    "detach": lambda a: a,
+}
+
+
+def matrix_product(a: tuple, b: tuple) -> Callable:
+    """What the product a b means for arrays of types a and b."""
+    if S in (a, b) or T in (a, b):
+        return lambda x, y: x * y
+    if a[0] == "C" and b[0] == "R":
+        return np.outer
+    return lambda x, y: x @ y
 
 
 @dataclass
@@ -141,17 +200,19 @@ class Function:
     name: str
     params: tuple[str, ...]
     kind: str  # "map": returns its argument's type; "reduce": returns a scalar
+    zero: bool  # the body may be identically zero (relu(t − t))
+    ev: Ev  # the body's evaluation, with the parameters in env
+    used: set[str]  # the declared variables the body reads
 
 
 @dataclass
 class Ctx:
     used: set[str] = field(default_factory=set)
     statements: list[str] = field(default_factory=list)
-    named: dict[tuple, list[str]] = field(default_factory=dict)
+    named: dict[tuple, list[Expr]] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)  # every name the program defines
     stops: list[tuple[str, tuple]] = field(default_factory=list)
     functions: list[Function] = field(default_factory=list)
-    concatenated: list[str] = field(default_factory=list)
     dims: set[str] = field(default_factory=set)  # dims used as values (`n`)
     params: tuple[str, ...] = ()  # inside a function body: its parameters
     counter: int = 0
@@ -178,11 +239,11 @@ def bare(text: str) -> str:
 
 def juxtapose(draw, left: Expr, right: Expr, ty: tuple) -> Expr:
     """``left right``: the product by juxtaposition (or @ ·)."""
+    ev = lift(matrix_product(left.ty, right.ty), left, right)
+    zero = left.zero or right.zero
     op = draw(st.sampled_from([" ", " ", " ", " @ ", " · "]))
     if op != " ":
-        return Expr(
-            f"{wrap(left, PRODUCT)}{op}{wrap(right, UNARY)}", ty, PRODUCT, left.zero or right.zero
-        )
+        return Expr(f"{wrap(left, PRODUCT)}{op}{wrap(right, UNARY)}", ty, PRODUCT, zero, ev)
     lt, rt = wrap(left, PRODUCT), wrap(right, POWER)
     if re.search(r"\w$", lt) and rt.startswith("("):
         lt = f"({lt})"  # `x (y)` would read as a call x(y), i.e. x·y grouped to the right
@@ -193,11 +254,12 @@ def juxtapose(draw, left: Expr, right: Expr, ty: tuple) -> Expr:
         and draw(st.booleans())
     ):
         op = ""  # `2x`
-    return Expr(f"{lt}{op}{rt}", ty, PRODUCT, left.zero or right.zero)
+    return Expr(f"{lt}{op}{rt}", ty, PRODUCT, zero, ev)
 
 
 def call(name: str, *args: Expr, ty: tuple, zero: bool = False) -> Expr:
-    return Expr(f"{name}({', '.join(a.text for a in args)})", ty, ATOM, zero)
+    text = f"{name}({', '.join(a.text for a in args)})"
+    return Expr(text, ty, ATOM, zero, lift(NUMPY[name], *args))
 
 
 def transpose(draw, e: Expr, ty: tuple) -> Expr:
@@ -205,7 +267,7 @@ def transpose(draw, e: Expr, ty: tuple) -> Expr:
     text = wrap(e, POSTFIX)
     if sym == ".T" and re.search(r"[\d.]$", text):
         sym = "ᵀ"  # `2.T` reads as the number 2. and the name T
-    return Expr(text + sym, ty, POSTFIX, e.zero)
+    return Expr(text + sym, ty, POSTFIX, e.zero, lift(np.transpose, e))
 
 
 def readings(word: str, known: set[str]) -> list[list[str]]:
@@ -242,12 +304,13 @@ def fresh(draw, ctx: Ctx, prefixes=INTERMEDIATE_PREFIXES) -> str:
 
 def variable(ctx: Ctx, name: str) -> Expr:
     ctx.used.add(name)
-    return Expr(name, POOL[name], ATOM)
+    return Expr(name, POOL[name], ATOM, ev=lambda env: env[name])
 
 
 def leaf(draw, ctx: Ctx, ty: tuple) -> Expr:
     if ty == T:
-        return Expr(draw(st.sampled_from(ctx.params)), T, ATOM)
+        name = draw(st.sampled_from(ctx.params))
+        return Expr(name, T, ATOM, ev=lambda env: env[name])
     kinds = []
     names = [n for n, t in POOL.items() if t == ty]
     if names:
@@ -260,22 +323,24 @@ def leaf(draw, ctx: Ctx, ty: tuple) -> Expr:
         kinds.append("concatenated")
     if ty[0] != "S" and not names:
         kinds.append("built")
+    if ty in (C("n+m"), C("n+1")):
+        kinds += ["built", "built"]  # [x; u], [a; x]
     kind = draw(st.sampled_from(kinds))
     if kind == "var":
         return variable(ctx, draw(st.sampled_from(names)))
     if kind == "literal":
-        return Expr(draw(st.sampled_from(LITERALS)), S, ATOM)
+        text = draw(st.sampled_from(LITERALS))
+        return Expr(text, S, ATOM, ev=lambda env: float(text))
     if kind == "dim":
         d = draw(st.sampled_from(["n", "m"]))
         ctx.dims.add(d)
-        return Expr(d, S, ATOM)
+        return Expr(d, S, ATOM, ev=lambda env: float(SIZES[d]))
     if kind == "named":
-        return Expr(draw(st.sampled_from(ctx.named[ty])), ty, ATOM)
-    if kind == "concatenated":
+        return draw(st.sampled_from(ctx.named[ty]))
+    if kind == "concatenated":  # `Wx`: a name graphc splits into W x
         first, second = draw(st.sampled_from(concatenations(ctx, ty)))
-        variable(ctx, first), variable(ctx, second)
-        ctx.concatenated.append(first + second)
-        return Expr(first + second, ty, ATOM)
+        a, b = variable(ctx, first), variable(ctx, second)
+        return Expr(first + second, ty, ATOM, ev=lift(matrix_product(a.ty, b.ty), a, b))
     # a type no variable has: build it from leaves
     if ty[0] == "R":
         return transpose(draw, leaf(draw, ctx, C(ty[1])), ty)
@@ -313,7 +378,12 @@ def concatenations(ctx: Ctx, ty: tuple) -> list[tuple[str, str]]:
 
 def concat(draw, parts: list[Expr], ty: tuple) -> Expr:
     sep = draw(st.sampled_from(["; ", ";", " ; ", ";\n    "]))
-    return Expr("[" + sep.join(p.text for p in parts) + "]", ty, ATOM, all(p.zero for p in parts))
+    if ty[0] == "C":
+        ev = lift(lambda *xs: np.concatenate([np.atleast_1d(x) for x in xs]), *parts)
+    else:
+        ev = lift(lambda *xs: np.vstack(xs), *parts)
+    text = "[" + sep.join(p.text for p in parts) + "]"
+    return Expr(text, ty, ATOM, all(p.zero for p in parts), ev)
 
 
 def gen(draw, ctx: Ctx, ty: tuple, depth: int) -> Expr:
@@ -325,10 +395,10 @@ def gen(draw, ctx: Ctx, ty: tuple, depth: int) -> Expr:
     if ctx.top and e.level < ATOM and ty != T and not draw(st.integers(0, 4)):
         name = fresh(draw, ctx)
         ctx.statements.append(f"{name} = {e.text}")
-        ctx.named.setdefault(ty, []).append(name)
-        e = Expr(name, ty, ATOM, e.zero)
+        e = Expr(name, ty, ATOM, e.zero, e.ev)
+        ctx.named.setdefault(ty, []).append(e)
     if not draw(st.integers(0, 11)):
-        e = Expr(f"({e.text})", ty, ATOM, e.zero)
+        e = Expr(f"({e.text})", ty, ATOM, e.zero, e.ev)
     return e
 
 
@@ -355,29 +425,35 @@ def positive(draw, ctx: Ctx, ty: tuple, depth: int, strong: bool = False) -> Exp
         forms += ["exp"]
     form = draw(st.sampled_from(forms))
     if form == "square":
-        return Expr(f"1 + {wrap(e, POSTFIX)}^2", ty, SUM)
+        return Expr(f"1 + {wrap(e, POSTFIX)}^2", ty, SUM, ev=lift(lambda x: 1 + x**2, e))
     if form == "hadamard":
         op = draw(st.sampled_from(["∘", "*", "⊙"]))
-        return Expr(f"1 + {wrap(e, PRODUCT)} {op} {wrap(e, UNARY)}", ty, SUM)
+        text = f"1 + {wrap(e, PRODUCT)} {op} {wrap(e, UNARY)}"
+        return Expr(text, ty, SUM, ev=lift(lambda x: 1 + x * x, e))
     if form == "cos":
-        return Expr(f"2 + cos({e.text})", ty, SUM)
+        return Expr(f"2 + cos({e.text})", ty, SUM, ev=lift(lambda x: 2 + np.cos(x), e))
     if form == "sigmoid":
-        return Expr(f"1 + {draw(st.sampled_from(['σ', 'sigmoid']))}({e.text})", ty, SUM)
+        name = draw(st.sampled_from(["σ", "sigmoid"]))
+        return Expr(f"1 + {name}({e.text})", ty, SUM, ev=lift(lambda x: 1 + sigmoid(x), e))
     if form == "softplus":
-        return Expr(f"softplus({e.text}) + 1", ty, SUM)
+        return Expr(
+            f"softplus({e.text}) + 1", ty, SUM, ev=lift(lambda x: 1 + np.logaddexp(0, x), e)
+        )
     return bounded_exp(draw, e, ty)
 
 
 def bounded_exp(draw, e: Expr, ty: tuple) -> Expr:
     squash = draw(st.sampled_from(["tanh", "sin", "cos", "σ"]))
-    return Expr(f"exp({squash}({e.text}))", ty, ATOM)
+    inner = call(squash, e, ty=ty)
+    return call("exp", inner, ty=ty)
 
 
 def well_conditioned(draw, ctx: Ctx, d: str, depth: int) -> Expr:
     """A diagonally dominant [d×d] matrix: diag(≥1) + 0.1 tanh(…)."""
     p = positive(draw, ctx, C(d), depth, strong=True)
     m = gen(draw, ctx, M(d, d), depth)
-    return Expr(f"(diag({p.text}) + 0.1 tanh({m.text}))", M(d, d), ATOM)
+    ev = lift(lambda v, a: np.diag(v) + 0.1 * np.tanh(a), p, m)
+    return Expr(f"(diag({p.text}) + 0.1 tanh({m.text}))", M(d, d), ATOM, ev=ev)
 
 
 # ---- rules for every type ------------------------------------------------------
@@ -387,25 +463,28 @@ def r_add(draw, ctx, ty, depth):
     a, b = operands(draw, ctx, ty, depth)
     op = draw(st.sampled_from(["+", "-", "−"]))
     zero = (a.zero and b.zero) or (op != "+" and bare(a.text) == bare(b.text))
-    return Expr(f"{wrap(a, SUM)} {op} {wrap(b, PRODUCT)}", ty, SUM, zero)
+    fn = (lambda x, y: x + y) if op == "+" else (lambda x, y: x - y)
+    return Expr(f"{wrap(a, SUM)} {op} {wrap(b, PRODUCT)}", ty, SUM, zero, lift(fn, a, b))
 
 
 def r_hadamard(draw, ctx, ty, depth):
     a, b = operands(draw, ctx, ty, depth)
     op = draw(st.sampled_from(["∘", "*", "⊙"]))
-    return Expr(f"{wrap(a, PRODUCT)} {op} {wrap(b, UNARY)}", ty, PRODUCT, a.zero or b.zero)
+    text = f"{wrap(a, PRODUCT)} {op} {wrap(b, UNARY)}"
+    return Expr(text, ty, PRODUCT, a.zero or b.zero, lift(lambda x, y: x * y, a, b))
 
 
 def r_divide(draw, ctx, ty, depth):
     num_ty, den_ty = operand_types(draw, ty)
     num, den = gen(draw, ctx, num_ty, depth), positive(draw, ctx, den_ty, depth)
-    return Expr(f"{wrap(num, PRODUCT)} / {wrap(den, UNARY)}", ty, PRODUCT, num.zero)
+    text = f"{wrap(num, PRODUCT)} / {wrap(den, UNARY)}"
+    return Expr(text, ty, PRODUCT, num.zero, lift(lambda x, y: x / y, num, den))
 
 
 def r_negate(draw, ctx, ty, depth):
     e = gen(draw, ctx, ty, depth)
     op = draw(st.sampled_from(["-", "−", "- "]))
-    return Expr(f"{op}{wrap(e, UNARY)}", ty, UNARY, e.zero)
+    return Expr(f"{op}{wrap(e, UNARY)}", ty, UNARY, e.zero, lift(lambda x: -x, e))
 
 
 def r_elementwise(draw, ctx, ty, depth):
@@ -423,6 +502,24 @@ def r_log(draw, ctx, ty, depth):
     return call("log", positive(draw, ctx, ty, depth), ty=ty, zero=True)
 
 
+def r_log_stable(draw, ctx, ty, depth):
+    """The logs graphc rewrites to stable forms: log σ, log(1 − σ), log(1 + eˣ), log softmax."""
+    form = draw(st.sampled_from(["σ", "1 − σ", "1 + exp", "exp + 1", "exp", "softmax"]))
+    if form == "softmax" and ty[0] not in ("C", "R"):
+        form = "σ"
+    e = gen(draw, ctx, ty, depth)
+    if form in ("σ", "softmax", "exp"):
+        inner = call(form, e, ty=ty)
+    elif form == "1 − σ":
+        sig = call("σ", e, ty=ty)
+        inner = Expr(f"1 − {sig.text}", ty, SUM, ev=lift(lambda x: 1 - x, sig))
+    else:
+        exp = call("exp", e, ty=ty)
+        text = f"1 + {exp.text}" if form == "1 + exp" else f"{exp.text} + 1"
+        inner = Expr(text, ty, SUM, ev=lift(lambda x: 1 + x, exp))
+    return call("log", inner, ty=ty, zero=True)
+
+
 def r_sqrt(draw, ctx, ty, depth):
     return call("sqrt", positive(draw, ctx, ty, depth), ty=ty)
 
@@ -430,18 +527,19 @@ def r_sqrt(draw, ctx, ty, depth):
 def r_power(draw, ctx, ty, depth):
     e = gen(draw, ctx, ty, depth)
     p = draw(st.sampled_from(["^2", "^3", " ^ 2", "^2"]))
-    return Expr(f"{wrap(e, POSTFIX)}{p}", ty, POWER, e.zero)
+    exponent = int(p.strip(" ^"))
+    return Expr(f"{wrap(e, POSTFIX)}{p}", ty, POWER, e.zero, lift(lambda x: x**exponent, e))
 
 
 def r_power_of_positive(draw, ctx, ty, depth):
     base = positive(draw, ctx, ty, depth)
     kind = draw(st.sampled_from(["0.5", "-1", "-2", "varying"]))
     if kind == "varying":  # a^b with both varying: the `pow` operator
-        s = gen(draw, ctx, S, depth)
-        exponent = draw(st.sampled_from(["σ", "tanh", "sin"])) + f"({s.text})"
+        s = call(draw(st.sampled_from(["σ", "tanh", "sin"])), gen(draw, ctx, S, depth), ty=S)
     else:
-        exponent = kind
-    return Expr(f"{wrap(base, POSTFIX)}^{exponent}", ty, POWER)
+        s = Expr(kind, S, UNARY, ev=lambda env: float(kind))
+    text = f"{wrap(base, POSTFIX)}^{s.text}"
+    return Expr(text, ty, POWER, ev=lift(lambda x, p: x**p, base, s))
 
 
 def r_max_min(draw, ctx, ty, depth):
@@ -463,7 +561,14 @@ def r_call(draw, ctx, ty, depth):
     else:
         arg_ty = draw(st.sampled_from(argument_types(ctx)))
         args = [gen(draw, ctx, arg_ty, depth) for _ in fn.params]
-    return call(fn.name, *args, ty=ty, zero=fn.kind == "map" and all(a.zero for a in args))
+    ctx.used |= fn.used
+    zero = fn.zero or all(a.zero for a in args)
+    evs, params, body = [a.ev for a in args], fn.params, fn.ev
+
+    def ev(env):  # inlined: the body with the parameters bound to the arguments
+        return body({**env, **{p: a(env) for p, a in zip(params, evs)}})
+
+    return Expr(f"{fn.name}({', '.join(a.text for a in args)})", ty, ATOM, zero, ev)
 
 
 def r_stop(draw, ctx, ty, depth):
@@ -471,13 +576,14 @@ def r_stop(draw, ctx, ty, depth):
     name = fresh(draw, ctx, ("s", "sg"))  # not reusable: a tie with its own stop is a kink
     ctx.statements.append(f"{name} = {e.text}")
     ctx.stops.append((name, ty))
-    return Expr(f"{draw(st.sampled_from(['stop', 'detach']))}({name})", ty, ATOM, e.zero)
+    spelling = draw(st.sampled_from(["stop", "detach"]))
+    return Expr(f"{spelling}({name})", ty, ATOM, e.zero, e.ev)
 
 
 def argument_types(ctx: Ctx) -> list[tuple]:
     if not ctx.top:
         return [T, S]
-    return [S, C("n"), C("m"), R("n"), M("n", "n"), M("n", "m"), C("n+m"), C("n+1")]
+    return [S, C("n"), C("m"), R("n"), M("n", "n"), M("n", "m"), C("n+m"), C("n+1"), C("n+1")]
 
 
 # ---- rules by type ----------------------------------------------------------
@@ -493,20 +599,20 @@ def r_reduce_vector(draw, ctx, ty, depth):
     d = draw(st.sampled_from(DIMS))
     e = gen(draw, ctx, draw(st.sampled_from([C(d), R(d)])), depth)
     fn, axis = draw(st.sampled_from(["sum", "mean"])), draw(st.sampled_from(["0", "-1"]))
-    return Expr(f"{fn}({e.text}, {axis})", S, ATOM, e.zero)
+    return Expr(f"{fn}({e.text}, {axis})", S, ATOM, e.zero, lift(NUMPY[fn], e))
 
 
 def r_norm(draw, ctx, ty, depth):
     arg_ty = draw(st.sampled_from([C("n"), C("m"), R("n"), M("n", "m"), C("n+1"), M("n", "n")]))
     e = gen(draw, ctx, arg_ty, depth)
     if e.zero:
-        e = Expr(f"{wrap(e, SUM)} + 1", arg_ty, SUM)
+        e = Expr(f"{wrap(e, SUM)} + 1", arg_ty, SUM, ev=lift(lambda x: x + 1, e))
     if not draw(st.integers(0, 3)):  # a norm inside a norm: ‖(e ‖v‖)‖
         e = juxtapose(draw, e, r_norm(draw, ctx, S, depth - 1), arg_ty)
     if draw(st.booleans()):
         return call("norm", e, ty=S)
     inner = e.text if "‖" not in e.text else f"({e.text})"
-    return Expr(f"‖{inner}‖", S, ATOM)
+    return Expr(f"‖{inner}‖", S, ATOM, ev=lift(NUMPY["norm"], e))
 
 
 def r_dot(draw, ctx, ty, depth):
@@ -555,11 +661,19 @@ def r_transposed(draw, ctx, ty, depth):
 
 
 def r_reduce_matrix(draw, ctx, ty, depth):
-    k = draw(st.sampled_from(INNER))
+    k = draw(st.sampled_from([d for d in DIMS if d != ty[1]]))  # non-square: axes differ
     axis = draw(st.sampled_from(["0", "1", "-1", "-2"]))
     shape = M(k, ty[1]) if axis in ("0", "-2") else M(ty[1], k)
     e = gen(draw, ctx, shape, depth)
-    return Expr(f"{draw(st.sampled_from(['sum', 'mean']))}({e.text}, {axis})", ty, ATOM, e.zero)
+    fn = draw(st.sampled_from(["sum", "mean"]))
+    ev = lift(lambda a: NUMPY[fn](a, axis=int(axis)), e)
+    return Expr(f"{fn}({e.text}, {axis})", ty, ATOM, e.zero, ev)
+
+
+def r_sum_matrix(draw, ctx, ty, depth):
+    """sum(mean(A, axis)) and the like: a matrix reduced along an axis, then to a scalar."""
+    vector = r_reduce_matrix(draw, ctx, C(draw(st.sampled_from(DIMS))), depth)
+    return call(draw(st.sampled_from(["sum", "mean"])), vector, ty=S, zero=vector.zero)
 
 
 def r_softmax(draw, ctx, ty, depth):
@@ -592,9 +706,8 @@ def r_solve(draw, ctx, ty, depth):
 
 def r_matmat(draw, ctx, ty, depth):
     k = draw(st.sampled_from(INNER))
-    return juxtapose(
-        draw, gen(draw, ctx, M(ty[1], k), depth), gen(draw, ctx, M(k, ty[2]), depth), ty
-    )
+    left, right = gen(draw, ctx, M(ty[1], k), depth), gen(draw, ctx, M(k, ty[2]), depth)
+    return juxtapose(draw, left, right, ty)
 
 
 def r_outer(draw, ctx, ty, depth):
@@ -607,13 +720,23 @@ def r_outer(draw, ctx, ty, depth):
     return call("outer", a, b, ty=ty, zero=a.zero or b.zero)
 
 
+def r_diag_product(draw, ctx, ty, depth):
+    """diag(v) X and X diag(v), which graphc rewrites to v ∘ X without a diagonal matrix."""
+    if ty[0] == "R" or (ty[0] == "M" and draw(st.booleans())):
+        d = ty[-1]
+        left, right = gen(draw, ctx, ty, depth), gen(draw, ctx, C(d), depth)
+        return juxtapose(draw, left, call("diag", right, ty=M(d, d)), ty)
+    v = gen(draw, ctx, C(ty[1]), depth)
+    return juxtapose(draw, call("diag", v, ty=M(ty[1], ty[1])), gen(draw, ctx, ty, depth), ty)
+
+
 def r_diag_matrix(draw, ctx, ty, depth):
     e = gen(draw, ctx, draw(st.sampled_from([C(ty[1]), C(ty[1]), R(ty[1])])), depth)
     return call("diag", e, ty=ty, zero=e.zero)
 
 
-GENERIC = [r_add, r_add, r_hadamard, r_divide, r_negate, r_elementwise, r_exp, r_log, r_sqrt,
-           r_power, r_power_of_positive, r_max_min, r_scale]  # fmt: skip
+GENERIC = [r_add, r_add, r_hadamard, r_divide, r_negate, r_elementwise, r_exp, r_log,
+           r_log_stable, r_sqrt, r_power, r_power_of_positive, r_max_min, r_scale]  # fmt: skip
 
 
 def rules_for(ctx: Ctx, ty: tuple) -> list:
@@ -625,17 +748,18 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
         rules.append(r_stop)
     if ty == S:
         rules += [r_reduce] * 3 + [r_reduce_vector] * 2 + [r_inner] * 3 + [r_transpose_scalar]
+        rules += [r_sum_matrix] * 2
         if ctx.top:
             rules += [r_norm] * 2 + [r_dot] * 2 + [r_trace] * 2 + [r_det] * 2
     elif ty[0] == "C":
         rules += [r_matvec] * 3 + [r_transposed] * 2 + [r_reduce_matrix] * 3 + [r_softmax] * 2
-        rules += [r_diagonal] * 2 + [r_solve] * 2
+        rules += [r_diagonal] * 2 + [r_solve] * 2 + [r_diag_product] * 2
         if ty[1] in ("n+m", "n+1"):
             rules += [r_concat] * 5
     elif ty[0] == "R":
-        rules += [r_transposed] * 3 + [r_vecmat] * 3 + [r_softmax] * 2
+        rules += [r_transposed] * 3 + [r_vecmat] * 3 + [r_softmax] * 2 + [r_diag_product]
     elif ty[0] == "M":
-        rules += [r_matmat] * 3 + [r_outer] * 3 + [r_transposed] * 2
+        rules += [r_matmat] * 3 + [r_outer] * 3 + [r_transposed] * 2 + [r_diag_product] * 2
         if ty[1] == ty[2]:
             rules += [r_diag_matrix] * 2 + [r_solve]
         if ty[1] in ("n+m", "n+1") and ty[2] in ("n", "m"):
@@ -656,6 +780,7 @@ class Case:
     types: dict[str, tuple]  # declared variables
     wrt: list[str]
     seed: int
+    expected: Ev | None = None  # what the program means, evaluated by the generator
 
     def feed(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -681,15 +806,13 @@ def function_definition(draw, ctx: Ctx) -> str:
     name = draw(st.sampled_from([f for f in FUNCTION_NAMES if f not in ctx.taken]))
     params = draw(st.sampled_from(FUNCTION_PARAMS))
     kind = draw(st.sampled_from(["map", "map", "reduce"]))
-    body_ctx = Ctx(
-        used=ctx.used, functions=ctx.functions, params=params, taken=ctx.taken, dims=ctx.dims
-    )
+    body_ctx = Ctx(functions=ctx.functions, params=params, taken=ctx.taken, dims=ctx.dims)
     if kind == "map":
         body = gen(draw, body_ctx, T, 2)
     else:
         body = r_reduce(draw, body_ctx, S, 2)
     ctx.taken.add(name)
-    ctx.functions.append(Function(name, params, kind))
+    ctx.functions.append(Function(name, params, kind, body.zero, body.ev, body_ctx.used))
     return f"{name}({', '.join(params)}) = {body.text}"
 
 
@@ -740,9 +863,9 @@ def programs(draw) -> Case:
         )
 
     # Declarations: plain-dim shapes first, so that unbound dims are bound in time.
-    names = sorted(
-        ctx.used, key=lambda v: (any("+" in d for d in POOL[v][1:]), list(POOL).index(v))
-    )
+    # A [n+m] needs n and m bound before it; a [n+1] may itself bind n (n = q.shape[0] - 1).
+    names = draw(st.permutations(sorted(ctx.used, key=list(POOL).index)))
+    names = sorted(names, key=lambda v: "n+m" in POOL[v][1:])
     declarations, previous = [], None
     for v in names:
         kind = draw(st.sampled_from(["param", "input"]))
@@ -768,7 +891,7 @@ def programs(draw) -> Case:
 
     wrt = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
     types = {v: POOL[v] for v in names}
-    return Case(text, fd_text, stops, types, wrt, draw(st.integers(0, 2**32 - 1)))
+    return Case(text, fd_text, stops, types, wrt, draw(st.integers(0, 2**32 - 1)), output.ev)
 
 
 # ---------------------------------------------------------------------------
@@ -814,6 +937,9 @@ def check_case(case: Case) -> None:
     value = float(program.run(**feed))
     assert np.isfinite(value), value
     scale = max(1.0, abs(value))
+    if case.expected is not None:  # the text means what the generator meant
+        meant = case.expected(feed)
+        assert close(value, meant, 1e-8, 1e-10 * scale), (value, meant)
 
     reverse = graphc.compile(case.text, wrt=case.wrt, mode="reverse")
     forward = graphc.compile(case.text, wrt=case.wrt, mode="forward")
@@ -854,10 +980,52 @@ SETTINGS = dict(
 )
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=800, **SETTINGS)
 @given(programs())
 def test_gradients_agree_on_random_programs(case: Case) -> None:
     check_case(case)
+
+
+def numpy_only_import(name, globals=None, locals=None, fromlist=(), level=0):
+    if name != "numpy" or level:
+        raise ImportError(f"the emitted module imports {name}; it may import only numpy")
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+def imported_modules(source: str) -> list[str]:
+    modules = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules.append("." * node.level + (node.module or ""))
+    return modules
+
+
+@settings(max_examples=250, **SETTINGS)
+@given(programs(), st.sampled_from(["reverse", "forward"]))
+def test_emitted_source_is_deterministic_and_numpy_only(case: Case, mode: str) -> None:
+    note(case.text)
+    first = graphc.compile(case.text, wrt=case.wrt, mode=mode)
+    second = graphc.compile(case.text, wrt=case.wrt, mode=mode)
+    assert first.source == second.source
+    assert graphc.parse(case.text).compile(case.wrt, mode).source == first.source
+    assert imported_modules(first.source) == ["numpy"]
+
+    # Run it as a module of its own, where importing anything else fails.
+    namespace = {
+        "__name__": "graphc_emitted",
+        "__builtins__": {**vars(builtins), "__import__": numpy_only_import},
+    }
+    exec(compile(first.source, "<emitted>", "exec"), namespace)
+    feed = case.feed()
+    kwargs = {first.compiled.param_names[name]: array for name, array in feed.items()}
+    value, grads = namespace["value_and_grad"](**kwargs)
+    expected_value, expected_grads = first.value_and_grad(**feed)
+    assert close(value, expected_value, 0.0, 0.0)
+    assert list(grads) == list(expected_grads)
+    for name in grads:
+        assert close(grads[name], expected_grads[name], 0.0, 0.0)
 
 
 # ---------------------------------------------------------------------------
