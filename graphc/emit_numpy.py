@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from graphc.errors import ShapeError
 from graphc.ir import Graph, Node, topological_order, use_counts
 from graphc.shapes import Dim, Type
 
@@ -84,31 +85,75 @@ class Namer:
 
 @dataclass(frozen=True)
 class DimSource:
-    """Where a function reads an unbound dim: ``(param.shape[axis] - offset) // coeff``."""
+    """Where a function reads an unbound dim: ``(param.shape[axis] - offset) // coeff``.
+
+    ``offset`` and ``coeff`` are dims over dims read before this one (``m`` from
+    ``z : [n+m]`` once ``n`` is known), as the feed check binds them.
+    """
 
     param: str
     axis: int
-    coeff: int = 1
-    offset: int = 0
+    coeff: Dim = Dim.of(1)
+    offset: Dim = Dim.of(0)
 
-    def text(self) -> str:
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.coeff.names) | set(self.offset.names)))
+
+    def text(self, dim_text: Callable[[Dim], str]) -> str:
         size = f"{self.param}.shape[{self.axis}]"
-        if self.offset:
-            size = f"({size} - {self.offset})"
-        return f"{size} // {self.coeff}" if self.coeff != 1 else size
+        if self.offset != 0:
+            size = f"({size} - {dim_text(self.offset)})"
+        return f"{size} // {dim_text(self.coeff)}" if self.coeff != 1 else size
+
+
+def _solve_for(d: Dim, known: set[str]) -> tuple[str, Dim, Dim] | None:
+    """``d`` as ``coeff * name + offset`` for its one unknown name, if it is linear in it."""
+    unknown = [n for n in d.names if n not in known]
+    if len(unknown) != 1:
+        return None
+    (name,) = unknown
+    coeff, offset = [], []
+    for mono, c in d.terms:
+        if mono.count(name) > 1:
+            return None
+        if name in mono:
+            rest = list(mono)
+            rest.remove(name)
+            coeff.append((tuple(rest), c))
+        else:
+            offset.append((mono, c))
+    coeff_dim = Dim(coeff)
+    if coeff_dim.value is not None and coeff_dim.value <= 0:
+        return None
+    return name, coeff_dim, Dim(offset)
 
 
 def dim_sources(variables: Sequence[Node], params: Mapping[Node, str]) -> dict[str, DimSource]:
-    """For each unbound dim, the first declared variable axis that gives it."""
+    """For each unbound dim, the variable axis that gives it, as the feed check binds dims:
+    in declaration order, a variable whose dims cannot be solved yet waiting for the others."""
     sources: dict[str, DimSource] = {}
-    for v in variables:
-        for axis, d in enumerate(v.type.dims):
-            if len(d.names) != 1 or d.names[0] in sources:
+    pending = list(variables)
+    while pending:
+        waiting = []
+        for v in pending:
+            known, found = set(sources), {}
+            for axis, d in enumerate(v.type.dims):
+                if all(n in known for n in d.names):
+                    continue
+                solved = _solve_for(d, known)
+                if solved is None:
+                    break
+                name, coeff, offset = solved
+                found[name] = DimSource(params[v], axis, coeff, offset)
+                known.add(name)
+            else:
+                sources.update(found)
                 continue
-            (name,) = d.names
-            coeffs = dict(d.terms)
-            if set(coeffs) <= {(name,), ()} and coeffs[(name,)] > 0:
-                sources[name] = DimSource(params[v], axis, coeffs[(name,)], coeffs.get((), 0))
+            waiting.append(v)
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
     return sources
 
 
@@ -287,11 +332,22 @@ def emit_function(
     printer = NumpyPrinter(param_names, dim_names)
     lines, outs = function_body(printer, spec.graph, spec.outputs, namer)
     sources = dim_sources(variables, param_names)
-    prelude = []
-    for d in sorted(printer.used_dims):
-        if d not in sources:
-            raise ValueError(f"dim {d} is read from no input")
-        prelude.append(f"{dim_names[d]} = {sources[d].text()}")
+    needed, todo = set(), sorted(printer.used_dims)
+    while todo:
+        d = todo.pop()
+        if d not in needed:
+            if d not in sources:
+                raise ShapeError(
+                    f"dim {d} cannot be read from the shapes of the inputs and params: declare one"
+                    f" whose shape gives it (such as [{d}]) or give it a size (dim {d} = …)"
+                )
+            needed.add(d)
+            todo += sources[d].needs
+    prelude, done = [], set()
+    while len(done) < len(needed):  # alphabetical, each dim after the dims it is read with
+        d = min(d for d in needed - done if set(sources[d].needs) <= done)
+        prelude.append(f"{dim_names[d]} = {sources[d].text(printer.dim)}")
+        done.add(d)
     signature = ", ".join(param_names[p] for p in spec.params)
     body = [*prelude, *lines, f"return {spec.returns(outs)}"]
     text = f"def {spec.name}(*, {signature}):\n" if signature else f"def {spec.name}():\n"
