@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import re
 import textwrap
 from collections.abc import Callable
@@ -324,7 +325,7 @@ def leaf(draw, ctx: Ctx, ty: tuple) -> Expr:
     if ty[0] != "S" and not names:
         kinds.append("built")
     if ty in (C("n+m"), C("n+1")):
-        kinds += ["built", "built"]  # [x; u], [a; x]
+        kinds += ["var", "built", "built"]  # ζ, [x; u], [a; x]
     kind = draw(st.sampled_from(kinds))
     if kind == "var":
         return variable(ctx, draw(st.sampled_from(names)))
@@ -767,6 +768,99 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
     return rules
 
 
+DIM_NAMES = {"n": {"n"}, "m": {"m"}, "n+m": {"n", "m"}, "n+1": {"n"}}
+
+
+def bindable(types: set[tuple]) -> set[str]:
+    """The unbound dims that arrays of these types bind (one unknown per dim at a time)."""
+    known: set[str] = set()
+    while True:
+        new = {
+            name
+            for ty in types
+            for d in ty[1:]
+            if len(DIM_NAMES[d] - known) == 1
+            for name in DIM_NAMES[d] - known
+        }
+        if not new:
+            return known
+        known |= new
+
+
+def other_dim(draw, d: str) -> str:
+    return draw(st.sampled_from([e for e in DIMS if e != d]))
+
+
+def ill_shaped_expression(draw, ctx: Ctx, depth: int) -> str:
+    """Well-shaped operands combined so that their shapes disagree (n, m, n+m, n+1 differ)."""
+    d = draw(st.sampled_from(DIMS))
+    e = other_dim(draw, d)
+
+    def g(ty):
+        return gen(draw, ctx, ty, depth)
+
+    kind = draw(
+        st.sampled_from(
+            ["elementwise", "elementwise", "product", "product", "builtin", "builtin", "concat"]
+        )
+    )
+    if kind == "elementwise":
+        a, b = draw(
+            st.sampled_from(
+                [
+                    (C(d), C(e)),
+                    (C(d), R(d)),
+                    (R(d), R(e)),
+                    (M(d, d), C(e)),
+                    (M(d, e), R(d)),
+                    (M(d, e), M(e, d)),
+                    (M(d, d), M(d, e)),
+                ]  # fmt: skip
+            )
+        )
+        a, b = (g(a), g(b)) if draw(st.booleans()) else (g(b), g(a))
+        op = draw(st.sampled_from(["+", "-", "∘", "/", "max", "min"]))
+        if op in ("max", "min"):
+            return f"{op}({a.text}, {b.text})"
+        level = SUM if op in "+-" else PRODUCT
+        return f"{wrap(a, level)} {op} {wrap(b, level + 1)}"
+    if kind == "product":
+        a, b = draw(
+            st.sampled_from(
+                [
+                    (M(d, d), C(e)),
+                    (C(d), C(d)),
+                    (C(d), C(e)),
+                    (C(d), M(d, e)),
+                    (R(d), C(e)),
+                    (M(d, d), M(e, d)),
+                    (M(d, e), R(e)),
+                    (R(d), R(d)),
+                    (R(d), M(e, d)),
+                ]  # fmt: skip
+            )
+        )
+        return juxtapose(draw, g(a), g(b), S).text
+    if kind == "builtin":
+        form = draw(
+            st.sampled_from(
+                ["dot", "tr", "diag", "inv", "det", "softmax", "softmax", "outer", "sum", "sum"]
+            )
+        )
+        if form == "dot":
+            return f"dot({g(C(d)).text}, {g(C(e)).text})"
+        if form in ("tr", "diag", "inv", "det"):
+            return f"{form}({g(M(d, e)).text})"
+        if form == "softmax":
+            return f"softmax({g(draw(st.sampled_from([S, M(d, e)]))).text})"
+        if form == "outer":
+            return f"outer({g(M(d, e)).text}, {g(C(d)).text})"
+        ty, axis = draw(st.sampled_from([(S, "0"), (C(d), "1"), (M(d, e), "2"), (M(d, e), "-3")]))
+        return f"{draw(st.sampled_from(['sum', 'mean']))}({g(ty).text}, {axis})"
+    parts = draw(st.sampled_from([(C(d), M(d, d)), (C(d), R(d)), (M(d, d), M(d, e)), (S, R(d))]))
+    return concat(draw, [g(t) for t in parts], S).text
+
+
 # ---------------------------------------------------------------------------
 # Whole programs
 # ---------------------------------------------------------------------------
@@ -817,13 +911,15 @@ def function_definition(draw, ctx: Ctx) -> str:
 
 
 @st.composite
-def programs(draw) -> Case:
+def programs(draw, ill_shaped: bool = False) -> Case:
+    """A random program; with ``ill_shaped``, one that ends in a shape error."""
     ctx = Ctx()
     definitions = [function_definition(draw, ctx) for _ in range(draw(st.integers(0, 2)))]
     output = gen(draw, ctx, S, draw(st.integers(2, 5)))
     out_name = draw(
         st.sampled_from([n for n in ("J", "L", "ℓ", "loss", "E") if n not in ctx.taken])
     )
+    bad = ill_shaped_expression(draw, ctx, draw(st.integers(0, 2))) if ill_shaped else None
     body = definitions + ctx.statements + [f"{out_name} = {output.text}"]
     placement = draw(st.sampled_from(["implicit", "implicit", "end", "first", "decoy"]))
     if placement == "end":
@@ -832,6 +928,8 @@ def programs(draw) -> Case:
         body.insert(0, f"output {out_name}")
     elif placement == "decoy":  # another assignment after the output
         body += [f"output {out_name}", f"extra = 2 {out_name}"]
+    if bad is not None:
+        body.append(f"wrong = {bad}")
     body_text = join_statements(draw, body)
     if draw(st.booleans()) and " + " in body_text:
         body_text = body_text.replace(" + ", " +\\\n    ", 1)  # a continuation line
@@ -845,10 +943,11 @@ def programs(draw) -> Case:
     unbound = draw(st.booleans())
     if unbound:
         header = draw(st.sampled_from(["dim n, m", "dim n\ndim m", "dim m, n"]))
-        # every unbound dim needs an array that gives it on its own
-        for plain, fallback in (("n", "x"), ("m", "u")):
-            needed = plain in ctx.dims or any(plain in d for v in ctx.used for d in POOL[v][1:])
-            if needed and not any(plain in POOL[v][1:] for v in ctx.used):
+        # Every unbound dim must be bound by the arrays fed: by one whose shape gives it
+        # alone, or, once n is known, m by a [n+m] (in any order of declaration).
+        needed = ctx.dims | {n for v in ctx.used for d in POOL[v][1:] for n in DIM_NAMES[d]}
+        for fallback in ("x", "u"):
+            if not needed <= bindable({POOL[v] for v in ctx.used}):
                 ctx.used.add(fallback)
     else:
         header = draw(
@@ -863,9 +962,8 @@ def programs(draw) -> Case:
         )
 
     # Declarations: plain-dim shapes first, so that unbound dims are bound in time.
-    # A [n+m] needs n and m bound before it; a [n+1] may itself bind n (n = q.shape[0] - 1).
+    # Any order: a [n+m] declared first waits until n is bound; a [n+1] may bind n itself.
     names = draw(st.permutations(sorted(ctx.used, key=list(POOL).index)))
-    names = sorted(names, key=lambda v: "n+m" in POOL[v][1:])
     declarations, previous = [], None
     for v in names:
         kind = draw(st.sampled_from(["param", "input"]))
@@ -1028,6 +1126,77 @@ def test_emitted_source_is_deterministic_and_numpy_only(case: Case, mode: str) -
         assert close(grads[name], expected_grads[name], 0.0, 0.0)
 
 
+@settings(max_examples=150, **SETTINGS)
+@given(programs(ill_shaped=True))
+def test_ill_shaped_statement_is_a_shape_error_on_its_line(case: Case) -> None:
+    note(case.text)
+    line = case.text[: case.text.index("wrong = ")].count("\n") + 1
+    with pytest.raises(graphc.ShapeError) as err:
+        graphc.parse(case.text)
+    assert err.value.line == line, str(err.value)
+
+
+# Edits that keep most programs lexically plausible but change their meaning or shape.
+INSERTIONS = ("ᵀ", "'", "+", "(", ")", "[", "]", ";", "‖", "^", "2", "x", "-", "@", "∘", ",",
+              "\n", "=", ".T", "sum(", "#", "1e400", "0", "/ 0", " n", "output ", "σ", "0.",
+              "1.2.3", "\\\n", "[]", ":", "×", "^-1", "^0", "^x", "−", "₁", "dim k\n",
+              "param k : [k]\n", "input z : [2*n]\n", ", 1)", "inv(", "diag(",
+              "softmax(")  # fmt: skip
+REPLACEMENTS = (("sum(", "("), ("mean(", "("), (", 0)", ", 1)"), (", -1)", ", 2)"), ("ᵀ", ""),
+                ("'", ""), (".T", ""), ("[n]", "[m]"), ("[n, n]", "[n, m]"), ("= 3", "= 0"),
+                ("= 2", "= 3"), ("∘", " "), (" @ ", " ∘ "), ("softmax(", "("), ("diag(", "("),
+                ("tr(", "("), ("dot(", "outer("), ("outer(", "dot("), ("logsumexp(", "softmax("),
+                ("[n+m]", "[n+1]"), ("[n+1]", "[2*n]"), ("m = 2", "m = n"), ("^2", "^x"),
+                ("stop(", "stop(x, "))  # fmt: skip
+
+
+@st.composite
+def corrupted(draw) -> tuple[str, dict]:
+    case = draw(programs())
+    text = case.text
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["delete", "insert", "replace", "replace", "rename", "rename"]))
+        i = draw(st.integers(0, len(text)))
+        if kind == "delete":
+            text = text[:i] + text[i + draw(st.integers(1, 3)) :]
+        elif kind == "insert":
+            text = text[:i] + draw(st.sampled_from(INSERTIONS)) + text[i:]
+        elif kind == "replace":
+            old, new = draw(st.sampled_from(REPLACEMENTS))
+            text = text.replace(old, new, 1)
+        else:  # one declared name for another, everywhere or once
+            old, new = draw(st.sampled_from(sorted(case.types))), draw(st.sampled_from(list(POOL)))
+            pattern = rf"(?<!\w){re.escape(old)}(?!\w)"
+            text = re.sub(pattern, new, text, count=draw(st.sampled_from([0, 1])))
+    return text, case.feed()
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(corrupted())
+def test_corrupted_programs_fail_as_graphc_errors(corruption: tuple[str, dict]) -> None:
+    """Whatever is wrong with a program or its feed is a GraphcError, never a traceback."""
+    text, feed = corruption
+    note(text)
+    try:
+        program = graphc.parse(text)
+    except graphc.GraphcError as err:
+        assert err.line is not None and err.column is not None, err
+        return
+    with contextlib.suppress(graphc.GraphcError, np.linalg.LinAlgError):
+        program.run(**feed)
+    for mode in ("reverse", "forward"):
+        try:
+            fn = graphc.compile(text, mode=mode)
+        except graphc.GraphcError:
+            continue
+        with contextlib.suppress(graphc.GraphcError, np.linalg.LinAlgError):
+            fn(**feed)
+            if program.graph.outputs[program.output].type.is_scalar:
+                fn.value_and_grad(**feed)
+            else:
+                fn.jacobian(**feed)
+
+
 # ---------------------------------------------------------------------------
 # Bugs the generator found, each as the smallest program that showed it
 # ---------------------------------------------------------------------------
@@ -1073,9 +1242,30 @@ REGRESSIONS = {
         {"x": C("n")},
         ["x"],
     ),
+    # The feed binds m from ζ : [n+m] once x has bound n (in either order), but
+    # the emitter read dims only from single-name axes: ValueError at compile time.
+    "dim-read-after-another": case_of(
+        """
+        dim n, m
+        param ζ : [n+m]
+        param x : [n]
+        J = sum([x; ζ] ∘ [x; ζ]) m + mean(ζ)
+        """,
+        {"ζ": C("n+m"), "x": C("n")},
+        ["ζ", "x"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(REGRESSIONS.values()), ids=list(REGRESSIONS))
 def test_regression(case: Case) -> None:
     check_case(case)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("shape", ["[n+m]", "[n*m]", "[2*n*n]"])
+def test_dims_no_array_gives_are_a_graphc_error_not_a_traceback(shape: str, mode: str) -> None:
+    # No array can tell n and m apart: compiling raised ValueError from the emitter.
+    text = f"dim n, m\nparam z : {shape}\nJ = mean(z) + sum(z) n\n"
+    with pytest.raises(graphc.GraphcError):
+        graphc.compile(text, mode=mode)
