@@ -558,7 +558,7 @@ def r_power_of_positive(draw, ctx, ty, depth):
 
 def r_max_min(draw, ctx, ty, depth):
     a, b = operands(draw, ctx, ty, depth)
-    return call(draw(st.sampled_from(["max", "min"])), a, b, ty=ty, zero=a.zero and b.zero)
+    return call(draw(st.sampled_from(["max", "min"])), a, b, ty=ty, zero=a.zero or b.zero)
 
 
 def r_scale(draw, ctx, ty, depth):
@@ -576,7 +576,8 @@ def r_call(draw, ctx, ty, depth):
         arg_ty = draw(st.sampled_from(argument_types(ctx)))
         args = [gen(draw, ctx, arg_ty, depth) for _ in fn.params]
     ctx.used |= fn.used
-    zero = fn.zero or all(a.zero for a in args)
+    same = len(args) == 2 and bare(args[0].text) == bare(args[1].text)  # f(x, x) = x − x
+    zero = fn.zero or same or all(a.zero for a in args)
     evs, params, body = [a.ev for a in args], fn.params, fn.ev
 
     def ev(env):  # inlined: the body with the parameters bound to the arguments
@@ -606,7 +607,7 @@ def argument_types(ctx: Ctx) -> list[tuple]:
 def r_reduce(draw, ctx, ty, depth):
     e = gen(draw, ctx, draw(st.sampled_from(argument_types(ctx))), depth)
     fn = draw(st.sampled_from(["sum", "sum", "mean", "logsumexp"]))
-    return call(fn, e, ty=S, zero=e.zero and fn != "logsumexp")
+    return call(fn, e, ty=S, zero=e.zero)
 
 
 def r_reduce_vector(draw, ctx, ty, depth):
@@ -616,11 +617,26 @@ def r_reduce_vector(draw, ctx, ty, depth):
     return Expr(f"{fn}({e.text}, {axis})", S, ATOM, e.zero, lift(NUMPY[fn], e))
 
 
+_PROBE_RNG = np.random.default_rng(20240601)
+PROBE = {name: 0.5 * _PROBE_RNG.standard_normal(sizes_of(ty)) for name, ty in POOL.items()}
+
+
+def may_vanish(e: Expr) -> bool:
+    """Whether e may be identically zero: flagged so, or zero at a random point."""
+    if e.zero:
+        return True
+    with np.errstate(all="ignore"):
+        return not np.any(np.abs(np.asarray(e.ev(PROBE))) > 1e-9)
+
+
 def r_norm(draw, ctx, ty, depth):
+    """‖e‖ of an e that cannot vanish: the norm has no derivative at 0."""
     arg_ty = draw(st.sampled_from([C("n"), C("m"), R("n"), M("n", "m"), C("n+1"), M("n", "n")]))
     e = gen(draw, ctx, arg_ty, depth)
-    if e.zero:
-        e = Expr(f"{wrap(e, SUM)} + 1", arg_ty, SUM, ev=lift(lambda x: x + 1, e))
+    for shift in (1, 2):  # e ≡ 0 (x − x, h − h where h = x) or, after a shift, e + 1 ≡ 0
+        if may_vanish(e):
+            ev = lift(lambda x, k=shift: x + k, e)
+            e = Expr(f"{wrap(e, SUM)} + {shift}", arg_ty, SUM, ev=ev)
     if not draw(st.integers(0, 3)):  # a norm inside a norm: ‖(e ‖v‖)‖
         e = juxtapose(draw, e, r_norm(draw, ctx, S, depth - 1), arg_ty)
     if draw(st.booleans()):
@@ -739,9 +755,10 @@ def r_diag_product(draw, ctx, ty, depth):
     if ty[0] == "R" or (ty[0] == "M" and draw(st.booleans())):
         d = ty[-1]
         left, right = gen(draw, ctx, ty, depth), gen(draw, ctx, C(d), depth)
-        return juxtapose(draw, left, call("diag", right, ty=M(d, d)), ty)
+        return juxtapose(draw, left, call("diag", right, ty=M(d, d), zero=right.zero), ty)
     v = gen(draw, ctx, C(ty[1]), depth)
-    return juxtapose(draw, call("diag", v, ty=M(ty[1], ty[1])), gen(draw, ctx, ty, depth), ty)
+    diagonal = call("diag", v, ty=M(ty[1], ty[1]), zero=v.zero)
+    return juxtapose(draw, diagonal, gen(draw, ctx, ty, depth), ty)
 
 
 def r_diag_matrix(draw, ctx, ty, depth):
@@ -1091,7 +1108,7 @@ SETTINGS = dict(
 )
 
 
-@settings(max_examples=1000, **SETTINGS)
+@settings(max_examples=800, **SETTINGS)
 @given(programs())
 def test_gradients_agree_on_random_programs(case: Case) -> None:
     check_case(case)
@@ -1113,7 +1130,7 @@ def imported_modules(source: str) -> list[str]:
     return modules
 
 
-@settings(max_examples=250, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(programs(), st.sampled_from(["reverse", "forward"]))
 def test_emitted_source_is_deterministic_and_numpy_only(case: Case, mode: str) -> None:
     note(case.text)
@@ -1175,10 +1192,11 @@ def test_emitted_source_is_the_same_in_another_process(batch, hash_seed: int) ->
 @given(programs(ill_shaped=True))
 def test_ill_shaped_statement_is_a_shape_error_on_its_line(case: Case) -> None:
     note(case.text)
-    line = case.text[: case.text.index("wrong = ")].count("\n") + 1
+    first = case.text[: case.text.index("wrong = ")].count("\n") + 1
+    last = case.text.rstrip("\n").count("\n") + 1  # the statement may go on inside brackets
     with pytest.raises(graphc.ShapeError) as err:
         graphc.parse(case.text)
-    assert err.value.line == line, str(err.value)
+    assert first <= err.value.line <= last, str(err.value)
 
 
 # Edits that keep most programs lexically plausible but change their meaning or shape.
