@@ -52,14 +52,16 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    (site,) = venv.glob("lib/python*/site-packages")
-    borrowed = {str(Path(m.__file__).resolve().parent.parent) for m in (numpy, lark, sympy)}
-    (site / "borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
+         "-q", str(wheel)],
         check=True,
         capture_output=True,
     )
+    # Only now borrow the dependencies: their directory may hold a graphc too.
+    (site,) = venv.glob("lib/python*/site-packages")
+    borrowed = {str(Path(m.__file__).resolve().parent.parent) for m in (numpy, lark, sympy)}
+    (site / "borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     done = subprocess.run(
         [str(venv / "bin" / "graphc"), "check", str(ROOT / "examples" / "ner_window.gc")],
         capture_output=True,
