@@ -35,8 +35,10 @@ def main() -> None:
     module = graphc.runtime.load_module(graphc.compile(text).source)
     rng = np.random.default_rng(0)
     feed = dict(
-        x=rng.normal(size=250), W=0.05 * rng.normal(size=(100, 250)),
-        b=rng.normal(size=100), u=rng.normal(size=100),
+        x=rng.normal(size=250),
+        W=0.05 * rng.normal(size=(100, 250)),
+        b=rng.normal(size=100),
+        u=rng.normal(size=100),
     )
     J, grads = module.value_and_grad(**feed)
     J_ref, grads_ref = hand_written(**feed)

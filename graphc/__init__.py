@@ -1,10 +1,10 @@
 """graphc: a symbolic differentiation compiler with explicit graphs.
 
-    import graphc
-    prog = graphc.parse(text)            # the explicit graph, checked, no values
-    prog.run(**feed)                     # evaluate it
-    fn = graphc.compile(text, wrt=None, mode="reverse")
-    fn(**feed); fn.grad(**feed); fn.value_and_grad(**feed); fn.source
+import graphc
+prog = graphc.parse(text)            # the explicit graph, checked, no values
+prog.run(**feed)                     # evaluate it
+fn = graphc.compile(text, wrt=None, mode="reverse")
+fn(**feed); fn.grad(**feed); fn.value_and_grad(**feed); fn.source
 """
 
 from graphc.errors import (

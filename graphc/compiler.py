@@ -59,9 +59,10 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
     for name in wrt:
         if name not in by_name:
             declared = ", ".join(by_name) or "none"
-            close = difflib.get_close_matches(name, list(by_name), n=1) or [
-                d for d in by_name if d.casefold() == name.casefold()
-            ][:1]
+            close = (
+                difflib.get_close_matches(name, list(by_name), n=1)
+                or [d for d in by_name if d.casefold() == name.casefold()][:1]
+            )
             hint = f"; did you mean {close[0]}?" if close else ""
             raise NameResolutionError(
                 f"cannot differentiate by {name}: it is not an input or param"

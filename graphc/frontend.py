@@ -64,8 +64,11 @@ class _Layout(PostLex):
         last = None
         for token in stream:
             kind = token.type
-            if kind == "NUMBER" and last is not None and last.type == "NUMBER" and (
-                last.end_pos == token.start_pos
+            if (
+                kind == "NUMBER"
+                and last is not None
+                and last.type == "NUMBER"
+                and (last.end_pos == token.start_pos)
             ):  # `1.2.3` would otherwise read as the product 1.2 · .3
                 raise ParseError(
                     f"malformed number {last.value + token.value!r}",
@@ -157,7 +160,9 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
             lines = source.splitlines() or [""]
             line, column = len(lines), len(lines[-1]) + 1
         return ParseError(f"unexpected {found}{hint}", line, column)
-    return ParseError(str(err).splitlines()[0], getattr(err, "line", None), getattr(err, "column", None))
+    return ParseError(
+        str(err).splitlines()[0], getattr(err, "line", None), getattr(err, "column", None)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -333,7 +338,9 @@ class _Program:
                 size = self.dim_expr(value[0])
                 if size.value is not None and size.value < 0:
                     line, column, width = _position(binding.meta)
-                    raise ShapeError(f"dim {name} = {size.value} is negative", line, column, width=width)
+                    raise ShapeError(
+                        f"dim {name} = {size.value} is negative", line, column, width=width
+                    )
                 self.dims[name] = size
             else:
                 self.dims[name] = Dim.of(name)
@@ -406,9 +413,7 @@ class _Program:
         elif self.last_assigned is not None:
             name = self.last_assigned
         else:
-            raise NameResolutionError(
-                "the program computes nothing: assign a value (J = …)", 1, 1
-            )
+            raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
         graph = Graph({name: self.values[name]}, dict(self.names), dict(self.hints))
         return LoweredProgram(
             self.source,
@@ -479,7 +484,9 @@ class ExpressionLowering(Transformer_NonRecursive):
             node = make(*(o.node for o in operands))
         except ShapeMismatch as err:
             line, column, width = _position(meta)
-            raise ShapeError(_fill_template(str(err), operands), line, column, width=width) from None
+            raise ShapeError(
+                _fill_template(str(err), operands), line, column, width=width
+            ) from None
         except builtins.ArgumentError as err:
             where = operands[min(err.index, len(operands) - 1)] if operands else None
             line, column, width = (
@@ -561,7 +568,10 @@ class ExpressionLowering(Transformer_NonRecursive):
             return self.term(ops.dimval(dim=size), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
-                f"{name} is a function; call it: {name}(…)", token.line, token.column, width=len(name)
+                f"{name} is a function; call it: {name}(…)",
+                token.line,
+                token.column,
+                width=len(name),
             )
         return self.split_name(token, meta)
 
@@ -591,7 +601,13 @@ class ExpressionLowering(Transformer_NonRecursive):
         for right in terms[1:]:
             left = result
             result = self.build(meta, [left, right], ops.product_of)
-            result = Term(result.node, left.text + right.text, left.line, left.column, left.width + right.width)
+            result = Term(
+                result.node,
+                left.text + right.text,
+                left.line,
+                left.column,
+                left.width + right.width,
+            )
         return self.term(result.node, meta)
 
     def call(self, meta, children):

@@ -51,17 +51,22 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
     return np.array(array, dtype=np.float64, copy=True)
 
 
-def check_feed(lowered: LoweredProgram, feed: Mapping[str, Any]) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
+def check_feed(
+    lowered: LoweredProgram, feed: Mapping[str, Any]
+) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
     """Validate ``feed`` against the declarations: arrays by var node, and dim sizes."""
     declared = {v.attr("name"): v for v in lowered.variables}
     extra = [k for k in feed if k not in declared]
     if extra:
-        close = difflib.get_close_matches(extra[0], list(declared), n=1) or [
-            d for d in declared if d.casefold() == extra[0].casefold()
-        ][:1]
+        close = (
+            difflib.get_close_matches(extra[0], list(declared), n=1)
+            or [d for d in declared if d.casefold() == extra[0].casefold()][:1]
+        )
         hint = f"; did you mean {close[0]}?" if close else ""
         takes = ", ".join(declared) or "nothing"
-        raise FeedError(f"{extra[0]} is not an input or param of this program (it takes {takes}){hint}")
+        raise FeedError(
+            f"{extra[0]} is not an input or param of this program (it takes {takes}){hint}"
+        )
     missing = [name for name in declared if name not in feed]
     if missing:
         listed = ", ".join(_describe(declared[m]) for m in missing)
@@ -161,7 +166,9 @@ class _Evaluation:
         return tuple(self.dim(d) for d in t.dims)
 
 
-def evaluate(outputs: Sequence[Node], values: Mapping[Node, np.ndarray], sizes: Mapping[str, int]) -> list[Any]:
+def evaluate(
+    outputs: Sequence[Node], values: Mapping[Node, np.ndarray], sizes: Mapping[str, int]
+) -> list[Any]:
     """Evaluate ``outputs`` node by node with each operator's NumPy ``impl``.
 
     ``values`` gives the var nodes' arrays; any other node given a value there
@@ -207,7 +214,9 @@ class Program:
         (result,) = evaluate([self.graph.outputs[self.output]], values, sizes)
         return result
 
-    def compile(self, wrt: Sequence[str] | str | None = None, mode: str = "reverse") -> CompiledFunction:
+    def compile(
+        self, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
+    ) -> CompiledFunction:
         return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode))
 
     def __repr__(self) -> str:
@@ -245,7 +254,9 @@ class CompiledFunction:
     def mode(self) -> str:
         return self.compiled.mode
 
-    def _kwargs(self, feed: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
+    def _kwargs(
+        self, feed: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
         arrays, _ = check_feed(self.lowered, feed)
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
@@ -298,7 +309,8 @@ class CompiledFunction:
         return {w: _result(j) for w, j in jac.items()}
 
     def __repr__(self) -> str:
-        return f"<graphc.CompiledFunction {self.compiled.output} by {', '.join(self.wrt)} ({self.mode})>"
+        by = ", ".join(self.wrt)
+        return f"<graphc.CompiledFunction {self.compiled.output} by {by} ({self.mode})>"
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
