@@ -107,23 +107,19 @@ def diag(a: Node) -> Node:
     return ops.diagpart(a)
 
 
-def _unary(op: Callable[[Node], Node]) -> Callable[[Node], Node]:
-    return lambda a: op(a)
-
-
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
-        Builtin("exp", (1,), _unary(ops.exp), "eˣ, elementwise"),
-        Builtin("log", (1,), _unary(ops.log), "natural logarithm, elementwise"),
-        Builtin("sqrt", (1,), _unary(ops.sqrt), "square root, elementwise"),
-        Builtin("sin", (1,), _unary(ops.sin), "sine, elementwise"),
-        Builtin("cos", (1,), _unary(ops.cos), "cosine, elementwise"),
-        Builtin("tanh", (1,), _unary(ops.tanh), "hyperbolic tangent, elementwise"),
-        Builtin("sigmoid", (1,), _unary(ops.sigmoid), "σ(x) = 1/(1 + e⁻ˣ), elementwise"),
-        Builtin("relu", (1,), _unary(ops.relu), "max(x, 0), elementwise; relu'(0) = 0"),
-        Builtin("softplus", (1,), _unary(ops.softplus), "log(1 + eˣ), elementwise"),
-        Builtin("abs", (1,), _unary(ops.abs_), "|x|, elementwise; abs'(0) = 0"),
+        Builtin("exp", (1,), ops.exp, "eˣ, elementwise"),
+        Builtin("log", (1,), ops.log, "natural logarithm, elementwise"),
+        Builtin("sqrt", (1,), ops.sqrt, "square root, elementwise"),
+        Builtin("sin", (1,), ops.sin, "sine, elementwise"),
+        Builtin("cos", (1,), ops.cos, "cosine, elementwise"),
+        Builtin("tanh", (1,), ops.tanh, "hyperbolic tangent, elementwise"),
+        Builtin("sigmoid", (1,), ops.sigmoid, "σ(x) = 1/(1 + e⁻ˣ), elementwise"),
+        Builtin("relu", (1,), ops.relu, "max(x, 0), elementwise; relu'(0) = 0"),
+        Builtin("softplus", (1,), ops.softplus, "log(1 + eˣ), elementwise"),
+        Builtin("abs", (1,), ops.abs_, "|x|, elementwise; abs'(0) = 0"),
         Builtin("max", (2,), ops.maximum, "larger of a and b, elementwise; ties go to a"),
         Builtin("min", (2,), ops.minimum, "smaller of a and b, elementwise; ties go to a"),
         Builtin("sum", (1, 2), reduce_sum, "sum of all entries, or along an axis"),
@@ -132,12 +128,12 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("softmax", (1,), softmax, "exp(v) / Σ exp(v), without overflow"),
         Builtin("dot", (2,), dot, "inner product of two vectors (or matrices)"),
         Builtin("outer", (2,), outer, "outer product a bᵀ of two vectors"),
-        Builtin("tr", (1,), _unary(ops.trace), "trace of a square matrix"),
+        Builtin("tr", (1,), ops.trace, "trace of a square matrix"),
         Builtin("diag", (1,), diag, "vector -> diagonal matrix; matrix -> its diagonal"),
-        Builtin("inv", (1,), _unary(ops.inv), "inverse of a square matrix"),
-        Builtin("det", (1,), _unary(ops.det), "determinant of a square matrix"),
-        Builtin("logdet", (1,), _unary(ops.logdet), "log |det A|"),
-        Builtin("stop", (1,), _unary(ops.stop), "the value passes, the derivative is zero"),
+        Builtin("inv", (1,), ops.inv, "inverse of a square matrix"),
+        Builtin("det", (1,), ops.det, "determinant of a square matrix"),
+        Builtin("logdet", (1,), ops.logdet, "log |det A|"),
+        Builtin("stop", (1,), ops.stop, "the value passes, the derivative is zero"),
         Builtin("norm", (1,), norm, "2-norm of a vector, Frobenius norm of a matrix"),
     ]
 }

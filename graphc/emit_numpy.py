@@ -247,7 +247,8 @@ class NumpyPrinter:
         return self.call("np.full", self.raw(self.shape(t)), self.literal(value))
 
 
-def _passthrough(node: Node, expr: Expr, args: Sequence[Expr]) -> bool:
+def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
+    """The operator printed as one of its arguments (a vector transpose, stop)."""
     return any(expr is a for a in args)
 
 
@@ -277,7 +278,7 @@ def function_body(
         args = [exprs[a] for a in node.args]
         expr = node.op.emit(printer, node, *args)
         if node.op.name in ("const", "dimval") or (
-            _passthrough(node, expr, args) and node not in reserved
+            _passthrough(expr, args) and node not in reserved
         ):
             exprs[node] = expr  # costs nothing: never stored
             continue

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from graphc.compiler import CompiledModule, build_module
-from graphc.errors import FeedError
+from graphc.errors import DifferentiationError, FeedError
 from graphc.frontend import LoweredProgram, lower
 from graphc.ir import Graph, Node, topological_order
 from graphc.shapes import Dim, Type
@@ -267,8 +267,6 @@ class CompiledFunction:
 
     def value_and_grad(self, **feed: Any) -> tuple[Any, dict[str, Any]]:
         if not self.compiled.output_type.is_scalar:
-            from graphc.errors import DifferentiationError
-
             raise DifferentiationError(
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
