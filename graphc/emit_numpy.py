@@ -38,7 +38,7 @@ PRECEDENCE = {
 }
 
 # Names the emitted module defines or uses itself; program names are kept apart.
-RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp", "grads", "tangents"}
+RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp"}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72

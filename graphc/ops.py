@@ -377,7 +377,8 @@ broadcast = linear(
 
 
 def unbroadcast_axis(g: Node, t: Type, axis: int | None) -> Node:
-    s = reduce_sum(g, axis=None if axis is None else axis)
+    """The transpose of `broadcast` along ``axis``: sum ``g`` back to type ``t``."""
+    s = reduce_sum(g, axis=axis)
     return s if s.type == t else transpose(s)
 
 

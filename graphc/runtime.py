@@ -280,10 +280,10 @@ class CompiledFunction:
 
     def jacobian(self, **feed: Any) -> dict[str, np.ndarray]:
         """∂output/∂variable laid out as output shape + variable shape."""
+        if self.compiled.output_type.is_scalar:
+            return self.grad(**feed)  # the gradient is the Jacobian of a scalar
         kwargs, arrays = self._kwargs(feed)
         by_name = {v.attr("name"): a for v, a in arrays.items()}
-        if self.compiled.output_type.is_scalar and self.mode == "reverse":
-            return self.grad(**feed)
         value = np.asarray(self.module.value(**kwargs), dtype=np.float64)
         out_shape = value.shape
         jac = {w: np.zeros(out_shape + by_name[w].shape) for w in self.wrt}
