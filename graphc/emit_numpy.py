@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from graphc.errors import ShapeError
 from graphc.ir import Graph, Node, topological_order, use_counts
-from graphc.shapes import Dim, Type
+from graphc.shapes import Dim, DimSource, Type, dim_sources
 
 PRECEDENCE = {
     ">": 5,
@@ -81,80 +80,6 @@ class Namer:
                 self.counters[base] = i
                 self.taken.add(candidate)
                 return candidate
-
-
-@dataclass(frozen=True)
-class DimSource:
-    """Where a function reads an unbound dim: ``(param.shape[axis] - offset) // coeff``.
-
-    ``offset`` and ``coeff`` are dims over dims read before this one (``m`` from
-    ``z : [n+m]`` once ``n`` is known), as the feed check binds them.
-    """
-
-    param: str
-    axis: int
-    coeff: Dim = Dim.of(1)
-    offset: Dim = Dim.of(0)
-
-    @property
-    def needs(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.coeff.names) | set(self.offset.names)))
-
-    def text(self, dim_text: Callable[[Dim], str]) -> str:
-        size = f"{self.param}.shape[{self.axis}]"
-        if self.offset != 0:
-            size = f"({size} - {dim_text(self.offset)})"
-        return f"{size} // {dim_text(self.coeff)}" if self.coeff != 1 else size
-
-
-def _solve_for(d: Dim, known: set[str]) -> tuple[str, Dim, Dim] | None:
-    """``d`` as ``coeff * name + offset`` for its one unknown name, if it is linear in it."""
-    unknown = [n for n in d.names if n not in known]
-    if len(unknown) != 1:
-        return None
-    (name,) = unknown
-    coeff, offset = [], []
-    for mono, c in d.terms:
-        if mono.count(name) > 1:
-            return None
-        if name in mono:
-            rest = list(mono)
-            rest.remove(name)
-            coeff.append((tuple(rest), c))
-        else:
-            offset.append((mono, c))
-    coeff_dim = Dim(coeff)
-    if coeff_dim.value is not None and coeff_dim.value <= 0:
-        return None
-    return name, coeff_dim, Dim(offset)
-
-
-def dim_sources(variables: Sequence[Node], params: Mapping[Node, str]) -> dict[str, DimSource]:
-    """For each unbound dim, the variable axis that gives it, as the feed check binds dims:
-    in declaration order, a variable whose dims cannot be solved yet waiting for the others."""
-    sources: dict[str, DimSource] = {}
-    pending = list(variables)
-    while pending:
-        waiting = []
-        for v in pending:
-            known, found = set(sources), {}
-            for axis, d in enumerate(v.type.dims):
-                if all(n in known for n in d.names):
-                    continue
-                solved = _solve_for(d, known)
-                if solved is None:
-                    break
-                name, coeff, offset = solved
-                found[name] = DimSource(params[v], axis, coeff, offset)
-                known.add(name)
-            else:
-                sources.update(found)
-                continue
-            waiting.append(v)
-        if len(waiting) == len(pending):
-            break
-        pending = waiting
-    return sources
 
 
 class NumpyPrinter:
@@ -247,6 +172,16 @@ class NumpyPrinter:
         return self.call("np.full", self.raw(self.shape(t)), self.literal(value))
 
 
+def _read_dim(
+    source: DimSource[Node], param_names: Mapping[Node, str], dim_text: Callable[[Dim], str]
+) -> str:
+    """``(W.shape[1] - n) // 2``: an unbound dim's size, read from a parameter."""
+    size = f"{param_names[source.variable]}.shape[{source.axis}]"
+    if source.offset != 0:
+        size = f"({size} - {dim_text(source.offset)})"
+    return f"{size} // {dim_text(source.coeff)}" if source.coeff != 1 else size
+
+
 def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     """The operator printed as one of its arguments (a vector transpose, stop)."""
     return any(expr is a for a in args)
@@ -332,22 +267,17 @@ def emit_function(
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = NumpyPrinter(param_names, dim_names)
     lines, outs = function_body(printer, spec.graph, spec.outputs, namer)
-    sources = dim_sources(variables, param_names)
+    sources = dim_sources([(v, v.type) for v in variables])
     needed, todo = set(), sorted(printer.used_dims)
-    while todo:
+    while todo:  # the dims used, and the dims they are read with
         d = todo.pop()
         if d not in needed:
-            if d not in sources:
-                raise ShapeError(
-                    f"dim {d} cannot be read from the shapes of the inputs and params: declare one"
-                    f" whose shape gives it (such as [{d}]) or give it a size (dim {d} = …)"
-                )
-            needed.add(d)
+            needed.add(d)  # the front end checked that every used dim has a source
             todo += sources[d].needs
     prelude, done = [], set()
     while len(done) < len(needed):  # alphabetical, each dim after the dims it is read with
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
-        prelude.append(f"{dim_names[d]} = {sources[d].text(printer.dim)}")
+        prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], param_names, printer.dim)}")
         done.add(d)
     signature = ", ".join(param_names[p] for p in spec.params)
     body = [*prelude, *lines, f"return {spec.returns(outs)}"]

@@ -29,7 +29,7 @@ from lark.visitors import Transformer_NonRecursive, v_args
 from graphc import builtins, ops
 from graphc.errors import GraphcError, NameResolutionError, ParseError, ShapeError
 from graphc.ir import Graph, Node
-from graphc.shapes import Dim, ShapeMismatch, Type
+from graphc.shapes import Dim, ShapeMismatch, Type, dim_sources
 
 # ---------------------------------------------------------------------------
 # The parser
@@ -394,6 +394,22 @@ class _Program:
         (token,) = tree.children
         self.output = (str(token), token)
 
+    def check_dims_can_be_read(self) -> None:
+        """Every unbound dim in a declared shape must be readable from a fed array's shape."""
+        sources = dim_sources([(v, v.type) for v in self.variables])
+        used = {n for v in self.variables for n in v.type.names}
+        for name, size in self.dims.items():
+            if size == Dim.of(name) and name in used and name not in sources:
+                line, column = self.declared_at[name]
+                raise ShapeError(
+                    f"dim {name} cannot be read from the shapes of the inputs and params: declare"
+                    f" one whose shape gives it (such as [{name}]) or give it a size"
+                    f" (dim {name} = …)",
+                    line,
+                    column,
+                    width=len(name),
+                )
+
     # ---- expressions ---------------------------------------------------------
     def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
         try:
@@ -414,6 +430,7 @@ class _Program:
             name = self.last_assigned
         else:
             raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
+        self.check_dims_can_be_read()
         graph = Graph({name: self.values[name]}, dict(self.names), dict(self.hints))
         return LoweredProgram(
             self.source,

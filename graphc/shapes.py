@@ -14,10 +14,12 @@ source text and shape, and the position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, NamedTuple, TypeVar
 
 Monomial = tuple[str, ...]
+Key = TypeVar("Key")
 
 
 class Dim:
@@ -241,3 +243,81 @@ def product(a: Type, b: Type) -> Type:
     if a.is_vector:  # row on the left
         return SCALAR if b.is_vector else vector(b.dims[1], row=True)
     return vector(a.dims[0]) if b.is_vector else matrix(a.dims[0], b.dims[1])
+
+
+# ---------------------------------------------------------------------------
+# Reading unbound dims from the shapes of fed arrays
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DimSource(Generic[Key]):
+    """Where an unbound dim is read: ``(variable.shape[axis] - offset) // coeff``.
+
+    ``offset`` and ``coeff`` are dims over dims read before this one (``m`` from
+    ``z : [n+m]`` once ``n`` is known), as the feed check binds them.
+    """
+
+    variable: Key
+    axis: int
+    coeff: Dim = Dim.of(1)
+    offset: Dim = Dim.of(0)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.coeff.names) | set(self.offset.names)))
+
+
+def _solve_for(d: Dim, known: set[str]) -> tuple[str, Dim, Dim] | None:
+    """``d`` as ``coeff * name + offset`` for its one unknown name, if it is linear in it."""
+    unknown = [n for n in d.names if n not in known]
+    if len(unknown) != 1:
+        return None
+    (name,) = unknown
+    coeff, offset = [], []
+    for mono, c in d.terms:
+        if mono.count(name) > 1:
+            return None
+        if name in mono:
+            rest = list(mono)
+            rest.remove(name)
+            coeff.append((tuple(rest), c))
+        else:
+            offset.append((mono, c))
+    coeff_dim = Dim(coeff)
+    if coeff_dim.value is not None and coeff_dim.value <= 0:
+        return None
+    return name, coeff_dim, Dim(offset)
+
+
+def dim_sources(variables: Sequence[tuple[Key, Type]]) -> dict[str, DimSource[Key]]:
+    """For each unbound dim of ``(variable, type)`` pairs, the axis that gives its size.
+
+    Dims are bound as the feed check binds them: in declaration order, a
+    variable whose dims cannot be solved yet (``x : [n*m]`` before
+    ``W : [n, m]``) waiting for the others.  A dim missing from the result
+    cannot be read from any fed array.
+    """
+    sources: dict[str, DimSource[Key]] = {}
+    pending = list(variables)
+    while pending:
+        waiting = []
+        for key, t in pending:
+            known, found = set(sources), {}
+            for axis, d in enumerate(t.dims):
+                if all(n in known for n in d.names):
+                    continue
+                solved = _solve_for(d, known)
+                if solved is None:
+                    break
+                name, coeff, offset = solved
+                found[name] = DimSource(key, axis, coeff, offset)
+                known.add(name)
+            else:
+                sources.update(found)
+                continue
+            waiting.append((key, t))
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
+    return sources

@@ -213,11 +213,21 @@ def test_a_product_of_dims_waits_for_an_array_that_binds_them():
     assert "m = 3 from W" in info.value.message and "n = 2 from W" in info.value.message
 
 
-def test_a_product_of_dims_nothing_else_binds():
-    program = graphc.parse("dim n, m\ninput x : [n*m]\ny = sum(x)")
-    with pytest.raises(graphc.FeedError) as info:
-        program.run(x=np.ones(6))
-    assert info.value.message.startswith("x: expected shape [m*n], got (6,)")
+@pytest.mark.parametrize(
+    ("text", "dim", "column"),
+    [
+        ("dim n, m\ninput x : [n*m]\ny = sum(x)", "n", 5),  # n*m = 6: 2×3 or 3×2?
+        ("dim n, m\ninput z : [n+m]\ny = sum(z)", "n", 5),
+        ("dim n, m\ninput x : [n]\ninput z : [n*m*m]\ny = sum(z) + sum(x)", "m", 8),
+    ],
+)
+def test_a_dim_no_array_can_give_is_an_error_where_it_is_declared(text, dim, column):
+    # Caught when the program is read, not when it is first fed.
+    with pytest.raises(graphc.ShapeError) as info:
+        graphc.parse(text, "p.gc")
+    err = info.value
+    assert (err.line, err.column) == (1, column)
+    assert err.message.startswith(f"dim {dim} cannot be read from the shapes of the inputs")
 
 
 def test_empty_arrays_are_arrays():
