@@ -12,6 +12,7 @@ derivation.  Output is deterministic: the same graph gives the same bytes.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import unicodedata
@@ -48,23 +49,41 @@ class Expr(NamedTuple):
     prec: int
 
 
+# Soft keywords of any Python version, so that the emitted code is the same on all of them.
+SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"}) | frozenset(keyword.softkwlist)
+
+# A local of an emitted function never shadows a builtin (the code calls none,
+# but a reader should not have to check that).
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
 def python_name(name: str) -> str:
-    """A program name as a Python identifier (Python reads identifiers NFKC)."""
+    """A program name as a Python identifier: the spelling of a keyword parameter.
+
+    Python reads identifiers NFKC-normalised (``x₁`` is ``x1``); other characters
+    become ``_``.  A keyword or soft keyword (``lambda``, ``match``) and a dunder
+    (``__import__``) get a trailing underscore.
+    """
     name = unicodedata.normalize("NFKC", name)
     if not name.isidentifier():
         name = "".join(c if ("_" + c).isidentifier() else "_" for c in name)
         if not name.isidentifier():
             name = "_" + name
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("__"):
+    if keyword.iskeyword(name) or name in SOFT_KEYWORDS or name.startswith("__"):
         name = name + "_"
     return name
 
 
 class Namer:
-    """Hands out distinct Python names, in the order asked (deterministic)."""
+    """Hands out distinct Python names, in the order asked (deterministic).
 
-    def __init__(self, taken: Iterable[str] = ()):
-        self.taken = set(RESERVED) | set(taken)
+    Names the module defines (``np``, ``value``, …) are never handed out, nor
+    builtins when ``avoid_builtins`` (for locals; parameters keep the program's
+    names, as they are public keywords).  A taken name is numbered: ``np_1``.
+    """
+
+    def __init__(self, taken: Iterable[str] = (), avoid_builtins: bool = False):
+        self.taken = set(RESERVED) | set(taken) | (BUILTIN_NAMES if avoid_builtins else set())
         self.counters: dict[str, int] = {}
 
     def fresh(self, wanted: str, numbered: bool = False) -> str:
@@ -248,9 +267,18 @@ class FunctionSpec:
     doc: str
 
 
+def _inert(c: str) -> str:
+    """A character of program text as it may stand inside a docstring."""
+    if c in '\\"':
+        return "\\" + c  # no escape sequence, no end of the string
+    if c.isprintable() or c in "\n\t":
+        return c
+    return c.encode("unicode_escape").decode("ascii")  # NUL, CR, a lone surrogate: \x00, \r, …
+
+
 def _docstring(text: str, indent: str = "") -> str:
-    # Program text may hold anything; keep it inert inside the docstring.
-    safe = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    # Program text and file names may hold anything; they stay text.
+    safe = "".join(map(_inert, text))
     lines = safe.splitlines() or [""]
     body = "\n".join((indent + line) if line.strip() else "" for line in lines)
     return f'{indent}"""{body.lstrip()}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{safe}"""'
@@ -263,7 +291,7 @@ def emit_function(
 ) -> str:
     """The source of one function: signature, docstring, dims, statements, return."""
     dims_needed = {n for v in variables for d in v.type.dims for n in d.names}
-    namer = Namer(param_names.values())
+    namer = Namer(param_names.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = NumpyPrinter(param_names, dim_names)
     lines, outs = function_body(printer, spec.graph, spec.outputs, namer)

@@ -208,7 +208,7 @@ class Program:
     def to_dot(self) -> str:
         return self.graph.to_dot(self.lowered.filename)
 
-    def run(self, **feed: Any) -> Any:
+    def run(self, /, **feed: Any) -> Any:
         """Evaluate the output for the arrays in ``feed``."""
         values, sizes = check_feed(self.lowered, feed)
         (result,) = evaluate([self.graph.outputs[self.output]], values, sizes)
@@ -261,11 +261,11 @@ class CompiledFunction:
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
-    def __call__(self, **feed: Any) -> Any:
+    def __call__(self, /, **feed: Any) -> Any:
         kwargs, _ = self._kwargs(feed)
         return _result(self.module.value(**kwargs))
 
-    def value_and_grad(self, **feed: Any) -> tuple[Any, dict[str, Any]]:
+    def value_and_grad(self, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
         if not self.compiled.output_type.is_scalar:
             raise DifferentiationError(
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
@@ -275,10 +275,10 @@ class CompiledFunction:
         value, grads = self.module.value_and_grad(**kwargs)
         return _result(value), {k: _result(g) for k, g in grads.items()}
 
-    def grad(self, **feed: Any) -> dict[str, Any]:
+    def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
 
-    def jacobian(self, **feed: Any) -> dict[str, np.ndarray]:
+    def jacobian(self, /, **feed: Any) -> dict[str, np.ndarray]:
         """∂output/∂variable laid out as output shape + variable shape."""
         if self.compiled.output_type.is_scalar:
             return self.grad(**feed)  # the gradient is the Jacobian of a scalar
