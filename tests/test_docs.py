@@ -21,11 +21,23 @@ The convention, for every Markdown file (stated also in docs/language.md):
   contains ``: error:``.
 * Blocks tagged ```sh (install instructions) and ```text are not run.  Any
   other tag, or no tag, is an error: an example that is not run is not shown.
+
+Under a heading that is the name of an error class (``## ShapeError``, at any
+level, up to the next heading of its level or above), a ```gc error block
+must raise exactly that class, not merely a `graphc.GraphcError`.
+
+docs/errors.md is the catalogue of errors, and cannot go stale: it has a
+``## ClassName`` section for every subclass of `graphc.GraphcError`, and
+every message that graphc's source can raise (the literal text of each
+``XError("…")`` call, read from the source) appears in it.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
+import pkgutil
 import re
 import shlex
 import subprocess
@@ -108,6 +120,55 @@ def _collect() -> tuple[list, list]:
 BLOCKS, DOC_FILES = _collect()
 
 
+# ---- error classes and the headings named after them ------------------------------
+
+
+def error_classes() -> dict[str, type[graphc.GraphcError]]:
+    """Every subclass of `graphc.GraphcError` that graphc defines, by name."""
+    for module in pkgutil.walk_packages(graphc.__path__, "graphc."):
+        importlib.import_module(module.name)  # a subclass defined anywhere is registered
+    found: dict[str, type[graphc.GraphcError]] = {}
+    stack: list[type] = [graphc.GraphcError]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.split(".")[0] == "graphc" and sub.__name__ not in found:
+                found[sub.__name__] = sub
+                stack.append(sub)
+    return found
+
+
+def headings(path: Path) -> list[tuple[int, int, str]]:
+    """The headings of ``path`` outside fenced blocks: (line, level, text)."""
+    inside_block = {
+        n
+        for b in fenced_blocks(path)
+        for n in range(b.line, b.line + b.text.count("\n") + 2)  # the fences too
+    }
+    found = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        heading = re.match(r"(#{1,6}) +(.*?) *#* *$", line)
+        if heading and n not in inside_block:
+            found.append((n, len(heading.group(1)), heading.group(2).strip("` ")))
+    return found
+
+
+def enclosing_headings(path: Path, line: int) -> list[str]:
+    """The headings a line of ``path`` stands under, outermost first."""
+    stack: list[tuple[int, str]] = []
+    for n, level, text in headings(path):
+        if n > line:
+            break
+        stack = [(lv, t) for lv, t in stack if lv < level] + [(level, text)]
+    return [text for _, text in stack]
+
+
+def section_class(block: Block) -> type[graphc.GraphcError] | None:
+    """The error class a block's innermost class-named heading names, if any."""
+    classes = error_classes()
+    named = [classes[h] for h in enclosing_headings(block.path, block.line) if h in classes]
+    return named[-1] if named else None
+
+
 # ---- the tests ---------------------------------------------------------------
 
 
@@ -184,6 +245,12 @@ def _run_program(block: Block) -> None:
 def _run_failing_program(block: Block) -> None:
     with pytest.raises(graphc.GraphcError) as caught:
         graphc.compile(block.text, filename=FILENAME)
+    expected = section_class(block)
+    if expected is not None:
+        assert type(caught.value) is expected, (
+            f"the example at {block.name} is under the heading {expected.__name__} but raises"
+            f" {type(caught.value).__name__}:\n{caught.value.render()}"
+        )
     following = block.following
     if following is None or following.tag != "text":
         return
@@ -314,3 +381,121 @@ def test_console_lines_are_commands_and_expectations():
         "graph",
         "a b.gc",
     ]
+
+
+# ---- docs/errors.md: the catalogue of errors --------------------------------------
+
+ERRORS_DOC = ROOT / "docs" / "errors.md"
+SOURCE = ROOT / "graphc"
+# Exceptions that graphc turns into a GraphcError (`ShapeMismatch`, `ArgumentError`:
+# a ShapeError) or prints as a command-line usage error (`_UsageError`).
+FORWARDED = {"graphc.shapes": "ShapeMismatch", "graphc.builtins": "ArgumentError"}
+FORWARDED["graphc.__main__"] = "_UsageError"
+_HOLE = "\0"  # where a message has a value put in: an f-string field or a {0} of a template
+
+
+def _literal(expr: ast.expr) -> str | None:
+    """A message expression as text with holes; None if it is not written out."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    if isinstance(expr, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else _HOLE for v in expr.values)
+    if isinstance(expr, ast.IfExp):  # `f"… {x}" if hint else ""`: the text written out
+        texts = [t for t in (_literal(expr.body), _literal(expr.orelse)) if t is not None]
+        return max(texts, key=len) if texts else None
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        left, right = _literal(expr.left), _literal(expr.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def message_pieces(code: str, classes: set[str]) -> list[tuple[int, str, list[str]]]:
+    """Each message written out in ``code``: (line, class, its literal pieces).
+
+    A message is the first argument of a call of one of ``classes`` (``raise
+    ShapeError(f"…")``, ``return ParseError("…")``) or text added to an error's
+    ``message``; its pieces are the text between the values put in, as they
+    appear in every instance of the message.
+    """
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        text, name = None, ""
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in classes:
+                text = _literal(node.args[0])
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.target, ast.Attribute)
+            and node.target.attr == "message"
+        ):
+            name, text = "message +=", _literal(node.value)
+        if text is None:
+            continue
+        text = re.sub(r"\{[^{}]*\}", _HOLE, text)  # the {0}, {1.factor} of templates
+        pieces = [" ".join(p.split()) for p in text.split(_HOLE)]
+        pieces = [p for p in pieces if re.search(r"[^\W\d_]", p)]
+        if pieces:
+            found.append((node.lineno, name, pieces))
+    return sorted(found)
+
+
+def _searchable(markdown: str) -> str:
+    """The text of a page, whitespace collapsed and Python's "…" "…" strings joined."""
+    return " ".join(re.sub(r"\"\s*\n\s*[fr]?\"", "", markdown).split())
+
+
+def test_every_error_class_has_a_section_with_examples():
+    assert {"ParseError", "ShapeError", "FeedError"} <= set(error_classes())
+    sections = {text: n for n, level, text in headings(ERRORS_DOC) if level == 2}
+    examples = [b for b in fenced_blocks(ERRORS_DOC) if b.tag in ("gc error", "python", "console")]
+    missing, empty = [], []
+    for name in sorted(error_classes()):
+        if name not in sections:
+            missing.append(name)
+        elif not any(name in enclosing_headings(ERRORS_DOC, b.line) for b in examples):
+            empty.append(name)
+    assert not missing, f"docs/errors.md needs a section '## {missing[0]}' (of {missing})"
+    assert not empty, f"the sections {empty} of docs/errors.md show no example"
+
+
+def test_every_message_in_the_source_is_in_the_catalogue():
+    classes = set(error_classes()) | {"GraphcError"}
+    for module, name in FORWARDED.items():
+        assert hasattr(importlib.import_module(module), name), f"{module}.{name} is gone"
+        classes.add(name)
+    page = _searchable(ERRORS_DOC.read_text(encoding="utf-8"))
+    unseen, seen = [], 0
+    for path in sorted(SOURCE.rglob("*.py")):
+        for line, name, pieces in message_pieces(path.read_text(encoding="utf-8"), classes):
+            missing = [p for p in pieces if p not in page]
+            seen += 1
+            if missing:
+                where = path.relative_to(ROOT)
+                unseen.append(f"{where}:{line}: {name}: {' … '.join(pieces)!r}")
+    assert seen > 50, f"only {seen} messages found in graphc/: is the search broken?"
+    assert not unseen, (
+        "these messages appear nowhere in docs/errors.md; show each with an example under its"
+        " class's section (or, if no program can raise it, under 'Messages you should not"
+        " see'):\n  " + "\n  ".join(unseen)
+    )
+
+
+def test_messages_are_read_from_the_source():
+    code = (
+        "raise ShapeError(f'cannot {verb} {{0}} and {{1}}: {x} ≠ {y}', 1, 2)\n"
+        "raise ShapeError(str(err), 1, 2)\n"
+        "return ParseError('unexpected ' + f'{found} here')\n"
+        "err.message += f' (in {name} called at line {n})'\n"
+        "err.message += f' (declare it: dim {name})' if hint else ''\n"
+        "raise ValueError(f'not {this} one')\n"
+        "raise FeedError(\n    f'{name}: {value}'\n)\n"
+    )
+    assert message_pieces(code, {"ShapeError", "ParseError", "FeedError"}) == [
+        (1, "ShapeError", ["cannot", "and"]),
+        (3, "ParseError", ["unexpected", "here"]),
+        (4, "message +=", ["(in", "called at line"]),
+        (5, "message +=", ["(declare it: dim"]),
+    ]
+    assert _searchable('x\n  = ("a b"\n     "c d")') == 'x = ("a bc d")'
