@@ -67,9 +67,8 @@ class Block:
 
     @property
     def name(self) -> str:
-        return (
-            f"{self.path.relative_to(ROOT)}:{self.line}:{self.tag.replace(' ', '-') or 'untagged'}"
-        )
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}:{self.tag.replace(' ', '-') or 'untagged'}"
 
 
 def fenced_blocks(path: Path) -> list[Block]:
@@ -499,3 +498,17 @@ def test_messages_are_read_from_the_source():
         (5, "message +=", ["(declare it: dim"]),
     ]
     assert _searchable('x\n  = ("a b"\n     "c d")') == 'x = ("a bc d")'
+
+
+def test_an_example_under_a_class_heading_must_raise_that_class(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Errors\n\n## ShapeError\n\n```gc error\nparam x : []\ny = z\n```\n\n"
+        "### More\n\n```python\n# ParseError\n```\n\n```gc error\ny = (\n```\n\n"
+        "## Other\n\n```gc error\ny = (\n```\n",
+        encoding="utf-8",
+    )
+    blocks = fenced_blocks(page)
+    assert [section_class(b) for b in blocks] == [graphc.ShapeError] * 3 + [None]
+    with pytest.raises(AssertionError, match="under the heading ShapeError but raises Name"):
+        _run_failing_program(blocks[0])
