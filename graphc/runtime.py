@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import functools
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from graphc.compiler import CompiledModule, build_module
 from graphc.errors import DifferentiationError, FeedError
 from graphc.frontend import LoweredProgram, lower
 from graphc.ir import Graph, Node, topological_order
+from graphc.passes import optimize
 from graphc.shapes import Dim, Type
 
 
@@ -208,10 +210,15 @@ class Program:
     def to_dot(self) -> str:
         return self.graph.to_dot(self.lowered.filename)
 
+    @functools.cached_property
+    def value_graph(self) -> Graph:
+        """The graph as it is evaluated: optimised, in stable forms (what ``value`` computes)."""
+        return optimize(self.graph)
+
     def run(self, /, **feed: Any) -> Any:
-        """Evaluate the output for the arrays in ``feed``."""
+        """Evaluate the output for the arrays in ``feed``, operator by operator."""
         values, sizes = check_feed(self.lowered, feed)
-        (result,) = evaluate([self.graph.outputs[self.output]], values, sizes)
+        (result,) = evaluate([self.value_graph.outputs[self.output]], values, sizes)
         return result
 
     def compile(
