@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import functools
+import numbers
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,12 +35,18 @@ def _describe(v: Node) -> str:
     return f"{v.attr('kind')} {v.attr('name')} {v.type}"
 
 
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
 def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
     try:
         array = np.asarray(value)
     except Exception as err:  # ragged lists and the like
         raise FeedError(f"{name}: cannot read {type(value).__name__} as an array ({err})") from None
     kind = array.dtype.kind
+    if kind == "O" and not isinstance(value, np.ndarray) and all(map(_is_real, array.flat)):
+        kind = "f"  # Python ints beyond int64, Fractions: NumPy keeps them as objects
     if kind not in "iuf":
         what = {
             "b": "booleans",

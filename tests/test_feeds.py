@@ -3,6 +3,8 @@ arithmetic, for ``parse(...).run`` and for compiled functions alike."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -301,12 +303,21 @@ def test_integers_lists_and_python_scalars_are_accepted(entry):
             "c": np.float64(2.0),
         },
         {**floats, "c": np.array(2.0)},
+        {**floats, "x": [Fraction(1), Fraction(-4, 2), 3], "c": Fraction(4, 2)},  # NumPy: objects
     ]
     want = ENTRY_POINTS[entry](**floats)
     for feed in variants:
         got = ENTRY_POINTS[entry](**feed)
         assert got == want
         assert np.asarray(got).dtype == np.float64
+
+
+@entry_points
+def test_python_integers_beyond_int64_are_real_numbers(entry):
+    # NumPy keeps 2**70 as a Python object; it is still a real number, read as float64.
+    assert ENTRY_POINTS[entry](**{**good_feed(), "c": 2**70}) == ENTRY_POINTS[entry](
+        **{**good_feed(), "c": float(2**70)}
+    )
 
 
 @pytest.mark.parametrize("fn", [REVERSE, FORWARD], ids=["reverse", "forward"])
