@@ -492,8 +492,8 @@ class ExpressionLowering(Transformer_NonRecursive):
     def term(self, node: Node, meta: Any) -> Term:
         line, column, width = _position(meta)
         start, end = getattr(meta, "start_pos", None), getattr(meta, "end_pos", None)
-        text = self.program.source[start:end] if start is not None else node.op.name
-        return Term(node, " ".join(text.split()), line, column, width)
+        text = _quote(self.program.source, start, end) if start is not None else node.op.name
+        return Term(node, text, line, column, width)
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
@@ -690,6 +690,20 @@ class ExpressionLowering(Transformer_NonRecursive):
         if node.op.name not in ("var", "const") and node not in program.names:
             program.hints.setdefault(node, function.name)
         return self.term(node, meta)
+
+
+# An operand is quoted in messages as written, up to this many characters;
+# a longer one keeps its two ends (so lowering a long expression stays linear).
+QUOTE_LIMIT = 160
+
+
+def _quote(source: str, start: int, end: int) -> str:
+    if end - start <= QUOTE_LIMIT:
+        return " ".join(source[start:end].split())
+    half = QUOTE_LIMIT // 2
+    head = " ".join(source[start : start + half].split())
+    tail = " ".join(source[end - half : end].split())
+    return f"{head} … {tail}"
 
 
 def _nearest(name: str, candidates: list[str]) -> list[str]:

@@ -62,7 +62,7 @@ def _key(value: Any) -> Any:
 class Node:
     """An interned, immutable graph node.  Build with `Node.make` (or ops.*)."""
 
-    __slots__ = ("op", "args", "attrs", "type", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "type", "settled", "__weakref__")
 
     _interned: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 
@@ -70,6 +70,7 @@ class Node:
     args: tuple[Node, ...]
     attrs: tuple[tuple[str, Any], ...]
     type: Type
+    settled: int  # a cache, not part of the value: see `graphc.rewrite`
 
     @classmethod
     def make(cls, op: Op, args: Iterable[Node] = (), **attrs: Any) -> Node:
@@ -79,11 +80,12 @@ class Node:
         node = cls._interned.get(key)
         if node is None:
             node = object.__new__(cls)
-            init = object.__setattr__  # the one place a node is written
+            init = object.__setattr__  # the one place a node is written (but for `settle`)
             init(node, "op", op)
             init(node, "args", args)
             init(node, "attrs", frozen)
             init(node, "type", op.infer(*(a.type for a in args), **attrs))
+            init(node, "settled", 0)
             cls._interned[key] = node
         return node
 
@@ -96,6 +98,10 @@ class Node:
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.attrs)
+
+    def settle(self, bit: int) -> None:
+        """Remember that this node is a fixed point of the rule list owning ``bit``."""
+        object.__setattr__(self, "settled", self.settled | bit)
 
     def with_args(self, args: Iterable[Node]) -> Node:
         """The same operator on new arguments (interned; self if unchanged)."""
@@ -121,27 +127,26 @@ class Node:
 def topological_order(outputs: Iterable[Node]) -> list[Node]:
     """Every node reachable from ``outputs``, arguments before users.
 
-    Deterministic: depth-first, arguments left to right.  Iterative.
+    Deterministic: depth-first, arguments left to right.  Iterative: the
+    stack holds each open node with an iterator over its remaining arguments
+    (a graph is acyclic, so a node is pushed at most once).
     """
     order: list[Node] = []
-    done: set[Node] = set()
+    seen: set[Node] = set()
     for root in outputs:
-        if root in done:
+        if root in seen:
             continue
-        stack: list[tuple[Node, int]] = [(root, 0)]
-        on_stack = {root}
+        seen.add(root)
+        stack = [(root, iter(root.args))]
         while stack:
-            node, i = stack[-1]
-            if i < len(node.args):
-                stack[-1] = (node, i + 1)
-                arg = node.args[i]
-                if arg not in done and arg not in on_stack:
-                    stack.append((arg, 0))
-                    on_stack.add(arg)
+            node, args = stack[-1]
+            for arg in args:
+                if arg not in seen:
+                    seen.add(arg)
+                    stack.append((arg, iter(arg.args)))
+                    break
             else:
                 stack.pop()
-                on_stack.discard(node)
-                done.add(node)
                 order.append(node)
     return order
 

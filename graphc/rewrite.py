@@ -8,6 +8,12 @@ returns the new graph; names follow their nodes.  Iterative: no recursion.
 A rule decorated with ``@matches("add", "sub")`` is only tried on nodes of
 those operators (the engine indexes rules by operator; a rule without it is
 tried on every node).
+
+Rules are pure functions of the node they look at, and nodes are interned,
+so a node that is a fixed point of a rule list stays one: the engine marks
+it (`Node.settled`, one bit per rule list) and does not look inside it again.
+Rewriting an already rewritten graph, or a derivative graph built on an
+optimised value graph, then costs nothing for the settled part.
 """
 
 from __future__ import annotations
@@ -56,10 +62,30 @@ def apply_first(rules: Sequence[Rule], node: Node) -> Node | None:
     return None
 
 
+# The bit each rule list marks its fixed points with (a bounded number of
+# lists get one; a list without a bit is simply not remembered).
+_SETTLED_BITS: dict[tuple[Rule, ...], int] = {}
+_MAX_SETTLED_BITS = 62
+
+
+def settled_bit(rules: Sequence[Rule]) -> int:
+    key = tuple(rules)
+    bit = _SETTLED_BITS.get(key)
+    if bit is None:
+        if len(_SETTLED_BITS) >= _MAX_SETTLED_BITS:
+            return 0
+        bit = _SETTLED_BITS[key] = 1 << len(_SETTLED_BITS)
+    return bit
+
+
 def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, Node]:
-    """Map every node reachable from ``roots`` to its rewritten fixed point."""
+    """Map every node reachable from ``roots`` to its rewritten fixed point.
+
+    A settled node maps to itself and its arguments are not visited.
+    """
     memo: dict[Node, Node] = {}
     index = RuleIndex(rules)
+    bit = settled_bit(rules)
     budget = 0
     for root in roots:
         stack = [root]
@@ -68,11 +94,16 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
             if node in memo:
                 stack.pop()
                 continue
-            pending = [a for a in node.args if a not in memo]
+            if node.settled & bit:
+                memo[node] = node
+                stack.pop()
+                continue
+            args = node.args
+            pending = [a for a in args if a not in memo]
             if pending:
                 stack.extend(reversed(pending))
                 continue
-            rebuilt = node.with_args(memo[a] for a in node.args)
+            rebuilt = node.with_args([memo[a] for a in args])
             if rebuilt is not node and rebuilt in memo:
                 result = memo[rebuilt]
             else:
@@ -90,6 +121,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
             memo[node] = result
             memo[rebuilt] = result
             memo[result] = result
+            result.settle(bit)
             stack.pop()
     return memo
 

@@ -28,11 +28,20 @@ PIPELINE: list[tuple[str, Pass]] = [
 
 
 def optimize(graph: Graph, max_rounds: int = 10) -> Graph:
-    """Run every pass in order, again, until the outputs are unchanged."""
+    """Run every pass in order, again, until the outputs are unchanged.
+
+    It stops as soon as every pass in a row has left the graph as it was
+    (which may be partway through a round): the rest would change nothing.
+    """
+    unchanged = 0  # passes in a row that returned the graph they were given
     for _ in range(max_rounds):
         before = tuple(graph.outputs.values())
         for _name, run in PIPELINE:
-            graph = run(graph)
+            result = run(graph)
+            unchanged = unchanged + 1 if result == graph else 0
+            graph = result
+            if unchanged == len(PIPELINE):
+                return graph
         if tuple(graph.outputs.values()) == before:
             break
     return graph
