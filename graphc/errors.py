@@ -58,10 +58,11 @@ class GraphcError(Exception):
         head = f"{where}:{self.line}:{self.column}: error: {self.message}"
         if not self.source:
             return head
-        lines = self.source.splitlines()
+        lines = self.source.split("\n")  # as positions count lines: not at \f or \u2028
         if not 1 <= self.line <= len(lines):
             return head
-        text = lines[self.line - 1].expandtabs(1)
+        # Control characters (\r, \v, an escape sequence) would garble the terminal.
+        text = "".join(c if c.isprintable() else " " for c in lines[self.line - 1].expandtabs(1))
         col = max(1, min(self.column or 1, len(text) + 1))
         width = max(1, min(self.width, len(text) - col + 1))
         caret = " " * (col - 1) + "^" + "~" * (width - 1)

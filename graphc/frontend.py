@@ -156,9 +156,9 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
         expected = sorted({_describe_token(k) for k in kinds if not k.startswith("__")})
         hint = f"; expected {', '.join(expected[:6])}" if expected else ""
         line, column = err.line, err.column
-        if token.type == "$END" or line in (None, -1):
-            lines = source.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
+        if token.type == "$END" or line in (None, -1):  # just past the last character
+            text = source.rstrip()
+            line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
         return ParseError(f"unexpected {found}{hint}", line, column)
     return ParseError(
         str(err).splitlines()[0], getattr(err, "line", None), getattr(err, "column", None)
@@ -254,6 +254,9 @@ def _closing(text: str) -> int:
 # keywords where a statement starts, so they are never names.
 RESERVED_WORDS = ("dim", "input", "param", "output", "scalar")
 
+# The largest size NumPy can give an axis (its index type is a signed 64-bit integer).
+MAX_SIZE = 2**63 - 1
+
 
 def _not_reserved(token: Token) -> None:
     if str(token) in RESERVED_WORDS:
@@ -322,9 +325,18 @@ class _Program:
     # ---- dims -------------------------------------------------------------
     def dim_expr(self, tree: Any) -> Dim:
         try:
-            return _DimLowering(self).transform(tree)
+            size = _DimLowering(self).transform(tree)
         except VisitError as err:
             raise err.orig_exc from None
+        if any(abs(coeff) > MAX_SIZE for _, coeff in size.terms):
+            line, column, width = _position(getattr(tree, "meta", tree))
+            raise ShapeError(
+                "this size is too large: no array has 2^63 entries or more",
+                line,
+                column,
+                width=width,
+            )
+        return size
 
     # ---- statements ---------------------------------------------------------
     def statement(self, tree: Tree) -> None:
@@ -348,6 +360,13 @@ class _Program:
     def _declare(self, tree: Tree, kind: str) -> None:
         *tokens, shape = tree.children
         dims = tuple(self.dim_expr(child) for child in shape.children)
+        for child, size in zip(shape.children, dims):
+            if size.value is not None and size.value < 0:
+                line, column, width = _position(child.meta)
+                text = self.source[child.meta.start_pos : child.meta.end_pos]
+                raise ShapeError(
+                    f"size {text} = {size.value} is negative", line, column, width=width
+                )
         if len(dims) > 2:
             line, column, width = _position(shape.meta)
             raise ShapeError(
@@ -452,6 +471,13 @@ class _DimLowering(Transformer_NonRecursive):
         self.program = program
 
     def dim_int(self, token: Token) -> Dim:
+        if len(token.lstrip("0")) > len(str(MAX_SIZE)):  # Python reads at most 4300 digits
+            raise ShapeError(
+                "this size is too large: no array has 2^63 entries or more",
+                token.line,
+                token.column,
+                width=len(token),
+            )
         return Dim.of(int(token))
 
     def dim_name(self, token: Token) -> Dim:
