@@ -236,8 +236,9 @@ def _forward_gradient(
     table = ", ".join(
         f"({v.attr('name')!r}, {seeds[v.attr('name')]!r}, {params[v]})" for v in variables
     )
+    keywords = f"*, {signature}" if signature else ""  # a program may have no variables
     return (
-        f"def value_and_grad(*, {signature}):\n"
+        f"def value_and_grad({keywords}):\n"
         '    """The value and gradient by forward mode: one jvp per entry."""\n'
         f"    {zero} = {{{zeros}}}\n"
         f"    {grads} = {{}}\n"

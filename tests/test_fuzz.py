@@ -463,6 +463,9 @@ REGRESSIONS = [
     # A NUL or a lone surrogate in a comment reached the module's docstring: no import.
     ("# \x00\nparam x : []\ny = x\n", COMPILED),
     ("# \ud800\nparam x : []\ny = x\n", COMPILED),
+    # A program with no inputs or params: forward mode emitted `def value_and_grad(*, )`
+    # (found by the atheris harness, as T555…=555…).
+    ("y = 1", COMPILED),
     # A shape of negative size compiled.
     ("dim n = 2\nparam x : [n - 3]\ny = sum(x)\n", REJECTED),
     # A size of more than 4300 digits is more than Python reads (ValueError) ...
