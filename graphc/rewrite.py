@@ -79,48 +79,51 @@ def settled_bit(rules: Sequence[Rule]) -> int:
 
 
 def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, Node]:
-    """Map every node reachable from ``roots`` to its rewritten fixed point.
+    """Map the nodes reachable from ``roots`` to their rewritten fixed points.
 
-    A settled node maps to itself and its arguments are not visited.
+    A node the mapping leaves out maps to itself: a settled node is not
+    entered (nor are its arguments).
     """
     memo: dict[Node, Node] = {}
     index = RuleIndex(rules)
+    by_op = index.by_op
     bit = settled_bit(rules)
     budget = 0
     for root in roots:
         stack = [root]
         while stack:
             node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            if node.settled & bit:
-                memo[node] = node
+            if node in memo or node.settled & bit:
                 stack.pop()
                 continue
             args = node.args
-            pending = [a for a in args if a not in memo]
+            pending = [a for a in args if a not in memo and not a.settled & bit]
             if pending:
                 stack.extend(reversed(pending))
                 continue
-            rebuilt = node.with_args([memo[a] for a in args])
-            if rebuilt is not node and rebuilt in memo:
-                result = memo[rebuilt]
+            rebuilt = node.with_args([memo.get(a, a) for a in args])
+            if rebuilt is not node and (rebuilt in memo or rebuilt.settled & bit):
+                result = memo.get(rebuilt, rebuilt)
             else:
-                replacement = apply_first(index(rebuilt.op.name), rebuilt)
+                rules_here = by_op.get(rebuilt.op.name)
+                if rules_here is None:
+                    rules_here = index(rebuilt.op.name)
+                replacement = apply_first(rules_here, rebuilt) if rules_here else None
                 if replacement is not None:
                     budget += 1
                     if budget > 1_000_000:
                         raise RuntimeError("rewrite rules do not terminate")
-                    if replacement not in memo:
+                    if replacement not in memo and not replacement.settled & bit:
                         stack.append(replacement)  # rewrite it, then come back here
                         continue
-                    result = memo[replacement]
+                    result = memo.get(replacement, replacement)
                 else:
                     result = rebuilt
             memo[node] = result
-            memo[rebuilt] = result
-            memo[result] = result
+            if rebuilt is not node:
+                memo[rebuilt] = result
+            if result is not rebuilt:
+                memo[result] = result
             result.settle(bit)
             stack.pop()
     return memo
