@@ -28,7 +28,8 @@ class _UsageError(Exception):
 
 def _read(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is no program text
+        text = Path(path).read_text(encoding="utf-8")  # not utf-8-sig: it reads b"\xef" as ""
+        return text.removeprefix("\ufeff")  # a byte-order mark is no program text
     except FileNotFoundError:
         raise _UsageError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:

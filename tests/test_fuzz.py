@@ -127,11 +127,13 @@ def run_cli(data: bytes) -> tuple[int, str]:
 @example(b"\xff")
 @example(b"param x : []\ny = x # caf\xe9\n")
 @example(b"\xef\xbb\xbfparam x : []\ny = x\n")  # a byte-order mark
+@example(b"\xef")  # a byte-order mark cut short: Python's utf-8-sig file reader gives ""
 def test_random_bytes(data):
     """Bytes decoded as the command line decodes a file; bytes that are not UTF-8 too."""
     path = str(Path(_TMP.name) / "input.gc")
-    try:
-        text = data.decode("utf-8-sig")
+    try:  # as Path.read_text does: universal newlines; then the byte-order mark dropped
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        text = text.removeprefix("\ufeff")
     except UnicodeDecodeError:
         text = None
     outcome = check(text, "bytes") if text is not None else None

@@ -18,9 +18,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-for path in (ROOT, HERE.parent):  # graphc from this checkout, and the fuzz package
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if __name__ == "__main__":  # run by hand: graphc from this checkout, and the fuzz package
+    sys.path[:0] = [str(ROOT), str(HERE.parent)]
 
 from fuzz.oracle import check_input  # noqa: E402
 
@@ -40,9 +39,7 @@ def seed_corpus() -> list[Path]:
 def main(argv: list[str]) -> None:
     import atheris  # only for long runs: pip install '.[fuzz]'
 
-    with atheris.instrument_imports(include=["graphc", "lark"]):
-        import graphc  # noqa: F401
-
+    atheris.instrument_all()  # graphc and lark are imported already: instrument what is loaded
     args = list(argv)
     if not any(not a.startswith("-") for a in args[1:]):  # no corpus given: the examples
         args.append(str(ROOT / "examples"))
