@@ -6,13 +6,23 @@ mode) to modules that import and run on a small random feed, with the
 interpreter (`Program.run`) running too, or it raises graphc's own error
 located at a line and column inside the text, whose ``render()`` names the
 file.  Anything else (a traceback, a RecursionError, a MemoryError, an
-emitted module that does not import) escapes as an exception: the caller's
-failure.  It returns what happened, for counting.
+emitted module that does not import, more than a second) escapes as an
+exception: the caller's failure.  It returns what happened, for counting.
+
+The second is CPU time, not time on the clock: the machines that run the
+tests are shared, and a clock-time bound (Hypothesis's ``deadline``) fails
+a test when another process stalls it for a moment, while CPU time counts
+only the work the input makes.  A timer (``ITIMER_PROF``) interrupts an
+input when its second is up, so a hang is a failure, not a stuck run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
+import time
 import warnings
 from collections import Counter
 
@@ -33,8 +43,37 @@ COMPILED = "compiled and ran"
 COMPILED_UNFED = "compiled (feed too large to run)"
 REJECTED = "located graphc error"
 
-# How many inputs were tried, by (strategy, outcome); the test suite prints it.
+CPU_SECONDS = 1.0  # the most one input may take: parse, compile twice, import, run
+
+# How many inputs were tried, by (strategy, outcome), and the slowest; the test suite prints it.
 TRIED: Counter[tuple[str, str]] = Counter()
+SLOWEST = [0.0]  # CPU seconds
+
+
+class TooSlow(BaseException):  # not an Exception: graphc's `except Exception` must not hide it
+    """An input took more than its CPU time."""
+
+
+@contextlib.contextmanager
+def cpu_limit(seconds: float):
+    """Raise `TooSlow` in the block once it has used ``seconds`` of CPU time."""
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield  # no interval timers (Windows), or not where signals are delivered
+        return
+
+    def expired(signum, frame):
+        raise TooSlow(f"the input took more than {seconds} s of CPU time")
+
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def located(err: GraphcError, text: str, filename: str = FILENAME) -> None:
@@ -106,7 +145,10 @@ def _run(fn: graphc.CompiledFunction, program: graphc.Program, feed: dict) -> No
 
 def check_input(text: str, filename: str = FILENAME, strategy: str = "other") -> str:
     """Compile and run ``text``, or check its error; count and return the outcome."""
-    outcome = _check(text, filename)
+    start = time.process_time()
+    with cpu_limit(CPU_SECONDS):
+        outcome = _check(text, filename)
+    SLOWEST[0] = max(SLOWEST[0], time.process_time() - start)
     TRIED[strategy, outcome] += 1
     return outcome
 
@@ -120,8 +162,9 @@ def summary() -> str:
     )
     outcomes = ", ".join(f"{n} {o}" for o, n in sorted(_by_outcome().items()))
     return (
-        f"fuzzing: {total} inputs tried ({by_strategy}; {outcomes}): each compiled and ran, or"
-        " failed with a located graphc error"
+        f"fuzzing: {total} inputs tried ({by_strategy}; {outcomes}; the slowest took"
+        f" {SLOWEST[0]:.2f} s of CPU time): each compiled and ran, or failed with a located"
+        " graphc error"
     )
 
 
