@@ -305,6 +305,8 @@ def mutated_example(draw) -> str:
                     "number",
                     "nan or inf",
                     "character",
+                    "delete lines",
+                    "duplicate a line",
                 ]
             )
         )
@@ -343,6 +345,14 @@ def mutated_example(draw) -> str:
             tokens.insert(i, draw(st.sampled_from(NAN_INF)))
         elif kind == "character":
             tokens.insert(i, draw(st.sampled_from(CHARACTERS)))
+        elif kind in ("delete lines", "duplicate a line"):  # whole statements
+            lines = "".join(tokens).split("\n")
+            k = draw(st.integers(0, len(lines) - 1))
+            if kind == "delete lines":
+                del lines[k : k + draw(st.integers(1, len(lines)))]
+            else:
+                lines.insert(k, lines[k])
+            tokens = lex("\n".join(lines))
     return "".join(tokens)
 
 
@@ -431,8 +441,14 @@ def test_harness_runs_without_atheris():
     assert oracle.TRIED["atheris harness", REJECTED] >= 2
 
 
-def test_harness_seed_corpus_is_the_examples():
-    assert sorted(p.name for p in fuzz_pipeline.seed_corpus()) == sorted(EXAMPLES)
+def test_harness_seeds_its_corpus_with_the_examples():
+    args = fuzz_pipeline.fuzzer_arguments(["fuzz_pipeline.py", "-max_total_time=60"])
+    assert args[:2] == ["fuzz_pipeline.py", "-max_total_time=60"]
+    corpus, seeds = map(Path, args[2:])
+    assert corpus != ROOT / "examples"  # libFuzzer writes into the first directory
+    assert sorted(p.name for p in seeds.glob("*.gc")) == sorted(EXAMPLES)
+    given = ["fuzz_pipeline.py", "my-corpus"]
+    assert fuzz_pipeline.fuzzer_arguments(given) == given
 
 
 def test_a_slow_input_is_stopped_after_its_cpu_second(monkeypatch):

@@ -1,14 +1,16 @@
 """An atheris harness over the whole pipeline, for long fuzzing runs by hand.
 
-    pip install '.[fuzz]' && python tests/fuzz/fuzz_pipeline.py -max_total_time=600 examples/
+    pip install '.[fuzz]' && python tests/fuzz/fuzz_pipeline.py -max_total_time=600
 
 Each input is decoded as UTF-8 (a leading byte-order mark dropped, as the
 command line reads files; bytes that are not UTF-8 are skipped: the test
 suite checks those through the command line) and given to the same oracle
 as ``tests/test_fuzz.py``: it compiles and runs, or raises graphc's own
 error located in the text.  Anything else is a crash that libFuzzer reports
-and saves.  With no corpus directory given, the examples seed the corpus.
-Add ``-timeout=1`` to report an input that takes over a second.
+and saves; so is an input that takes more than a second of CPU time (the
+oracle's own bound).  With no corpus directory given, the corpus is kept in
+``.fuzz-corpus/`` and seeded with ``examples/`` (libFuzzer writes what it
+finds into the first directory given: never name ``examples/`` first).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ if __name__ == "__main__":  # run by hand: graphc from this checkout, and the fu
 
 from fuzz.oracle import check_input  # noqa: E402
 
+CORPUS = ROOT / ".fuzz-corpus"  # what a run finds, kept for the next (ignored by git)
+SEEDS = ROOT / "examples"
+
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
     try:
@@ -32,17 +37,21 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
     check_input(text, strategy="atheris harness")
 
 
-def seed_corpus() -> list[Path]:
-    return sorted((ROOT / "examples").glob("*.gc"))
+def fuzzer_arguments(argv: list[str]) -> list[str]:
+    """libFuzzer's arguments: as given, or with the scratch corpus and the seeds added."""
+    if any(not a.startswith("-") for a in argv[1:]):
+        return list(argv)
+    # libFuzzer adds what it finds to the first directory: a scratch one, not examples/.
+    return [*argv, str(CORPUS), str(SEEDS)]
 
 
 def main(argv: list[str]) -> None:
     import atheris  # only for long runs: pip install '.[fuzz]'
 
     atheris.instrument_all()  # graphc and lark are imported already: instrument what is loaded
-    args = list(argv)
-    if not any(not a.startswith("-") for a in args[1:]):  # no corpus given: the examples
-        args.append(str(ROOT / "examples"))
+    args = fuzzer_arguments(argv)
+    if str(CORPUS) in args:
+        CORPUS.mkdir(exist_ok=True)
     atheris.Setup(args, TestOneInput)
     atheris.Fuzz()
 
