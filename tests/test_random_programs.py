@@ -1012,7 +1012,8 @@ def programs(draw, ill_shaped: bool = False) -> Case:
     for (name, c), (_, ty) in zip(stops, ctx.stops):
         column = C(ty[1]) if ty[0] == "R" else ty  # a row vector is declared as a column
         frozen.append(f"input {c} : {shape_text(draw, column)}")
-        use = f"{c}ᵀ" if ty[0] == "R" else c
+        # Parenthesised, as stop(h) was: a bare name before "(" would read as a call.
+        use = f"({c}ᵀ)" if ty[0] == "R" else f"({c})"
         fd_body = re.sub(rf"\b(stop|detach)\({re.escape(name)}\)", use, fd_body)
     frozen = "\n".join(frozen)
     fd_text = f"{header}\n{decl_text}\n{frozen}\n{fd_body}\n"
