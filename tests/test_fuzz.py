@@ -407,7 +407,7 @@ WRAPPERS = [
 
 @st.composite
 def deep(draw) -> str:
-    layers = draw(st.lists(st.sampled_from(WRAPPERS), min_size=1, max_size=150))
+    layers = draw(st.lists(st.sampled_from(WRAPPERS), min_size=1, max_size=120))
     inner = draw(st.sampled_from(["x", "a", "W x", "1", "x ∘ x"]))
     for left, right in layers:
         inner = left + inner + right
@@ -416,7 +416,7 @@ def deep(draw) -> str:
 
 @st.composite
 def long_program(draw) -> str:
-    steps = draw(st.integers(1, 150))
+    steps = draw(st.integers(1, 100))
     op = draw(st.sampled_from(["+", "∘", " ", "-", "/"]))
     lines = ["param a : []", "input x : [3]", "y0 = a x"]
     lines += [f"y{k} = y{k - 1} {op} (a x)" for k in range(1, steps)]
