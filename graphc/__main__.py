@@ -8,6 +8,7 @@ exits with status 1.  Output files are written whole or not at all.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, ParseError
 from graphc.frontend import lower
 from graphc.gradcheck import check_gradients, random_feed
 from graphc.runtime import Program
@@ -27,15 +28,26 @@ class _UsageError(Exception):
 
 
 def _read(path: str) -> str:
+    """The program text of ``path``: UTF-8, lines as the grammar counts them (no newline
+    translation, so positions agree with ``graphc.parse`` of the same text)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")  # not utf-8-sig: it reads b"\xef" as ""
-        return text.removeprefix("\ufeff")  # a byte-order mark is no program text
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise _UsageError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise _UsageError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise _UsageError(f"{path}: cannot read ({err.strerror})") from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # a byte-order mark is no program text
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8")
+        raise ParseError(
+            f"not UTF-8 text: {err.reason} (byte {err.start} of the file)",
+            before.count("\n") + 1,
+            len(before) - before.rfind("\n"),
+            source=data.decode("utf-8", errors="replace"),
+            filename=path,
+        ) from None
 
 
 def _program(path: str) -> Program:

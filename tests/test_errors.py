@@ -489,9 +489,23 @@ def test_cli_non_utf8_file(tmp_path):
     (tmp_path / "latin1.gc").write_bytes("input x : [3]\ny = 2 x # café\n".encode("latin-1"))
     result = cli("compile", "latin1.gc", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("graphc: error: latin1.gc")
-    assert "UTF-8" in result.stderr
-    assert "Traceback" not in result.stderr
+    # At the byte, on its line: "café" is c a f then 0xE9, column 14 of line 2.
+    assert result.stderr.splitlines() == [
+        "latin1.gc:2:14: error: not UTF-8 text: invalid continuation byte (byte 27 of the file)",
+        "    y = 2 x # caf\ufffd",
+        "                 ^",
+    ]
+
+
+def test_cli_reads_lines_as_parse_does(tmp_path):
+    # A lone CR is not a line break to the grammar; the CLI must count lines the same way.
+    text = "param x : []\ry = 2 qq\r\nz = 1\n"
+    (tmp_path / "cr.gc").write_bytes(text.encode("utf-8"))
+    with pytest.raises(graphc.GraphcError) as info:
+        graphc.parse(text)
+    result = cli("compile", "cr.gc", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"cr.gc:{info.value.line}:{info.value.column}: error: ")
 
 
 def test_cli_output_into_a_missing_directory(tmp_path):
