@@ -137,6 +137,18 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
         return ParseError(f"unexpected character {char!r}", err.line, err.column)
     if isinstance(err, UnexpectedToken):
         token = err.token
+        start = getattr(token, "start_pos", None)
+        if token.type in ("NUMBER", "NAME") and start and source[start - 1].isdigit():
+            # Where a size goes, 2.5 lexes as 2 then .5, and 1e3 as 1 then e3.
+            digits = re.match(r"\d*", source[start - 1 :: -1]).end()
+            number = source[start - digits : token.end_pos]
+            if re.fullmatch(parser().get_terminal("NUMBER").pattern.to_regexp(), number):
+                return ParseError(
+                    f"a size is a whole number or a dim, not {number}",
+                    token.line,
+                    token.column - digits,
+                    width=len(number),
+                )
         found = _describe_token(token.type)
         if token.type not in ("$END", "_NL"):
             if token.type in ("NAME", "NUMBER", "INT"):  # "unexpected number '3'"

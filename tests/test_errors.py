@@ -343,6 +343,9 @@ def test_an_error_in_a_function_body_names_the_call():
         ("input x : [3]\ny = x $ 2", "unexpected character '$'", (2, 7)),
         ("input x : [3]\ny = x ! 2", "unexpected character '!'", (2, 7)),
         ("input x : [3]\ny = 1.2.3 x", "malformed number '1.2.3'", (2, 5)),
+        ("input x : [2.5]", "a size is a whole number or a dim, not 2.5", (1, 12)),
+        ("dim n = 1e3\ninput x : [n]", "a size is a whole number or a dim, not 1e3", (1, 9)),
+        ("dim n\ninput x : [n, 04.0]", "a size is a whole number or a dim, not 04.0", (2, 15)),
     ],
 )
 def test_unexpected_characters(text, message, at):
