@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from graphc import ops
 from graphc.autodiff import forward_mode, gradient_name, reverse_mode
-from graphc.emit_numpy import FunctionSpec, Namer, emit_function, emit_module
+from graphc.emit_numpy import FunctionSpec, Namer, def_line, emit_function, emit_module
 from graphc.errors import DifferentiationError, NameResolutionError
 from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
@@ -229,17 +229,15 @@ def _forward_gradient(
     zero, grads, name, seed, primal, grad, i, tangents = (
         local(w) for w in ("zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
     )
-    signature = ", ".join(params.values())
     zeros = ", ".join(
         f"{seeds[v.attr('name')]!r}: np.zeros(np.shape({params[v]}))" for v in variables
     )
     table = ", ".join(
         f"({v.attr('name')!r}, {seeds[v.attr('name')]!r}, {params[v]})" for v in variables
     )
-    keywords = f"*, {signature}" if signature else ""  # a program may have no variables
     return (
-        f"def value_and_grad({keywords}):\n"
-        '    """The value and gradient by forward mode: one jvp per entry."""\n'
+        def_line("value_and_grad", list(params.values()))
+        + '    """The value and gradient by forward mode: one jvp per entry."""\n'
         f"    {zero} = {{{zeros}}}\n"
         f"    {grads} = {{}}\n"
         f"    for {name}, {seed}, {primal} in ({table}{',' if len(variables) == 1 else ''}):\n"

@@ -284,6 +284,11 @@ def _docstring(text: str, indent: str = "") -> str:
     return f'{indent}"""{body.lstrip()}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{safe}"""'
 
 
+def def_line(name: str, params: Sequence[str]) -> str:
+    """``def name(*, a, b):``: keyword-only parameters (none for a program without variables)."""
+    return f"def {name}(*, {', '.join(params)}):\n" if params else f"def {name}():\n"
+
+
 def emit_function(
     spec: FunctionSpec,
     param_names: Mapping[Node, str],
@@ -307,9 +312,8 @@ def emit_function(
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], param_names, printer.dim)}")
         done.add(d)
-    signature = ", ".join(param_names[p] for p in spec.params)
     body = [*prelude, *lines, f"return {spec.returns(outs)}"]
-    text = f"def {spec.name}(*, {signature}):\n" if signature else f"def {spec.name}():\n"
+    text = def_line(spec.name, [param_names[p] for p in spec.params])
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text
