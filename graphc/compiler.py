@@ -27,7 +27,7 @@ from graphc.autodiff import forward_mode, gradient_name, reverse_mode
 from graphc.emit_numpy import FunctionSpec, Namer, def_line, emit_function, emit_module
 from graphc.errors import DifferentiationError, NameResolutionError
 from graphc.frontend import LoweredProgram
-from graphc.ir import Graph, Node
+from graphc.ir import Node
 from graphc.passes import optimize
 from graphc.shapes import Type
 
@@ -136,7 +136,6 @@ def build_module(
             cotangent = ops.var(name=f"{out_name}_bar", kind="cotangent", type=out.type)
             seeds[out_name] = seed_name
         graph = optimize(reverse_mode(value_graph, variables, out_name, cotangent))
-        graph = _hints_for_derivatives_only(graph, value_graph)
         outputs = [graph.outputs[out_name]] + [
             graph.outputs[gradient_name(out_name, w)] for w in wrt_names
         ]
@@ -193,17 +192,6 @@ def build_module(
         seeds,
         tuple(names),
     )
-
-
-def _hints_for_derivatives_only(graph: Graph, value_graph: Graph) -> Graph:
-    """Drop a derivative's name hints (``delta``) from values of the program itself.
-
-    A cotangent can be a primal value (∂(a b)/∂a = b), and simplification can
-    turn one into the other; such a node keeps the program's naming.
-    """
-    primal = set(value_graph.nodes())
-    hints = {n: h for n, h in graph.hints.items() if n not in primal or h != "delta"}
-    return Graph(graph.outputs, graph.names, hints)
 
 
 def _forward_gradient(
