@@ -206,12 +206,15 @@ class Graph:
                 labels[node] = f"t{counter}"
         return labels
 
-    def listing(self, variables: Iterable[Node] = ()) -> str:
+    def listing(
+        self, variables: Iterable[Node] = (), labels: Mapping[Node, str] | None = None
+    ) -> str:
         """The graph as code, one equation per node (like a jaxpr).
 
-        ``variables`` lists the declared inputs first, in their order.
+        ``variables`` lists the declared inputs first, in their order;
+        ``labels`` names the nodes (default: `labels`).
         """
-        labels = self.labels()
+        labels = self.labels() if labels is None else labels
         order = self.nodes()
         lines = []
         declared = list(variables) + [n for n in order if n.op.name == "var" and n not in variables]
@@ -232,9 +235,9 @@ class Graph:
         lines.append(f"  return {outs}")
         return "\n".join(lines)
 
-    def to_dot(self, title: str = "graphc") -> str:
+    def to_dot(self, title: str = "graphc", labels: Mapping[Node, str] | None = None) -> str:
         """Graphviz DOT: one box per operation, an arrow per argument."""
-        labels = self.labels()
+        labels = self.labels() if labels is None else labels
         ids = {node: f"n{i}" for i, node in enumerate(self.nodes())}
         lines = [
             f'digraph "{_dot_escape(title)}" {{',
