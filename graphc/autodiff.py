@@ -119,8 +119,9 @@ def reverse_mode(
     names = dict(graph.names)
     for node, name in graph.names.items():
         ct = adjoint.get(node)
-        if ct is not None and ct not in names and ct not in primal and ct.op.name != "const":
-            names[ct] = gradient_name(output, name)
+        if ct is None or ct in names or ct in primal or ct.op.name in ("var", "const"):
+            continue
+        names[ct] = gradient_name(output, name)
     hints = dict(graph.hints)
     for ct in adjoint.values():
         if ct not in primal:

@@ -410,7 +410,7 @@ def _returned_text(returns: Returned, exprs: Iterator[Expr], top: bool = True) -
         return "{" + items + "}"
     items = [_returned_text(item, exprs, False) for item in returns]
     text = ", ".join(items) + ("," if len(items) == 1 else "")
-    return text if top else f"({text})"
+    return text if top and items else f"({text})"
 
 
 def _graph_function(

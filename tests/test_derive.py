@@ -147,7 +147,9 @@ def test_adding_an_emitted_function_is_one_spec():
 def test_returns_print_nested_tuples_and_dicts():
     x = ops.var(name="x", kind="param", type=ops.SCALAR)
     y = ops.sin(x)
-    spec = FunctionSpec("f", [x], Graph({"y": y}), (y, (y, {"a": x}), {}), "Nested.")
-    source = emit_module("Nested.", [spec], {x: "x"})
-    assert "    return t1, (t1, {'a': x}), {}\n" in source
+    spec = FunctionSpec("f", [x], Graph({"y": y}), (y, (y, {"a": x}), {}, ()), "Nested.")
+    empty = FunctionSpec("g", [x], Graph({}), (), "Nothing.")
+    source = emit_module("Nested.", [spec, empty], {x: "x"})
+    assert "    return t1, (t1, {'a': x}), {}, ()\n" in source
     assert load_module(source).f(x=0.5)[1][1] == {"a": 0.5}
+    assert load_module(source).g(x=0.5) == ()
