@@ -153,3 +153,12 @@ def test_returns_print_nested_tuples_and_dicts():
     assert "    return t1, (t1, {'a': x}), {}, ()\n" in source
     assert load_module(source).f(x=0.5)[1][1] == {"a": 0.5}
     assert load_module(source).g(x=0.5) == ()
+
+
+def test_graph_grad_takes_the_mode_of_compile(capsys):
+    example = str(ROOT / "examples" / "ner_window.gc")
+    assert main(["graph", example, "--grad", "--mode", "forward", "--wrt", "b,u"]) == 0
+    listing = capsys.readouterr().out
+    assert "  tangent b_dot : [100]\n  tangent u_dot : [100]\n" in listing
+    assert "  s_dot : [] = add " in listing
+    assert listing.rstrip().endswith("return J, J_dot")
