@@ -96,20 +96,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from graphc.autodiff import reverse_mode
-    from graphc.compiler import resolve_wrt
-    from graphc.passes import optimize
+    from graphc.compiler import derivative_labels
+    from graphc.derive import derive
 
     program = _program(args.file)
-    graph = program.graph
-    variables = program.lowered.variables
-    if args.grad:
-        wrt = resolve_wrt(program.lowered, args.wrt)
-        graph = optimize(reverse_mode(optimize(graph), wrt, program.output))
+    graph, labels, variables = program.graph, None, list(program.lowered.variables)
+    if args.grad:  # the graph of the module's derivative function, named as the module names it
+        derived = derive(program.lowered, args.wrt, args.mode)
+        graph, labels = derived.graph, derivative_labels(derived)
+        variables += derived.seeds.values()
     if args.format == "dot":
-        print(graph.to_dot(args.file))
+        print(graph.to_dot(args.file, labels))
     else:
-        print(graph.listing(variables))
+        print(graph.listing(variables, labels))
     return 0
 
 
@@ -162,8 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("graph", help="print the explicit graph")
-    common(p, mode=False)
-    p.add_argument("--grad", action="store_true", help="the gradient graph, folded")
+    common(p)
+    p.add_argument(
+        "--grad",
+        action="store_true",
+        help="the derivative graph, folded, with the names of the compiled module",
+    )
     p.add_argument("--format", choices=["text", "dot"], default="text")
     p.set_defaults(run=cmd_graph)
 

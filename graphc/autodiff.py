@@ -11,9 +11,12 @@ reverse_mode: one sweep from a scalar output (or a cotangent seed) gives the
   reach none are pruned; forward intermediates are reused, not recomputed.
 forward_mode: tangents are pushed from seeded variables, in program order.
 
-Naming: the cotangent of a named intermediate ``z`` of output ``J`` is named
-``dJ_dz``; an unnamed one that must be stored, ``delta``.  The tangent of
-``z`` is ``z_dot``.
+Naming: autodiff names derivative work, and only derivative work.  The
+cotangent of a named intermediate ``z`` of output ``J`` is named ``dJ_dz``;
+an unnamed one that must be stored, ``delta``; a cotangent that is itself a
+value of the program (∂(a b)/∂a = b) keeps the program's naming.  The seeds
+are ``J_bar`` (a cotangent of ``J``) and ``z_dot`` (a tangent of ``z``), and
+the tangent of ``z`` is ``z_dot``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from graphc import ops
 from graphc.errors import DifferentiationError
 from graphc.ir import Graph, Node, topological_order
+from graphc.shapes import Type
 
 
 def _depends(order: Sequence[Node], sources: set[Node]) -> set[Node]:
@@ -79,6 +83,20 @@ def gradient_name(output: str, variable: str) -> str:
     return f"d{output}_d{variable}"
 
 
+def tangent_name(name: str) -> str:
+    return f"{name}_dot"
+
+
+def cotangent_seed(output: str, type: Type) -> Node:
+    """The var a vector-Jacobian product is seeded with: ``J_bar``, of the output's type."""
+    return ops.var(name=f"{output}_bar", kind="cotangent", type=type)
+
+
+def tangent_seed(variable: Node) -> Node:
+    """The var a Jacobian-vector product is seeded with at ``variable``: ``W_dot``."""
+    return ops.var(name=tangent_name(variable.attr("name")), kind="tangent", type=variable.type)
+
+
 def reverse_mode(
     graph: Graph, wrt: Sequence[Node], output: str | None = None, cotangent: Node | None = None
 ) -> Graph:
@@ -97,14 +115,17 @@ def reverse_mode(
             )
         cotangent = ops.ONE
     grads, adjoint = vjp_nodes(out, wrt, cotangent)
+    primal = set(graph.nodes())
     names = dict(graph.names)
     for node, name in graph.names.items():
         ct = adjoint.get(node)
-        if ct is not None and ct not in names and ct.op.name not in ("var", "const"):
-            names[ct] = gradient_name(output, name)
+        if ct is None or ct in names or ct in primal or ct.op.name in ("var", "const"):
+            continue
+        names[ct] = gradient_name(output, name)
     hints = dict(graph.hints)
     for ct in adjoint.values():
-        hints.setdefault(ct, "delta")
+        if ct not in primal:
+            hints.setdefault(ct, "delta")
     outputs = {output: out}
     for v, g in zip(wrt, grads):
         outputs[gradient_name(output, v.attr("name"))] = g
@@ -120,5 +141,5 @@ def forward_mode(graph: Graph, seeds: Mapping[Node, Node], output: str | None = 
     for node, name in graph.names.items():
         t = tangents.get(node)
         if t is not None and t not in names and t.op.name not in ("var", "const"):
-            names[t] = f"{name}_dot"
-    return Graph({output: out, f"{output}_dot": tangent}, names, dict(graph.hints))
+            names[t] = tangent_name(name)
+    return Graph({output: out, tangent_name(output): tangent}, names, dict(graph.hints))

@@ -1,11 +1,4 @@
-"""The compile driver: a checked program -> derivative graphs -> module text.
-
-    lowered program ──passes.optimize──> simplified value graph
-        ──reverse_mode / forward_mode──> derivative graph
-        ──passes.optimize──> folded graph ──emit_numpy──> module
-
-The value graph is simplified before it is differentiated, so that the
-derivative is taken of ``Σ r²`` and not of ``(√Σ r²)²``.
+"""The compile driver: a derived program -> the functions of its module, as data -> text.
 
 The emitted module defines, for an output ``J`` and variables ``W, b, …``:
 
@@ -14,24 +7,30 @@ The emitted module defines, for an output ``J`` and variables ``W, b, …``:
 * forward mode: ``jvp(…, W_dot=…, …)`` -> ``(J, J_dot)``, and for scalar J a
   ``value_and_grad`` made of one jvp per entry.
 * non-scalar J, reverse mode: ``vjp(…, J_bar=…)`` -> ``(J, {"W": J̄ᵀ ∂J/∂W, …})``.
+
+Each function is described here as data (`FunctionSpec`: parameters, graph,
+what it returns; `GradientByJvp`); `graphc.emit_numpy` alone writes the Python.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graphc import ops
-from graphc.autodiff import forward_mode, gradient_name, reverse_mode
-from graphc.emit_numpy import FunctionSpec, Namer, def_line, emit_function, emit_module
-from graphc.errors import DifferentiationError, NameResolutionError
+from graphc.derive import MODES, DerivedGraph, derive, resolve_wrt
+from graphc.emit_numpy import (
+    Function,
+    FunctionSpec,
+    GradientByJvp,
+    emit_module,
+    function_labels,
+    keyword_names,
+)
 from graphc.frontend import LoweredProgram
-from graphc.ir import Graph, Node
-from graphc.passes import optimize
+from graphc.ir import Node
 from graphc.shapes import Type
 
-MODES = ("reverse", "forward")
+__all__ = ["MODES", "CompiledModule", "build_module", "derivative_labels", "resolve_wrt"]
 
 
 @dataclass(frozen=True)
@@ -48,29 +47,61 @@ class CompiledModule:
     functions: tuple[str, ...]  # the functions the module defines
 
 
-def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> list[Node]:
-    """The variables to differentiate by: given names, or every param."""
-    by_name = {v.attr("name"): v for v in lowered.variables}
-    if wrt is None:
-        return lowered.params
-    if isinstance(wrt, str):
-        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
-    chosen = []
-    for name in wrt:
-        if name not in by_name:
-            declared = ", ".join(by_name) or "none"
-            close = (
-                difflib.get_close_matches(name, list(by_name), n=1)
-                or [d for d in by_name if d.casefold() == name.casefold()][:1]
-            )
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise NameResolutionError(
-                f"cannot differentiate by {name}: it is not an input or param"
-                f" (declared: {declared}){hint}"
-            )
-        if by_name[name] not in chosen:
-            chosen.append(by_name[name])
-    return chosen
+def value_function(derived: DerivedGraph) -> FunctionSpec:
+    graph = derived.value_graph
+    return FunctionSpec(
+        "value",
+        derived.variables,
+        graph,
+        graph.outputs[derived.output],
+        f"{derived.output} {derived.output_type}: the program's output.",
+    )
+
+
+def derivative_function(derived: DerivedGraph) -> FunctionSpec:
+    """The function of ``derived.graph``: value_and_grad or vjp (reverse), jvp (forward)."""
+    out = derived.output
+    params = (*derived.variables, *derived.seeds.values())
+    if derived.mode == "forward":
+        return FunctionSpec(
+            "jvp",
+            params,
+            derived.graph,
+            (derived.value, derived.tangent),
+            f"{out} and its directional derivative along the tangents *_dot.",
+        )
+    returns = (derived.value, derived.gradients)
+    if derived.output_type.is_scalar:
+        by = ", ".join(derived.wrt_names) or "nothing"
+        doc = f"{out} and its gradient by {by} (each of its variable's shape)."
+        return FunctionSpec("value_and_grad", params, derived.graph, returns, doc)
+    doc = f"{out} and the vector-Jacobian product {out}_barᵀ ∂{out}/∂(…)."
+    return FunctionSpec("vjp", params, derived.graph, returns, doc)
+
+
+def gradient_by_jvp(derived: DerivedGraph) -> GradientByJvp:
+    return GradientByJvp(
+        "value_and_grad",
+        derived.variables,
+        tuple((v, derived.seeds[v.attr("name")]) for v in derived.wrt),
+        "The value and gradient by forward mode: one jvp per entry.",
+    )
+
+
+def module_functions(derived: DerivedGraph) -> list[Function]:
+    functions: list[Function] = [value_function(derived), derivative_function(derived)]
+    if derived.mode == "forward" and derived.output_type.is_scalar:
+        functions.append(gradient_by_jvp(derived))
+    return functions
+
+
+def _keywords(derived: DerivedGraph) -> dict[Node, str]:
+    return keyword_names([*derived.variables, *derived.seeds.values()])
+
+
+def derivative_labels(derived: DerivedGraph) -> dict[Node, str]:
+    """Every node of ``derived.graph`` named as the emitted derivative function names it."""
+    return function_labels(derivative_function(derived), _keywords(derived), derived.variables)
 
 
 def _header(
@@ -92,160 +123,22 @@ def build_module(
     lowered: LoweredProgram, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
 ) -> CompiledModule:
     """Differentiate, optimise and emit ``lowered``."""
-    if mode not in MODES:
-        raise DifferentiationError(f"unknown mode {mode!r}; use reverse or forward")
-    variables = resolve_wrt(lowered, wrt)
-    wrt_names = [v.attr("name") for v in variables]
-    out_name = lowered.output
-    out = lowered.graph.outputs[out_name]
-    scalar = out.type.is_scalar
+    return module_of(lowered, derive(lowered, wrt, mode))
 
-    namer = Namer()
-    params = {v: namer.fresh(v.attr("name")) for v in lowered.variables}
-    signature = list(lowered.variables)
-    call_all = "".join(f"{p}={p}, " for p in params.values())
-    sources: list[str] = []
-    names: list[str] = []
 
-    def add(spec: FunctionSpec, arg_names: dict[Node, str]) -> None:
-        sources.append(emit_function(spec, arg_names, lowered.variables))
-        names.append(spec.name)
-
-    value_graph = optimize(lowered.graph)
-    add(
-        FunctionSpec(
-            "value",
-            signature,
-            value_graph,
-            [value_graph.outputs[out_name]],
-            lambda e: e[0].text,
-            f"{out_name} {out.type}: the program's output.",
-        ),
-        params,
-    )
-
-    def grad_dict(exprs) -> str:
-        items = ", ".join(f"{name!r}: {e.text}" for name, e in zip(wrt_names, exprs))
-        return "{" + items + "}"
-
-    seeds: dict[str, str] = {}
-    if mode == "reverse":
-        cotangent = None
-        if not scalar:
-            seed_name = namer.fresh(f"{out_name}_bar")
-            cotangent = ops.var(name=f"{out_name}_bar", kind="cotangent", type=out.type)
-            seeds[out_name] = seed_name
-        graph = optimize(reverse_mode(value_graph, variables, out_name, cotangent))
-        graph = _hints_for_derivatives_only(graph, value_graph)
-        outputs = [graph.outputs[out_name]] + [
-            graph.outputs[gradient_name(out_name, w)] for w in wrt_names
-        ]
-        arg_names = dict(params)
-        if cotangent is not None:
-            arg_names[cotangent] = seeds[out_name]
-        add(
-            FunctionSpec(
-                "value_and_grad" if scalar else "vjp",
-                signature + ([cotangent] if cotangent is not None else []),
-                graph,
-                outputs,
-                lambda e: f"{e[0].text}, {grad_dict(e[1:])}",
-                f"{out_name} and its gradient by {', '.join(wrt_names) or 'nothing'}"
-                " (each of its variable's shape)."
-                if scalar
-                else f"{out_name} and the vector-Jacobian product"
-                f" {out_name}_barᵀ ∂{out_name}/∂(…).",
-            ),
-            arg_names,
-        )
-    else:
-        tangent_vars = {
-            v: ops.var(name=f"{v.attr('name')}_dot", kind="tangent", type=v.type) for v in variables
-        }
-        for v, t in tangent_vars.items():
-            seeds[v.attr("name")] = namer.fresh(t.attr("name"))
-        graph = optimize(forward_mode(value_graph, tangent_vars, out_name))
-        arg_names = dict(params)
-        arg_names.update({t: seeds[v.attr("name")] for v, t in tangent_vars.items()})
-        add(
-            FunctionSpec(
-                "jvp",
-                signature + list(tangent_vars.values()),
-                graph,
-                [graph.outputs[out_name], graph.outputs[f"{out_name}_dot"]],
-                lambda e: f"{e[0].text}, {e[1].text}",
-                f"{out_name} and its directional derivative along the tangents *_dot.",
-            ),
-            arg_names,
-        )
-        if scalar:
-            sources.append(_forward_gradient(params, variables, seeds, call_all))
-            names.append("value_and_grad")
-
-    source = emit_module(_header(lowered, mode, wrt_names, names), sources)
+def module_of(lowered: LoweredProgram, derived: DerivedGraph) -> CompiledModule:
+    """The module of an already derived program."""
+    functions = module_functions(derived)
+    names = tuple(f.name for f in functions)
+    keywords = _keywords(derived)
+    header = _header(lowered, derived.mode, derived.wrt_names, names)
     return CompiledModule(
-        source,
-        out_name,
-        out.type,
-        tuple(wrt_names),
-        mode,
-        {v.attr("name"): p for v, p in params.items()},
-        seeds,
-        tuple(names),
-    )
-
-
-def _hints_for_derivatives_only(graph: Graph, value_graph: Graph) -> Graph:
-    """Drop a derivative's name hints (``delta``) from values of the program itself.
-
-    A cotangent can be a primal value (∂(a b)/∂a = b), and simplification can
-    turn one into the other; such a node keeps the program's naming.
-    """
-    primal = set(value_graph.nodes())
-    hints = {n: h for n, h in graph.hints.items() if n not in primal or h != "delta"}
-    return Graph(graph.outputs, graph.names, hints)
-
-
-def _forward_gradient(
-    params: dict[Node, str],
-    variables: Sequence[Node],
-    seeds: dict[str, str],
-    call_all: str,
-) -> str:
-    """``value_and_grad`` by forward mode: one jvp per entry of each variable.
-
-    Its locals are kept apart from the parameters (a program may call a
-    variable ``i``, ``grad`` or ``zero``), and it calls no Python builtin
-    that a parameter could shadow (``dict``).
-    """
-    taken = {*params.values(), "np", "value", "jvp"}
-
-    def local(wanted: str) -> str:
-        while wanted in taken:
-            wanted += "_"
-        taken.add(wanted)
-        return wanted
-
-    zero, grads, name, seed, primal, grad, i, tangents = (
-        local(w) for w in ("zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
-    )
-    zeros = ", ".join(
-        f"{seeds[v.attr('name')]!r}: np.zeros(np.shape({params[v]}))" for v in variables
-    )
-    table = ", ".join(
-        f"({v.attr('name')!r}, {seeds[v.attr('name')]!r}, {params[v]})" for v in variables
-    )
-    return (
-        def_line("value_and_grad", list(params.values()))
-        + '    """The value and gradient by forward mode: one jvp per entry."""\n'
-        f"    {zero} = {{{zeros}}}\n"
-        f"    {grads} = {{}}\n"
-        f"    for {name}, {seed}, {primal} in ({table}{',' if len(variables) == 1 else ''}):\n"
-        f"        {grad} = np.zeros(np.shape({primal}))\n"
-        f"        for {i} in np.ndindex({grad}.shape):\n"
-        f"            {tangents} = {{**{zero}, {seed}: np.zeros(np.shape({primal}))}}\n"
-        f"            {tangents}[{seed}][{i}] = 1.0\n"
-        f"            {grad}[{i}] = jvp({call_all}**{tangents})[1]\n"
-        f"        {grads}[{name}] = {grad}\n"
-        f"    return value({call_all.rstrip(', ')}), {grads}\n"
+        emit_module(header, functions, keywords, derived.variables),
+        derived.output,
+        derived.output_type,
+        derived.wrt_names,
+        derived.mode,
+        {v.attr("name"): keywords[v] for v in derived.variables},
+        {name: keywords[seed] for name, seed in derived.seeds.items()},
+        names,
     )

@@ -16,7 +16,7 @@ import builtins
 import keyword
 import math
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -211,8 +211,9 @@ def function_body(
     graph: Graph,
     outputs: Sequence[Node],
     namer: Namer,
-) -> tuple[list[str], list[Expr]]:
-    """Statements computing ``outputs``, and the expression of each output."""
+) -> tuple[list[str], list[Expr], dict[Node, str]]:
+    """Statements computing ``outputs``, the expression of each output, and the
+    name of each node that got a statement."""
     order = topological_order(outputs)
     uses = use_counts(order)
     for out in outputs:
@@ -225,6 +226,7 @@ def function_body(
     }
     exprs: dict[Node, Expr] = {}
     lines: list[str] = []
+    stored: dict[Node, str] = {}
     for node in order:
         if node.op.name == "var":
             exprs[node] = printer.name(node)
@@ -246,25 +248,67 @@ def function_body(
             else:
                 target = namer.fresh("t", numbered=True)
             lines.append(f"{target} = {expr.text}")
+            stored[node] = target
             expr = Expr(target, PRECEDENCE["atom"])
         exprs[node] = expr
-    return lines, [exprs[o] for o in outputs]
+    return lines, [exprs[o] for o in outputs], stored
 
 
-@dataclass
+# ---- the module's functions, as data ------------------------------------------
+# What a function returns: an output node, a tuple, or a dict literal keyed by
+# program names ({"W": ∂J/∂W}), nested as needed.
+Returned = Node | tuple["Returned", ...] | Mapping[str, "Returned"]
+
+
+def returned_nodes(returns: Returned) -> list[Node]:
+    """The nodes a return description mentions, in the order it prints them."""
+    nodes, todo = [], [returns]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Node):
+            nodes.append(item)
+        else:
+            todo.extend(reversed(list(item.values() if isinstance(item, Mapping) else item)))
+    return nodes
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
-    """One function of the emitted module.
+    """A function of the emitted module computed by a graph.
 
-    ``graph`` computes the outputs; ``returns`` turns their expressions into
-    the text after ``return``; ``params`` are the var nodes it takes, in order.
+    It takes the var nodes ``params`` (keyword-only, in order), computes what
+    ``returns`` mentions with ``graph``'s names and hints, and returns it.
     """
 
     name: str
     params: Sequence[Node]
     graph: Graph
-    outputs: Sequence[Node]
-    returns: Callable[[list[Expr]], str]
+    returns: Returned
     doc: str
+
+    @property
+    def outputs(self) -> list[Node]:
+        return returned_nodes(self.returns)
+
+
+@dataclass(frozen=True)
+class GradientByJvp:
+    """``value_and_grad`` of a scalar output from the module's ``jvp``: one call per entry.
+
+    It takes ``params`` like ``value``, and returns ``value``'s result and a
+    dict from each variable's program name to its gradient; ``tangents`` pairs
+    each variable with the tangent keyword of ``jvp`` that seeds it.
+    """
+
+    name: str
+    params: Sequence[Node]
+    tangents: Sequence[tuple[Node, Node]]
+    doc: str
+    value: str = "value"
+    jvp: str = "jvp"
+
+
+Function = FunctionSpec | GradientByJvp
 
 
 def _inert(c: str) -> str:
@@ -289,17 +333,33 @@ def def_line(name: str, params: Sequence[str]) -> str:
     return f"def {name}(*, {', '.join(params)}):\n" if params else f"def {name}():\n"
 
 
-def emit_function(
-    spec: FunctionSpec,
-    param_names: Mapping[Node, str],
-    variables: Sequence[Node],
-) -> str:
-    """The source of one function: signature, docstring, dims, statements, return."""
+def keyword_names(variables: Sequence[Node]) -> dict[Node, str]:
+    """The keyword each var node is passed by: its program name as a Python identifier.
+
+    Numbered apart from each other and from the module's own names (``np_1``).
+    """
+    namer = Namer()
+    return {v: namer.fresh(v.attr("name")) for v in variables}
+
+
+@dataclass
+class _Layout:
+    """A graph function laid out: its local names, and its lines before ``return``."""
+
+    namer: Namer
+    lines: list[str]
+    outputs: list[Expr]
+    stored: dict[Node, str]
+
+
+def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
+    """Dims read from the parameters, then the statements of ``spec``'s graph."""
+    params = {p: keywords[p] for p in spec.params}
     dims_needed = {n for v in variables for d in v.type.dims for n in d.names}
-    namer = Namer(param_names.values(), avoid_builtins=True)
+    namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
-    printer = NumpyPrinter(param_names, dim_names)
-    lines, outs = function_body(printer, spec.graph, spec.outputs, namer)
+    printer = NumpyPrinter(params, dim_names)
+    lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer)
     sources = dim_sources([(v, v.type) for v in variables])
     needed, todo = set(), sorted(printer.used_dims)
     while todo:  # the dims used, and the dims they are read with
@@ -310,20 +370,115 @@ def emit_function(
     prelude, done = [], set()
     while len(done) < len(needed):  # alphabetical, each dim after the dims it is read with
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
-        prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], param_names, printer.dim)}")
+        prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
-    body = [*prelude, *lines, f"return {spec.returns(outs)}"]
-    text = def_line(spec.name, [param_names[p] for p in spec.params])
+    return _Layout(namer, [*prelude, *lines], outs, stored)
+
+
+def function_labels(
+    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> dict[Node, str]:
+    """A label for every node of ``spec``'s graph, as the emitted function names it.
+
+    A node the function stores is labelled with its local name; a var with its
+    program name, a constant with its value; a node written inline, with a
+    fresh ``t…`` the function does not use.  The listing of ``graphc graph
+    --grad`` prints these labels, so it names what the module names alike.
+    """
+    layout = _layout(spec, keywords, variables)
+    labels: dict[Node, str] = {}
+    for node in topological_order(spec.outputs):
+        if node.op.name == "var":
+            labels[node] = node.attr("name")
+        elif node.op.name == "const":
+            labels[node] = repr(node.attr("value"))
+        elif node in layout.stored:
+            labels[node] = layout.stored[node]
+        else:
+            labels[node] = layout.namer.fresh("t", numbered=True)
+    return labels
+
+
+def _returned_text(returns: Returned, exprs: Iterator[Expr], top: bool = True) -> str:
+    """``J, {'W': dJ_dW}``: a return description with each node's expression."""
+    if isinstance(returns, Node):
+        return next(exprs).text
+    if isinstance(returns, Mapping):
+        items = ", ".join(
+            f"{key!r}: {_returned_text(item, exprs, False)}" for key, item in returns.items()
+        )
+        return "{" + items + "}"
+    items = [_returned_text(item, exprs, False) for item in returns]
+    text = ", ".join(items) + ("," if len(items) == 1 else "")
+    return text if top and items else f"({text})"
+
+
+def _graph_function(
+    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> list[str]:
+    layout = _layout(spec, keywords, variables)
+    return [*layout.lines, f"return {_returned_text(spec.returns, iter(layout.outputs))}"]
+
+
+def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[str]:
+    """Unit tangents, one entry at a time, for each variable in turn.
+
+    Its locals are kept apart from the parameters (a program may call a
+    variable ``i``, ``grad`` or ``zero``), and it calls no Python builtin
+    that a parameter could shadow (``dict``).
+    """
+    params = [keywords[p] for p in spec.params]
+    namer = Namer(params)
+    zero, grads, name, seed, primal, grad, i, tangents = (
+        namer.fresh(w) for w in ("zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
+    )
+    zeros = ", ".join(
+        f"{keywords[t]!r}: np.zeros(np.shape({keywords[v]}))" for v, t in spec.tangents
+    )
+    table = ", ".join(
+        f"({v.attr('name')!r}, {keywords[t]!r}, {keywords[v]})" for v, t in spec.tangents
+    )
+    call_all = "".join(f"{p}={p}, " for p in params)
+    return [
+        f"{zero} = {{{zeros}}}",
+        f"{grads} = {{}}",
+        f"for {name}, {seed}, {primal} in ({table}{',' if len(spec.tangents) == 1 else ''}):",
+        f"    {grad} = np.zeros(np.shape({primal}))",
+        f"    for {i} in np.ndindex({grad}.shape):",
+        f"        {tangents} = {{**{zero}, {seed}: np.zeros(np.shape({primal}))}}",
+        f"        {tangents}[{seed}][{i}] = 1.0",
+        f"        {grad}[{i}] = {spec.jvp}({call_all}**{tangents})[1]",
+        f"    {grads}[{name}] = {grad}",
+        f"return {spec.value}({call_all.rstrip(', ')}), {grads}",
+    ]
+
+
+def emit_function(
+    spec: Function, keywords: Mapping[Node, str], variables: Sequence[Node] = ()
+) -> str:
+    """The source of one function: signature, docstring, body.
+
+    ``keywords`` names every var node the function takes; ``variables`` are
+    the program's, which the sizes of unbound dims are read from.
+    """
+    if isinstance(spec, GradientByJvp):
+        body = _gradient_by_jvp(spec, keywords)
+    else:
+        body = _graph_function(spec, keywords, variables)
+    text = def_line(spec.name, [keywords[p] for p in spec.params])
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text
 
 
-def emit_module(header: str, functions: Sequence[str], footer: str = "") -> str:
-    """A module: the docstring ``header``, ``import numpy as np``, the functions."""
-    parts = [_docstring(header), "", "import numpy as np", ""]
+def emit_module(
+    doc: str,
+    functions: Sequence[Function],
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node] = (),
+) -> str:
+    """A module: the docstring ``doc``, ``import numpy as np``, the functions."""
+    parts = [_docstring(doc), "", "import numpy as np", ""]
     for fn in functions:
-        parts += ["", fn.rstrip("\n"), ""]
-    if footer:
-        parts += ["", footer.rstrip("\n"), ""]
+        parts += ["", emit_function(fn, keywords, variables).rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -15,6 +15,7 @@ Every traversal here is iterative: a chain of 100,000 nodes is fine.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -179,7 +180,8 @@ class Graph:
     def replace(self, mapping: Mapping[Node, Node]) -> Graph:
         """Outputs mapped through ``mapping``; names follow their nodes."""
         outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
-        return Graph(outputs, _carry(self.names, mapping), _carry(self.hints, mapping))
+        hints = _carry(self.hints, mapping, already=functools.cache(lambda: set(self.nodes())))
+        return Graph(outputs, _carry(self.names, mapping), hints)
 
     # ---- printing ------------------------------------------------------------
     def labels(self) -> dict[Node, str]:
@@ -204,12 +206,15 @@ class Graph:
                 labels[node] = f"t{counter}"
         return labels
 
-    def listing(self, variables: Iterable[Node] = ()) -> str:
+    def listing(
+        self, variables: Iterable[Node] = (), labels: Mapping[Node, str] | None = None
+    ) -> str:
         """The graph as code, one equation per node (like a jaxpr).
 
-        ``variables`` lists the declared inputs first, in their order.
+        ``variables`` lists the declared inputs first, in their order;
+        ``labels`` names the nodes (default: `labels`).
         """
-        labels = self.labels()
+        labels = self.labels() if labels is None else labels
         order = self.nodes()
         lines = []
         declared = list(variables) + [n for n in order if n.op.name == "var" and n not in variables]
@@ -230,9 +235,9 @@ class Graph:
         lines.append(f"  return {outs}")
         return "\n".join(lines)
 
-    def to_dot(self, title: str = "graphc") -> str:
+    def to_dot(self, title: str = "graphc", labels: Mapping[Node, str] | None = None) -> str:
         """Graphviz DOT: one box per operation, an arrow per argument."""
-        labels = self.labels()
+        labels = self.labels() if labels is None else labels
         ids = {node: f"n{i}" for i, node in enumerate(self.nodes())}
         lines = [
             f'digraph "{_dot_escape(title)}" {{',
@@ -257,13 +262,26 @@ class Graph:
         return "\n".join(lines)
 
 
-def _carry(names: Mapping[Node, str], mapping: Mapping[Node, Node]) -> dict[Node, str]:
-    """Names moved to the nodes their nodes became (the first name wins)."""
+def _carry(
+    names: Mapping[Node, str],
+    mapping: Mapping[Node, Node],
+    already: Callable[[], set[Node]] | None = None,
+) -> dict[Node, str]:
+    """Names moved to the nodes their nodes became (the first name wins).
+
+    With ``already`` (the graph's nodes before the mapping), a name moves only
+    onto a node that is new: a hint names new work (``delta``), so a derivative
+    that simplifies to a value the graph already computes (∂(a b)/∂a = b) does
+    not rename that value.
+    """
     carried: dict[Node, str] = {}
     for old, name in names.items():
         new = mapping.get(old, old)
-        if new.op.name not in ("var", "const", "fill") and new not in carried:
-            carried[new] = name
+        if new.op.name in ("var", "const", "fill") or new in carried:
+            continue
+        if already is not None and new is not old and new in already():
+            continue
+        carried[new] = name
     return carried
 
 
