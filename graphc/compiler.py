@@ -18,14 +18,13 @@ The emitted module defines, for an output ``J`` and variables ``W, b, …``:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graphc import ops
 from graphc.autodiff import forward_mode, gradient_name, reverse_mode
 from graphc.emit_numpy import FunctionSpec, Namer, def_line, emit_function, emit_module
-from graphc.errors import DifferentiationError, NameResolutionError
+from graphc.errors import DifferentiationError, NameResolutionError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
 from graphc.passes import optimize
@@ -59,11 +58,7 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
     for name in wrt:
         if name not in by_name:
             declared = ", ".join(by_name) or "none"
-            close = (
-                difflib.get_close_matches(name, list(by_name), n=1)
-                or [d for d in by_name if d.casefold() == name.casefold()][:1]
-            )
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(name, by_name)
             raise NameResolutionError(
                 f"cannot differentiate by {name}: it is not an input or param"
                 f" (declared: {declared}){hint}"

@@ -319,11 +319,9 @@ def emit_function(
     return text
 
 
-def emit_module(header: str, functions: Sequence[str], footer: str = "") -> str:
+def emit_module(header: str, functions: Sequence[str]) -> str:
     """A module: the docstring ``header``, ``import numpy as np``, the functions."""
     parts = [_docstring(header), "", "import numpy as np", ""]
     for fn in functions:
         parts += ["", fn.rstrip("\n"), ""]
-    if footer:
-        parts += ["", footer.rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"

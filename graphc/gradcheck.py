@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram
 from graphc.ir import topological_order
-from graphc.runtime import CompiledFunction, check_feed, evaluate
+from graphc.runtime import CompiledFunction, check_feed
 
 STEP = 6e-6  # ≈ eps^(1/3): balances truncation and rounding in float64
 FLOOR = 1e-3

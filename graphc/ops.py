@@ -44,7 +44,6 @@ def define(op: Op) -> Callable[..., Node]:
         return Node.make(op, args, **attrs)
 
     construct.__name__ = op.name
-    construct.op = op  # type: ignore[attr-defined]
     return construct
 
 
