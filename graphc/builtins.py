@@ -8,6 +8,7 @@ derivative but keeps ``exp`` from overflowing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,14 +38,14 @@ def _column(v: Node) -> Node:
 
 def _axis(node: Node, rank: int) -> int:
     """An axis argument: an integer literal, counted from 0 (negative from the end)."""
-    if node.op.name != "const" or node.attr("value") != int(node.attr("value")):
+    # Compared as a float: a literal too large for a double (1e400) is inf, which int() rejects.
+    value = node.attr("value") if node.op.name == "const" else 0.5
+    if not (float(value).is_integer() or math.isinf(value)):
         raise ArgumentError("the axis must be an integer literal (0 or 1)", 1)
-    axis = int(node.attr("value"))
-    if axis < 0:
-        axis += max(rank, 1)
-    if not 0 <= axis < max(rank, 1):
-        raise ArgumentError(f"axis {int(node.attr('value'))} is out of range for rank {rank}", 1)
-    return axis
+    if not -max(rank, 1) <= value < max(rank, 1):
+        raise ArgumentError(f"axis {value:.15g} is out of range for rank {rank}", 1)
+    axis = int(value)
+    return axis + max(rank, 1) if axis < 0 else axis
 
 
 def _size(dims: tuple[Dim, ...]) -> Dim:

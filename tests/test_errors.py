@@ -560,3 +560,25 @@ def test_an_unknown_mode():
     with pytest.raises(graphc.GraphcError) as info:
         graphc.compile("param w : [3]\ns = sum(w)", mode="sideways")
     assert "sideways" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("param x : [3]\ny = sum(x, 1e400)", "axis inf is out of range for rank 1"),
+        ("param x : [3]\ny = sum(x, -1e400)", "axis -inf is out of range for rank 1"),
+        ("param x : [3, 3]\ny = sum(mean(x, 1e400))", "axis inf is out of range for rank 2"),
+        ("param x : [3]\ny = sum(x, 1e300)", "axis 1e+300 is out of range for rank 1"),
+    ],
+)
+def test_a_literal_too_large_for_an_axis_is_a_located_error(text, message):
+    with pytest.raises(graphc.ShapeError) as err:
+        graphc.compile(text)
+    assert err.value.message == message and err.value.line == 2
+
+
+@pytest.mark.parametrize("text", ["(x^2)^1e400", "(x^1e400)^2", "1e400 x + (x^-1e400)^(-1e400)"])
+def test_infinite_exponents_compile(text):
+    # (x^p)^q folds only for whole p and q; inf is neither, and int(inf) would overflow
+    fn = graphc.compile(f"param x : [3]\ny = sum({text})")
+    assert "value_and_grad" in fn.module_functions
