@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,7 @@ class _Program:
         self.values: dict[str, Node] = {}  # variables and intermediates
         self.functions: dict[str, _Function] = {}
         self.declared_at: dict[str, tuple[int, int]] = {}
+        self.python_names: dict[str, str] = {}  # NFKC form -> the name declared
         self.names: dict[Node, str] = {}
         self.hints: dict[Node, str] = {}
         self.last_assigned: str | None = None
@@ -319,6 +321,16 @@ class _Program:
                 width=len(name),
             )
         _not_reserved(token)
+        spelled = self.python_names.setdefault(unicodedata.normalize("NFKC", name), name)
+        if spelled != name:  # ℓ and l, x₁ and x1: one keyword argument to Python
+            line, _ = self.declared_at[spelled]
+            raise NameResolutionError(
+                f"{name} is the same name as {spelled} (line {line}) to Python, which reads"
+                f" both as {unicodedata.normalize('NFKC', name)}; choose another name",
+                token.line,
+                token.column,
+                width=len(name),
+            )
         if builtins.lookup(name) is not None and what != "dim":
             raise NameResolutionError(
                 f"{name} is a built-in function; choose another name",

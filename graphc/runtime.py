@@ -17,6 +17,7 @@ import builtins
 import functools
 import numbers
 import types
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,18 +61,32 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
     return np.array(array, dtype=np.float64, copy=True)
 
 
+def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
+    """``feed`` keyed by the program's names; keys match as Python identifiers do (NFKC),
+    so ``fn(ℓ=2.0)``, which Python passes as ``l``, feeds ``ℓ``."""
+    by_key = {unicodedata.normalize("NFKC", name): name for name in declared}
+    named: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in feed.items():
+        name = by_key.get(unicodedata.normalize("NFKC", key)) if isinstance(key, str) else None
+        if name is None:
+            hint = did_you_mean(str(key), declared)
+            takes = ", ".join(declared) or "nothing"
+            raise FeedError(
+                f"{key} is not an input or param of this program (it takes {takes}){hint}"
+            )
+        if name in given:
+            raise FeedError(f"{given[name]} and {key} both feed {name}; give one value")
+        named[name], given[name] = value, key
+    return named
+
+
 def check_feed(
     lowered: LoweredProgram, feed: Mapping[str, Any]
 ) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
     """Validate ``feed`` against the declarations: arrays by var node, and dim sizes."""
     declared = {v.attr("name"): v for v in lowered.variables}
-    extra = [k for k in feed if k not in declared]
-    if extra:
-        hint = did_you_mean(extra[0], declared)
-        takes = ", ".join(declared) or "nothing"
-        raise FeedError(
-            f"{extra[0]} is not an input or param of this program (it takes {takes}){hint}"
-        )
+    feed = _by_program_name(feed, declared)
     missing = [name for name in declared if name not in feed]
     if missing:
         listed = ", ".join(_describe(declared[m]) for m in missing)

@@ -115,3 +115,14 @@ def test_run_reports_bad_feed_file(tmp_path):
 def test_help(argv):
     done = graphc(*argv)
     assert done.returncode == 0 and "usage: graphc" in done.stdout
+
+
+def test_run_feeds_npz_names_as_python_reads_them(tmp_path):
+    program = tmp_path / "ell.gc"
+    program.write_text("param ℓ : []\ny = ℓ^2\n", encoding="utf-8")
+    for key in ("ℓ", "l"):
+        feed = tmp_path / "values.npz"
+        np.savez(feed, **{key: 3.0})
+        done = graphc("run", str(program), "--feed", str(feed), "--grad")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["y = 9.", "dy/dℓ = 6."]

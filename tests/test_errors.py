@@ -582,3 +582,28 @@ def test_infinite_exponents_compile(text):
     # (x^p)^q folds only for whole p and q; inf is neither, and int(inf) would overflow
     fn = graphc.compile(f"param x : [3]\ny = sum({text})")
     assert "value_and_grad" in fn.module_functions
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        (
+            "param ℓ : []\nparam l : []\ny = ℓ l",
+            (2, 7),
+            "l is the same name as ℓ (line 1) to Python, which reads both as l;"
+            " choose another name",
+        ),
+        (
+            "param x₁ : []\nx1 = x₁^2",
+            (2, 1),
+            "x1 is the same name as x₁ (line 1) to Python, which reads both as x1;"
+            " choose another name",
+        ),
+        ("dim ℌ\nparam H : [ℌ]\ny = sum(H)", (2, 7), "H is the same name as ℌ (line 1)"),
+    ],
+)
+def test_two_names_python_reads_as_one_are_an_error_at_the_second(text, where, message):
+    with pytest.raises(graphc.NameResolutionError) as err:
+        graphc.parse(text)
+    assert (err.value.line, err.value.column) == where
+    assert err.value.message.startswith(message)
