@@ -607,3 +607,19 @@ def test_two_names_python_reads_as_one_are_an_error_at_the_second(text, where, m
         graphc.parse(text)
     assert (err.value.line, err.value.column) == where
     assert err.value.message.startswith(message)
+
+
+def test_one_did_you_mean_for_every_name_graphc_suggests():
+    from graphc.errors import did_you_mean
+
+    assert did_you_mean("wieght", ["x", "weight"]) == "; did you mean weight?"
+    assert did_you_mean("X", ["x", "y"]) == "; did you mean x?"  # a difference of case
+    assert did_you_mean("l", ["ℓ", "k"]) == "; did you mean ℓ?"  # as Python reads names
+    assert did_you_mean("zzz", ["weight"]) == ""
+    # the front end, wrt=, the feed check and graphc check --dim all use it
+    with pytest.raises(graphc.NameResolutionError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 wieght")
+    with pytest.raises(graphc.NameResolutionError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 weight", wrt="wieght")
+    with pytest.raises(graphc.FeedError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 weight")(wieght=1.0)
