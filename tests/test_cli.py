@@ -303,3 +303,15 @@ def test_an_error_in_standard_input_names_stdin():
     )
     assert done.returncode == 2
     assert done.stderr.startswith("<stdin>:2:10: error: unexpected end of input")
+
+
+def test_check_help_lists_the_exit_statuses():
+    done = graphc("check", "--help")
+    text = " ".join(done.stdout.split())
+    for status in (
+        "0 the derivatives agree",
+        "1 they disagree",
+        "2 a usage or program error",
+        "3 the value is not finite",
+    ):
+        assert status in text
