@@ -15,9 +15,25 @@ from graphc.errors import (
     ParseError,
     ShapeError,
 )
-from graphc.runtime import CompiledFunction, Program, compile, parse
 
 __version__ = "0.1.0"
+
+# The compiler, and with it the parser (Lark), loads on first use, so that
+# `graphc.testing` or `graphc.ops` can be imported without them.
+_FROM_RUNTIME = ("CompiledFunction", "Program", "compile", "parse")
+
+
+def __getattr__(name: str):
+    if name in _FROM_RUNTIME:
+        from graphc import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM_RUNTIME))
+
 
 __all__ = [
     "CompiledFunction",

@@ -1,15 +1,21 @@
 """The command line: ``graphc compile | graph | check | run`` (also ``python -m graphc``).
 
 Errors in a program print as ``FILE:LINE:COL: error: message`` with the
-source line and a caret, and exit with status 2; a failed gradient check
-exits with status 1.  Output files are written whole or not at all.
+source line and a caret, and exit with status 2, as does a bad option; a
+failed gradient check exits with status 1, a check whose value is not
+finite with status 3.  FILE ``-`` reads the program from standard input.
+Output files are written whole or not at all.  No input prints a Python
+traceback: a closed output pipe ends the command quietly, and memory that
+cannot be had is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import codecs
+import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from graphc import __version__
 from graphc.errors import GraphcError, ParseError
-from graphc.frontend import lower
+from graphc.frontend import MAX_SIZE, lower
 from graphc.gradcheck import check_gradients, random_feed
 from graphc.runtime import Program
 
@@ -27,11 +34,19 @@ class _UsageError(Exception):
     pass
 
 
+STDIN = "-"  # the file name that reads the program from standard input
+
+
+def _display(path: str) -> str:
+    """How errors and reports name the program's file."""
+    return "<stdin>" if path == STDIN else path
+
+
 def _read(path: str) -> str:
     """The program text of ``path``: UTF-8, lines as the grammar counts them (no newline
     translation, so positions agree with ``graphc.parse`` of the same text)."""
     try:
-        data = Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         raise _UsageError(f"{path}: no such file") from None
     except OSError as err:
@@ -46,12 +61,12 @@ def _read(path: str) -> str:
             before.count("\n") + 1,
             len(before) - before.rfind("\n"),
             source=data.decode("utf-8", errors="replace"),
-            filename=path,
+            filename=_display(path),
         ) from None
 
 
 def _program(path: str) -> Program:
-    return Program(lower(_read(path), path))
+    return Program(lower(_read(path), _display(path)))
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -72,10 +87,31 @@ def _dims(pairs: Sequence[str]) -> dict[str, int]:
     dims = {}
     for pair in pairs:
         name, _, size = pair.partition("=")
-        if not name or not size.strip().isdigit():
+        # ASCII digits only: '²'.isdigit() holds, but int('²') fails
+        if not name.strip() or not re.fullmatch(r"[0-9]+", size.strip()):
             raise _UsageError(f"--dim takes NAME=SIZE, not {pair!r}")
+        if len(size.strip().lstrip("0")) > len(str(MAX_SIZE)) or int(size) > MAX_SIZE:
+            raise _UsageError(f"--dim {pair}: no array has 2^63 entries or more")
         dims[name.strip()] = int(size)
     return dims
+
+
+def _natural(text: str) -> int:
+    """An argparse type: an integer ≥ 0 (a seed)."""
+    if not re.fullmatch(r"[0-9]+", text.strip()) or len(text.strip()) > 40:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, not {text!r}")
+    return int(text)
+
+
+def _tolerance(text: str) -> float:
+    """An argparse type: a number ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, not {text!r}")
+    return value
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -112,14 +148,30 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+# graphc check's exit statuses
+CHECK_OK, CHECK_FAILED, CHECK_ERROR, CHECK_NOT_FINITE = 0, 1, 2, 3
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     program = _program(args.file)
+    dims = _dims(args.dim)
     fn = program.compile(args.wrt, args.mode)
-    feed = random_feed(program.lowered, _dims(args.dim), seed=args.seed, signed=args.signed)
-    report = check_gradients(fn, feed, tolerance=args.tolerance, seed=args.seed)
-    print(f"graphc check {args.file} ({fn.mode} mode, seed {args.seed})")
+    if not fn.wrt:
+        raise _UsageError(
+            "nothing to differentiate: --wrt names no variable"
+            if args.wrt is not None
+            else f"nothing to differentiate: {_display(args.file)} declares no param"
+            " (name an input with --wrt to check its derivative)"
+        )
+    signed = True if args.signed else False if args.positive else None
+    feed = random_feed(program.lowered, dims, seed=args.seed, signed=signed)
+    with np.errstate(all="ignore"):  # a value that is not finite is reported, not warned of
+        report = check_gradients(fn, feed, tolerance=args.tolerance, seed=args.seed)
+    print(f"graphc check {_display(args.file)} ({fn.mode} mode, seed {args.seed})")
     print(report.text())
-    return 0 if report.ok else 1
+    if not report.finite:
+        return CHECK_NOT_FINITE
+    return CHECK_OK if report.ok else CHECK_FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,10 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="graphc",
         description="Compile a model written as on a whiteboard into NumPy gradient code.",
     )
+    parser.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, mode: bool = True) -> None:
-        p.add_argument("file", help="the .gc program")
+        p.add_argument("file", help="the .gc program (- reads it from standard input)")
         p.add_argument(
             "--wrt", help="variables to differentiate by, comma-separated (default: every param)"
         )
@@ -170,7 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "dot"], default="text")
     p.set_defaults(run=cmd_graph)
 
-    p = sub.add_parser("check", help="compare the emitted gradient with central differences")
+    p = sub.add_parser(
+        "check",
+        help="compare the emitted gradient with central differences",
+        description="Compare the emitted derivatives with central differences of the program's"
+        " value at random values. Exit status: 0 the derivatives agree, 1 they disagree,"
+        " 2 a usage or program error, 3 the value is not finite (NaN or infinite) at the"
+        " values drawn.",
+    )
     common(p)
     p.add_argument(
         "--dim",
@@ -179,11 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=SIZE",
         help="size of an unbound dim (default 3)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tolerance", type=float, default=1e-5)
-    p.add_argument(
-        "--signed", action="store_true", help="random values of both signs (default: positive)"
+    p.add_argument("--seed", type=_natural, default=0, help="picks other values (default 0)")
+    p.add_argument("--tolerance", type=_tolerance, default=1e-5)
+    signs = p.add_mutually_exclusive_group()
+    signs.add_argument(
+        "--signed",
+        action="store_true",
+        help="both signs for every variable, even one that flows into log or sqrt"
+        " (default: both signs wherever every operator allows them)",
     )
+    signs.add_argument("--positive", action="store_true", help="positive values for every variable")
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("run", help="evaluate the program on arrays from an .npz file")
@@ -197,15 +262,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below
+        return status
     except GraphcError as err:
         if err.filename is None and getattr(args, "file", None):
-            err.filename = args.file
+            err.filename = _display(args.file)
         print(err.render(), file=sys.stderr)
         return 2
     except _UsageError as err:
         print(f"graphc: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "graphc: error: out of memory: the arrays this needs do not fit; give smaller sizes",
+            file=sys.stderr,
+        )
+        return 2
+    except BrokenPipeError:
+        # The reader went away (graphc graph … | head -1): stop quietly. As the Python
+        # documentation recommends, point stdout at devnull so that the flush at exit
+        # does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a process ended by SIGPIPE reports to the shell
     except KeyboardInterrupt:
         return 130
 

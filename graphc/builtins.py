@@ -8,6 +8,7 @@ derivative but keeps ``exp`` from overflowing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +30,6 @@ class Builtin:
     name: str
     arities: tuple[int, ...]
     build: Callable[..., Node]
-    summary: str
 
 
 def _column(v: Node) -> Node:
@@ -38,14 +38,14 @@ def _column(v: Node) -> Node:
 
 def _axis(node: Node, rank: int) -> int:
     """An axis argument: an integer literal, counted from 0 (negative from the end)."""
-    if node.op.name != "const" or node.attr("value") != int(node.attr("value")):
+    # Compared as a float: a literal too large for a double (1e400) is inf, which int() rejects.
+    value = node.attr("value") if node.op.name == "const" else 0.5
+    if not (float(value).is_integer() or math.isinf(value)):
         raise ArgumentError("the axis must be an integer literal (0 or 1)", 1)
-    axis = int(node.attr("value"))
-    if axis < 0:
-        axis += max(rank, 1)
-    if not 0 <= axis < max(rank, 1):
-        raise ArgumentError(f"axis {int(node.attr('value'))} is out of range for rank {rank}", 1)
-    return axis
+    if not -max(rank, 1) <= value < max(rank, 1):
+        raise ArgumentError(f"axis {value:.15g} is out of range for rank {rank}", 1)
+    axis = int(value)
+    return axis + max(rank, 1) if axis < 0 else axis
 
 
 def _size(dims: tuple[Dim, ...]) -> Dim:
@@ -75,11 +75,16 @@ def logsumexp(a: Node) -> Node:
     return m + ops.log(ops.reduce_sum(ops.exp(a - m), axis=None))
 
 
+def stable_softmax(a: Node) -> Node:
+    # eᵃ / Σ eᵃ = e^(a−m) / Σ e^(a−m) with m = stop(max a): same value, same derivative.
+    e = ops.exp(a - ops.stop(ops.amax(a)))
+    return e / ops.reduce_sum(e, axis=None)
+
+
 def softmax(v: Node) -> Node:
     if not v.type.is_vector:
         raise ShapeMismatch("softmax takes a vector, not {0}")
-    e = ops.exp(v - ops.stop(ops.amax(v)))
-    return e / ops.reduce_sum(e, axis=None)
+    return stable_softmax(v)
 
 
 def dot(a: Node, b: Node) -> Node:
@@ -110,31 +115,31 @@ def diag(a: Node) -> Node:
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
-        Builtin("exp", (1,), ops.exp, "eˣ, elementwise"),
-        Builtin("log", (1,), ops.log, "natural logarithm, elementwise"),
-        Builtin("sqrt", (1,), ops.sqrt, "square root, elementwise"),
-        Builtin("sin", (1,), ops.sin, "sine, elementwise"),
-        Builtin("cos", (1,), ops.cos, "cosine, elementwise"),
-        Builtin("tanh", (1,), ops.tanh, "hyperbolic tangent, elementwise"),
-        Builtin("sigmoid", (1,), ops.sigmoid, "σ(x) = 1/(1 + e⁻ˣ), elementwise"),
-        Builtin("relu", (1,), ops.relu, "max(x, 0), elementwise; relu'(0) = 0"),
-        Builtin("softplus", (1,), ops.softplus, "log(1 + eˣ), elementwise"),
-        Builtin("abs", (1,), ops.abs_, "|x|, elementwise; abs'(0) = 0"),
-        Builtin("max", (2,), ops.maximum, "larger of a and b, elementwise; ties go to a"),
-        Builtin("min", (2,), ops.minimum, "smaller of a and b, elementwise; ties go to a"),
-        Builtin("sum", (1, 2), reduce_sum, "sum of all entries, or along an axis"),
-        Builtin("mean", (1, 2), mean, "mean of all entries, or along an axis"),
-        Builtin("logsumexp", (1,), logsumexp, "log Σ exp(a), without overflow"),
-        Builtin("softmax", (1,), softmax, "exp(v) / Σ exp(v), without overflow"),
-        Builtin("dot", (2,), dot, "inner product of two vectors (or matrices)"),
-        Builtin("outer", (2,), outer, "outer product a bᵀ of two vectors"),
-        Builtin("tr", (1,), ops.trace, "trace of a square matrix"),
-        Builtin("diag", (1,), diag, "vector -> diagonal matrix; matrix -> its diagonal"),
-        Builtin("inv", (1,), ops.inv, "inverse of a square matrix"),
-        Builtin("det", (1,), ops.det, "determinant of a square matrix"),
-        Builtin("logdet", (1,), ops.logdet, "log |det A|"),
-        Builtin("stop", (1,), ops.stop, "the value passes, the derivative is zero"),
-        Builtin("norm", (1,), norm, "2-norm of a vector, Frobenius norm of a matrix"),
+        Builtin("exp", (1,), ops.exp),
+        Builtin("log", (1,), ops.log),
+        Builtin("sqrt", (1,), ops.sqrt),
+        Builtin("sin", (1,), ops.sin),
+        Builtin("cos", (1,), ops.cos),
+        Builtin("tanh", (1,), ops.tanh),
+        Builtin("sigmoid", (1,), ops.sigmoid),
+        Builtin("relu", (1,), ops.relu),
+        Builtin("softplus", (1,), ops.softplus),
+        Builtin("abs", (1,), ops.abs_),
+        Builtin("max", (2,), ops.maximum),
+        Builtin("min", (2,), ops.minimum),
+        Builtin("sum", (1, 2), reduce_sum),
+        Builtin("mean", (1, 2), mean),
+        Builtin("logsumexp", (1,), logsumexp),
+        Builtin("softmax", (1,), softmax),
+        Builtin("dot", (2,), dot),
+        Builtin("outer", (2,), outer),
+        Builtin("tr", (1,), ops.trace),
+        Builtin("diag", (1,), diag),
+        Builtin("inv", (1,), ops.inv),
+        Builtin("det", (1,), ops.det),
+        Builtin("logdet", (1,), ops.logdet),
+        Builtin("stop", (1,), ops.stop),
+        Builtin("norm", (1,), norm),
     ]
 }
 

@@ -16,7 +16,6 @@ the Jacobian-vector product with one tangent seed ``W_dot`` per variable.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from graphc.autodiff import (
     tangent_name,
     tangent_seed,
 )
-from graphc.errors import DifferentiationError, NameResolutionError
+from graphc.errors import DifferentiationError, NameResolutionError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
 from graphc.passes import optimize
@@ -87,11 +86,7 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
     for name in wrt:
         if name not in by_name:
             declared = ", ".join(by_name) or "none"
-            close = (
-                difflib.get_close_matches(name, list(by_name), n=1)
-                or [d for d in by_name if d.casefold() == name.casefold()][:1]
-            )
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(name, by_name)
             raise NameResolutionError(
                 f"cannot differentiate by {name}: it is not an input or param"
                 f" (declared: {declared}){hint}"

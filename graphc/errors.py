@@ -13,6 +13,10 @@ variable instead of a place.
 
 from __future__ import annotations
 
+import difflib
+import unicodedata
+from collections.abc import Iterable
+
 
 class GraphcError(Exception):
     """Base class of every error graphc raises about a program or a feed."""
@@ -87,3 +91,20 @@ class DifferentiationError(GraphcError):
 
 class FeedError(GraphcError):
     """An array fed to a program is missing, extra, misshapen or not numeric."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean x?"`` naming the candidate closest to ``name``, or ``""``.
+
+    Names are compared as Python compares identifiers (NFKC), and a
+    difference of case alone counts as close (``X`` for ``x``).
+    """
+    key = unicodedata.normalize("NFKC", name)
+    keyed: dict[str, str] = {}
+    for candidate in candidates:
+        keyed.setdefault(unicodedata.normalize("NFKC", candidate), candidate)
+    close = (
+        difflib.get_close_matches(key, list(keyed), n=1, cutoff=0.6)
+        or [k for k in keyed if k.casefold() == key.casefold()][:1]
+    )
+    return f"; did you mean {keyed[close[0]]}?" if close else ""

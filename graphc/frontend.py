@@ -13,11 +13,11 @@ the operand as it was written ("cannot multiply W [n×250] by x [200]").
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.resources
 import re
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ from lark.lark import PostLex
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from graphc import builtins, ops
-from graphc.errors import GraphcError, NameResolutionError, ParseError, ShapeError
+from graphc.errors import (
+    GraphcError,
+    NameResolutionError,
+    ParseError,
+    ShapeError,
+    did_you_mean,
+)
 from graphc.ir import Graph, Node
 from graphc.shapes import Dim, ShapeMismatch, Type, dim_sources
 
@@ -216,7 +222,6 @@ class LoweredProgram:
     variables: list[Node]  # var nodes, in declaration order
     graph: Graph
     output: str
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def unbound_dims(self) -> list[str]:
@@ -232,7 +237,6 @@ class _Function:
     name: str
     params: list[str]
     body: Tree
-    line: int
 
 
 # ---------------------------------------------------------------------------
@@ -298,6 +302,7 @@ class _Program:
         self.values: dict[str, Node] = {}  # variables and intermediates
         self.functions: dict[str, _Function] = {}
         self.declared_at: dict[str, tuple[int, int]] = {}
+        self.python_names: dict[str, str] = {}  # NFKC form -> the name declared
         self.names: dict[Node, str] = {}
         self.hints: dict[Node, str] = {}
         self.last_assigned: str | None = None
@@ -316,6 +321,16 @@ class _Program:
                 width=len(name),
             )
         _not_reserved(token)
+        spelled = self.python_names.setdefault(unicodedata.normalize("NFKC", name), name)
+        if spelled != name:  # ℓ and l, x₁ and x1: one keyword argument to Python
+            line, _ = self.declared_at[spelled]
+            raise NameResolutionError(
+                f"{name} is the same name as {spelled} (line {line}) to Python, which reads"
+                f" both as {unicodedata.normalize('NFKC', name)}; choose another name",
+                token.line,
+                token.column,
+                width=len(name),
+            )
         if builtins.lookup(name) is not None and what != "dim":
             raise NameResolutionError(
                 f"{name} is a built-in function; choose another name",
@@ -330,8 +345,7 @@ class _Program:
         return list(self.values) + list(self.dims) + list(self.functions) + builtins.all_names()
 
     def unknown(self, name: str, line: int, column: int, kind: str = "name") -> NameResolutionError:
-        close = _nearest(name, self.known_names())
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = did_you_mean(name, self.known_names())
         return NameResolutionError(f"unknown {kind} {name}{hint}", line, column, width=len(name))
 
     # ---- dims -------------------------------------------------------------
@@ -409,7 +423,7 @@ class _Program:
                 raise NameResolutionError(
                     f"parameter {p} appears twice in {name}", p.line, p.column, width=len(p)
                 )
-        self.functions[name] = _Function(name, params, body, name_token.line)
+        self.functions[name] = _Function(name, params, body)
 
     def _assignment(self, tree: Tree) -> None:
         token, expr = tree.children
@@ -470,7 +484,6 @@ class _Program:
             list(self.variables),
             graph,
             name,
-            dict(self.declared_at),
         )
 
 
@@ -742,12 +755,6 @@ def _quote(source: str, start: int, end: int) -> str:
     head = " ".join(source[start : start + half].split())
     tail = " ".join(source[end - half : end].split())
     return f"{head} … {tail}"
-
-
-def _nearest(name: str, candidates: list[str]) -> list[str]:
-    """The closest known name, if any; a difference of case counts as close (X, x)."""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return close or [c for c in candidates if c.casefold() == name.casefold()][:1]
 
 
 def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:

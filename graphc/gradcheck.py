@@ -18,39 +18,139 @@ differences on derivatives that are (nearly) zero.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.errors import FeedError, NameResolutionError, ShapeError, did_you_mean
+from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram
-from graphc.ir import topological_order
-from graphc.runtime import CompiledFunction, check_feed, evaluate
+from graphc.ir import Node, topological_order
+from graphc.runtime import CompiledFunction, check_feed
 
 STEP = 6e-6  # ≈ eps^(1/3): balances truncation and rounding in float64
 FLOOR = 1e-3
+
+
+# Operators defined for positive arguments only, and which of their arguments.
+# (log|det A| takes any sign, but a matrix of positive entries keeps it tame.)
+_POSITIVE_ARGS = {"log": (0,), "sqrt": (0,), "logdet": (0,), "pow": (0,)}
+# Operators whose value is positive (or ≥ 0, and 0 only where an entry is) for
+# arguments of any sign: a variable under them may take both signs.
+_SIGN_FREE = {"exp", "sigmoid", "softplus", "abs"}
+
+
+def _needs_positive_argument(node: Node) -> tuple[int, ...]:
+    if node.op.name == "powc":  # x^p: any sign for a whole p, positive for 0.5, 1.5…
+        return () if float(node.attr("p")).is_integer() else (0,)
+    return _POSITIVE_ARGS.get(node.op.name, ())
+
+
+def _is_sign_free(node: Node) -> bool:
+    if node.op.name == "powc" and float(node.attr("p")) % 2 == 0:  # x², x⁴
+        return True
+    if node.op.name == "mul" and node.args[0] is node.args[1]:  # x ∘ x
+        return True
+    return node.op.name in _SIGN_FREE
+
+
+def positive_variables(lowered: LoweredProgram) -> set[str]:
+    """The variables whose values flow into an operator defined only for positive
+    arguments (log, sqrt, a fractional power, logdet, the base of x^y), other than
+    through one whose value is positive whatever the signs (exp, σ, |x|, x²)."""
+    out = lowered.graph.outputs[lowered.output]
+    stack = [
+        node.args[i] for node in topological_order([out]) for i in _needs_positive_argument(node)
+    ]
+    seen: set[Node] = set()
+    found: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen or _is_sign_free(node):
+            continue
+        seen.add(node)
+        if node.op.name == "var":
+            found.add(node.attr("name"))
+        stack.extend(node.args)
+    return found
+
+
+def memory_limit() -> int:
+    """The bytes `random_feed` may draw: a quarter of the machine's memory, leaving
+    room for the copies and derivatives a check makes (8 GiB where it cannot tell)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 32 * 2**30
+    return total // 4
+
+
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 def random_feed(
     lowered: LoweredProgram,
     dims: Mapping[str, int] | None = None,
     seed: int = 0,
-    signed: bool = False,
+    signed: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Random arrays for every input and param; unbound dims default to 3.
 
-    Values are uniform in [0.2, 1] (or ±, with ``signed``), divided by √(last
-    axis) so that products stay O(1) and tanh and σ do not saturate.
+    Magnitudes are uniform in [0.2, 1], divided by √(last axis) so that
+    products stay O(1) and tanh and σ do not saturate.  Signs are random,
+    so that relu, abs, max and hinges take both branches, except for the
+    variables that flow into log, sqrt, a fractional power or logdet
+    (`positive_variables`); ``signed=True`` draws both signs for every
+    variable, ``signed=False`` positive values for every one.
+
+    ``dims`` sizes the unbound dims: naming a dim the program does not
+    declare, or one it gives a size, is a `NameResolutionError`.  A feed
+    larger than `memory_limit` is a `FeedError` naming the largest variable.
     """
-    rng = np.random.default_rng(seed)
+    for name in dims or {}:
+        if name not in lowered.dims:
+            hint = did_you_mean(name, lowered.unbound_dims)
+            raise NameResolutionError(f"--dim {name}: the program declares no dim {name}{hint}")
+        if name not in lowered.unbound_dims:
+            raise NameResolutionError(
+                f"--dim {name}: the program gives dim {name} its size ({name} ="
+                f" {lowered.dims[name]}); --dim sizes the dims declared without one"
+            )
     sizes = {name: 3 for name in lowered.unbound_dims}
     sizes.update(dims or {})
+    shapes = {v: tuple(d.evaluate(sizes) for d in v.type.dims) for v in lowered.variables}
+    for v, shape in shapes.items():
+        if any(n < 0 for n in shape):
+            given = ", ".join(f"{n} = {sizes[n]}" for n in v.type.names)
+            raise ShapeError(
+                f"{v.attr('name')}: with {given}, {v.attr('kind')} {v.attr('name')} {v.type}"
+                f" would have shape {shape}; give the dims other sizes (--dim)"
+            )
+    need = {v: 8 * math.prod(shape) for v, shape in shapes.items()}
+    if sum(need.values()) > memory_limit():
+        v = max(need, key=need.get)
+        name = v.attr("name")
+        shape = "[" + "×".join(map(str, shapes[v])) + "]"
+        raise FeedError(
+            f"{name}: random values for {v.attr('kind')} {name} {shape} need"
+            f" {_bytes(need[v])}, more than graphc check draws on this machine"
+            f" ({_bytes(memory_limit())}, a quarter of its memory); give smaller sizes"
+        )
+    positive = set() if signed else positive_variables(lowered)
+    rng = np.random.default_rng(seed)
     feed = {}
-    for v in lowered.variables:
-        shape = tuple(d.evaluate(sizes) for d in v.type.dims)
+    for v, shape in shapes.items():
         values = rng.uniform(0.2, 1.0, size=shape)
-        if signed:
-            values *= rng.choice([-1.0, 1.0], size=shape)
+        signs = rng.choice([-1.0, 1.0], size=shape)  # drawn always: a seed gives one magnitude
+        if signed is not False and v.attr("name") not in positive:
+            values *= signs
         if shape:
             values /= math.sqrt(max(1, shape[-1]))
         feed[v.attr("name")] = values
@@ -78,12 +178,25 @@ class GradientReport:
         return max([v.worst for v in self.variables] + [self.direction_error])
 
     @property
+    def finite(self) -> bool:
+        """Whether the value is finite at the point drawn (else nothing was compared)."""
+        return bool(np.all(np.isfinite(self.value)))
+
+    @property
     def ok(self) -> bool:
-        return bool(self.worst <= self.tolerance)
+        return self.finite and bool(self.worst <= self.tolerance)
 
     def text(self) -> str:
         value = np.asarray(self.value)
         shown = f"{float(value):.6g}" if value.ndim == 0 else f"array of shape {value.shape}"
+        if not self.finite:
+            bad = int(np.sum(~np.isfinite(value)))
+            which = "" if value.ndim == 0 else f" in {bad} of its {value.size} entries"
+            return (
+                f"  {self.output} = {shown}\n"
+                f"NOT FINITE: {self.output} is NaN or infinite{which} at the values drawn, so its"
+                " derivatives cannot be compared there; try other values (--seed)"
+            )
         lines = [
             f"  {self.output} = {shown}",
             "  variable   shape        entries   worst relative error",
@@ -118,6 +231,16 @@ def check_gradients(
     rng = np.random.default_rng(seed + 1)
     feed = {k: np.array(v, dtype=np.float64) for k, v in feed.items()}
     value = fn(**feed)
+    report = GradientReport(fn.compiled.output, value, tolerance)
+    if not report.finite:
+        return report
+    entries = np.size(value) * sum(feed[name].size for name in fn.wrt)
+    if 8 * entries > memory_limit():
+        raise FeedError(
+            f"the Jacobian of {fn.compiled.output} by {', '.join(fn.wrt)} has {entries} entries"
+            f" ({_bytes(8 * entries)}), more than graphc check holds on this machine"
+            f" ({_bytes(memory_limit())}, a quarter of its memory); give smaller sizes"
+        )
     derivative = fn.jacobian(**feed)  # output shape + variable shape (the gradient, for scalars)
     out_shape = np.shape(value)
 
@@ -137,7 +260,6 @@ def check_gradients(
         moved[name][index] += step
         return value_of(moved)
 
-    report = GradientReport(fn.compiled.output, value, tolerance)
     for name in fn.wrt:
         x = feed[name]
         indices = list(np.ndindex(x.shape))

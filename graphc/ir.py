@@ -47,7 +47,6 @@ class Op:
     vjp: Callable[..., tuple[Node | None, ...]] | None = None
     to_sympy: Callable[..., Any] | None = None
     commutative: bool = False
-    doc: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         return f"Op({self.name})"

@@ -44,7 +44,6 @@ def define(op: Op) -> Callable[..., Node]:
         return Node.make(op, args, **attrs)
 
     construct.__name__ = op.name
-    construct.op = op  # type: ignore[attr-defined]
     return construct
 
 
@@ -232,7 +231,7 @@ _const = define(
         emit=lambda p, node: p.literal(node.attr("value")),
         to_sympy=lambda sp, node: (
             sp.Float(node.attr("value"))
-            if node.attr("value") != int(node.attr("value"))
+            if not float(node.attr("value")).is_integer()
             else sp.Integer(int(node.attr("value")))
         ),
     )
@@ -699,7 +698,7 @@ powc = define(
 
 
 def _sym_pow(sp, x, p):
-    exponent = sp.Integer(int(p)) if p == int(p) else sp.Float(p)
+    exponent = sp.Integer(int(p)) if float(p).is_integer() else sp.Float(p)
     return x.applyfunc(lambda e: e**exponent) if isinstance(x, sp.MatrixBase) else x**exponent
 
 

@@ -14,21 +14,22 @@ never modified.
 from __future__ import annotations
 
 import builtins
-import difflib
 import functools
 import numbers
 import types
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from graphc.compiler import CompiledModule, build_module
-from graphc.errors import DifferentiationError, FeedError
+from graphc.errors import DifferentiationError, FeedError, did_you_mean
+from graphc.evaluate import as_result, evaluate
 from graphc.frontend import LoweredProgram, lower
-from graphc.ir import Graph, Node, topological_order
+from graphc.ir import Graph, Node
 from graphc.passes import optimize
-from graphc.shapes import Dim, Type
+from graphc.shapes import SizeMismatch, Type, bind_sizes
 
 
 def _describe(v: Node) -> str:
@@ -60,28 +61,36 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
     return np.array(array, dtype=np.float64, copy=True)
 
 
+def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
+    """``feed`` keyed by the program's names; keys match as Python identifiers do (NFKC),
+    so ``fn(ℓ=2.0)``, which Python passes as ``l``, feeds ``ℓ``."""
+    by_key = {unicodedata.normalize("NFKC", name): name for name in declared}
+    named: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in feed.items():
+        name = by_key.get(unicodedata.normalize("NFKC", key)) if isinstance(key, str) else None
+        if name is None:
+            hint = did_you_mean(str(key), declared)
+            takes = ", ".join(declared) or "nothing"
+            raise FeedError(
+                f"{key} is not an input or param of this program (it takes {takes}){hint}"
+            )
+        if name in given:
+            raise FeedError(f"{given[name]} and {key} both feed {name}; give one value")
+        named[name], given[name] = value, key
+    return named
+
+
 def check_feed(
     lowered: LoweredProgram, feed: Mapping[str, Any]
 ) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
     """Validate ``feed`` against the declarations: arrays by var node, and dim sizes."""
     declared = {v.attr("name"): v for v in lowered.variables}
-    extra = [k for k in feed if k not in declared]
-    if extra:
-        close = (
-            difflib.get_close_matches(extra[0], list(declared), n=1)
-            or [d for d in declared if d.casefold() == extra[0].casefold()][:1]
-        )
-        hint = f"; did you mean {close[0]}?" if close else ""
-        takes = ", ".join(declared) or "nothing"
-        raise FeedError(
-            f"{extra[0]} is not an input or param of this program (it takes {takes}){hint}"
-        )
+    feed = _by_program_name(feed, declared)
     missing = [name for name in declared if name not in feed]
     if missing:
         listed = ", ".join(_describe(declared[m]) for m in missing)
         raise FeedError(f"missing value{'s' if len(missing) > 1 else ''} for {listed}")
-    sizes: dict[str, int] = {}
-    bound_by: dict[str, str] = {}
     arrays: dict[Node, np.ndarray] = {}
     for name, v in declared.items():
         array = _as_array(name, feed[name], v)
@@ -93,104 +102,13 @@ def check_feed(
                 f" {array.shape}"
             )
         arrays[v] = array
-    # Bind dims in declaration order; an array whose dims cannot be solved yet
-    # (x : [n*m] before W : [n, m]) waits for the others.
-    pending = list(arrays)
-    while pending:
-        waiting = [v for v in pending if not _bind(v, arrays[v], sizes, bound_by, strict=False)]
-        if len(waiting) == len(pending):
-            for v in waiting:
-                _bind(v, arrays[v], sizes, bound_by, strict=True)
-            break
-        pending = waiting
+    try:
+        sizes, _ = bind_sizes(
+            [(v, v.type, a.shape) for v, a in arrays.items()], label=lambda v: v.attr("name")
+        )
+    except SizeMismatch as err:
+        raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
     return arrays, sizes
-
-
-def _bind(
-    v: Node, array: np.ndarray, sizes: dict[str, int], bound_by: dict[str, str], strict: bool
-) -> bool:
-    """Check ``array`` against ``v``'s dims, binding unbound ones; False: cannot tell yet."""
-    name, t = v.attr("name"), v.type
-    local, by = dict(sizes), dict(bound_by)
-    for axis, d in enumerate(t.dims):
-        got = array.shape[axis]
-        want = d.substitute(local)
-        if want.value is None:
-            solved = want.solve(got)
-            if solved is None:
-                if not strict:
-                    return False
-                unknown = want.names
-                why = (
-                    f"no size of {unknown[0]} makes {want} = {got}"
-                    if len(unknown) == 1
-                    else f"{want} = {got} does not tell {', '.join(unknown)} apart, and no other"
-                    " array binds them"
-                )
-                raise FeedError(
-                    f"{name}: expected shape {_shape_text(t, local)}, got {array.shape}: {why}"
-                )
-            local[solved[0]] = solved[1]
-            by[solved[0]] = name
-        elif want.value != got:
-            why = ""
-            bound = [n for n in d.names if n in by]
-            if bound:
-                why = " (" + ", ".join(f"{n} = {local[n]} from {by[n]}" for n in bound) + ")"
-            raise FeedError(
-                f"{name}: expected shape {_shape_text(t, local)}, got {array.shape}:"
-                f" axis {axis} should have {want.value} entries{why}"
-            )
-    sizes.update(local)
-    bound_by.update(by)
-    return True
-
-
-def _shape_text(t: Type, sizes: Mapping[str, int]) -> str:
-    return str(Type(tuple(d.substitute(sizes) for d in t.dims), t.row))
-
-
-def _result(x: Any) -> Any:
-    array = np.asarray(x, dtype=np.float64)
-    return array[()] if array.ndim == 0 else array
-
-
-class _Evaluation:
-    """What an operator's ``impl`` may ask: fed values and sizes."""
-
-    def __init__(self, values: Mapping[Node, np.ndarray], sizes: Mapping[str, int]):
-        self.values = values
-        self.sizes = sizes
-
-    def feed(self, node: Node) -> np.ndarray:
-        return self.values[node]
-
-    def dim(self, d: Dim) -> int:
-        value = d.evaluate(self.sizes)
-        if value is None:
-            raise FeedError(f"dim {d} is not bound by any array fed")
-        return value
-
-    def shape(self, t: Type) -> tuple[int, ...]:
-        return tuple(self.dim(d) for d in t.dims)
-
-
-def evaluate(
-    outputs: Sequence[Node], values: Mapping[Node, np.ndarray], sizes: Mapping[str, int]
-) -> list[Any]:
-    """Evaluate ``outputs`` node by node with each operator's NumPy ``impl``.
-
-    ``values`` gives the var nodes' arrays; any other node given a value there
-    is taken as it is, not computed (gradient checks pin `stop` nodes so).
-    """
-    ctx = _Evaluation(values, sizes)
-    computed: dict[Node, Any] = {}
-    for node in topological_order(outputs):
-        if node in values:
-            computed[node] = values[node]
-        else:
-            computed[node] = node.op.impl(ctx, node, *(computed[a] for a in node.args))
-    return [_result(computed[o]) for o in outputs]
 
 
 class Program:
@@ -277,7 +195,7 @@ class CompiledFunction:
 
     def __call__(self, /, **feed: Any) -> Any:
         kwargs, _ = self._kwargs(feed)
-        return _result(self.module.value(**kwargs))
+        return as_result(self.module.value(**kwargs))
 
     def value_and_grad(self, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
         if not self.compiled.output_type.is_scalar:
@@ -287,7 +205,7 @@ class CompiledFunction:
             )
         kwargs, _ = self._kwargs(feed)
         value, grads = self.module.value_and_grad(**kwargs)
-        return _result(value), {k: _result(g) for k, g in grads.items()}
+        return as_result(value), {k: as_result(g) for k, g in grads.items()}
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
@@ -318,7 +236,7 @@ class CompiledFunction:
                     tangents[seeds[w]][j] = 1.0
                     column = np.asarray(self.module.jvp(**kwargs, **tangents)[1])
                     jac[w][(Ellipsis, *j)] = column
-        return {w: _result(j) for w, j in jac.items()}
+        return {w: as_result(j) for w, j in jac.items()}
 
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)

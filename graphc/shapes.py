@@ -14,9 +14,9 @@ source text and shape, and the position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 Monomial = tuple[str, ...]
 Key = TypeVar("Key")
@@ -101,20 +101,6 @@ class Dim:
 
     def evaluate(self, sizes: Mapping[str, int]) -> int | None:
         return self.substitute(sizes).value
-
-    def solve(self, size: int) -> tuple[str, int] | None:
-        """For ``a*n + b`` with one unbound name, the ``(n, value)`` giving ``size``."""
-        names = self.names
-        if len(names) != 1:
-            return None
-        (name,) = names
-        coeffs = dict(self.terms)
-        if set(coeffs) - {(name,), ()}:
-            return None  # not linear in the name
-        a, b = coeffs[(name,)], coeffs.get((), 0)
-        if (size - b) % a or (size - b) // a < 0:
-            return None
-        return name, (size - b) // a
 
     def __str__(self) -> str:
         if not self.terms:
@@ -268,7 +254,7 @@ class DimSource(Generic[Key]):
         return tuple(sorted(set(self.coeff.names) | set(self.offset.names)))
 
 
-def _solve_for(d: Dim, known: set[str]) -> tuple[str, Dim, Dim] | None:
+def _solve_for(d: Dim, known: Collection[str]) -> tuple[str, Dim, Dim] | None:
     """``d`` as ``coeff * name + offset`` for its one unknown name, if it is linear in it."""
     unknown = [n for n in d.names if n not in known]
     if len(unknown) != 1:
@@ -290,34 +276,127 @@ def _solve_for(d: Dim, known: set[str]) -> tuple[str, Dim, Dim] | None:
     return name, coeff_dim, Dim(offset)
 
 
-def dim_sources(variables: Sequence[tuple[Key, Type]]) -> dict[str, DimSource[Key]]:
-    """For each unbound dim of ``(variable, type)`` pairs, the axis that gives its size.
+def binding_order(
+    variables: Sequence[tuple[Key, Type]], known: Collection[str] = ()
+) -> list[tuple[Key, dict[str, DimSource[Key]]]]:
+    """The order in which fed arrays bind the unbound dims, and what each binds.
 
-    Dims are bound as the feed check binds them: in declaration order, a
-    variable whose dims cannot be solved yet (``x : [n*m]`` before
-    ``W : [n, m]``) waiting for the others.  A dim missing from the result
-    cannot be read from any fed array.
+    This is the one dim solver: the front end (which dims can be read), the
+    feed check (`bind_sizes`) and the emitted modules' feed check
+    (`dim_sources`) all follow it.  Variables are taken in declaration
+    order; one whose dims cannot be solved yet (``x : [n*m]`` before
+    ``W : [n, m]``) waits for the others.  A variable that never resolves is
+    missing from the result.  ``known`` names dims already sized.
     """
-    sources: dict[str, DimSource[Key]] = {}
+    order: list[tuple[Key, dict[str, DimSource[Key]]]] = []
+    solved: set[str] = set(known)
     pending = list(variables)
     while pending:
         waiting = []
         for key, t in pending:
-            known, found = set(sources), {}
+            now, found = set(solved), {}
             for axis, d in enumerate(t.dims):
-                if all(n in known for n in d.names):
+                if all(n in now for n in d.names):
                     continue
-                solved = _solve_for(d, known)
-                if solved is None:
+                solution = _solve_for(d, now)
+                if solution is None:
                     break
-                name, coeff, offset = solved
+                name, coeff, offset = solution
                 found[name] = DimSource(key, axis, coeff, offset)
-                known.add(name)
+                now.add(name)
             else:
-                sources.update(found)
+                order.append((key, found))
+                solved = now
                 continue
             waiting.append((key, t))
         if len(waiting) == len(pending):
             break
         pending = waiting
-    return sources
+    return order
+
+
+def dim_sources(variables: Sequence[tuple[Key, Type]]) -> dict[str, DimSource[Key]]:
+    """For each unbound dim of ``(variable, type)`` pairs, the axis that gives its size.
+
+    A dim missing from the result cannot be read from any fed array.
+    """
+    return {name: source for _, found in binding_order(variables) for name, source in found.items()}
+
+
+class SizeMismatch(Exception):
+    """A fed array's shape does not fit its declared type (``key``: which variable)."""
+
+    def __init__(self, key: Any, message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def shape_text(t: Type, sizes: Mapping[str, int]) -> str:
+    """``t`` with the sizes known so far put in: ``[3×n]``."""
+    return str(Type(tuple(d.substitute(sizes) for d in t.dims), t.row))
+
+
+def bind_sizes(
+    fed: Sequence[tuple[Key, Type, tuple[int, ...]]],
+    sizes: Mapping[str, int] | None = None,
+    label: Callable[[Key], str] = str,
+) -> tuple[dict[str, int], dict[str, Key]]:
+    """Bind the unbound dims from the shapes of fed arrays, and check every axis.
+
+    ``fed`` holds ``(variable, declared type, shape fed)``, each shape of the
+    type's rank; ``sizes`` are dims already known.  Returns every dim's size
+    and, for each dim bound here, the variable that bound it.  Raises
+    `SizeMismatch` for the first variable (in `binding_order`) that does not fit.
+    """
+    bound = dict(sizes or {})
+    by: dict[str, Key] = {}
+    types = {key: t for key, t, _ in fed}
+    shapes = {key: shape for key, _, shape in fed}
+
+    def check(key: Key, sources: Mapping[int, tuple[str, DimSource[Key]]]) -> None:
+        t, shape = types[key], tuple(shapes[key])
+        for axis, d in enumerate(t.dims):
+            got, want = shape[axis], d.substitute(bound)
+            if want.value is not None:
+                if want.value != got:
+                    named = [n for n in d.names if n in by]
+                    why = ", ".join(f"{n} = {bound[n]} from {label(by[n])}" for n in named)
+                    raise SizeMismatch(
+                        key,
+                        f"expected shape {shape_text(t, bound)}, got {shape}:"
+                        f" axis {axis} should have {want.value} entries"
+                        + (f" ({why})" if why else ""),
+                    )
+                continue
+            if axis not in sources:
+                unknown = want.names
+                why = (
+                    f"no size of {unknown[0]} makes {want} = {got}"
+                    if len(unknown) == 1
+                    else f"{want} = {got} does not tell {', '.join(unknown)} apart, and no other"
+                    " array binds them"
+                )
+                raise SizeMismatch(
+                    key, f"expected shape {shape_text(t, bound)}, got {shape}: {why}"
+                )
+            name, source = sources[axis]
+            coeff, offset = source.coeff.evaluate(bound), source.offset.evaluate(bound)
+            size, rest = divmod(got - offset, coeff) if coeff else (0, 1)
+            if rest or size < 0:
+                raise SizeMismatch(
+                    key,
+                    f"expected shape {shape_text(t, bound)}, got {shape}:"
+                    f" no size of {name} makes {want} = {got}",
+                )
+            bound[name] = size
+            by[name] = key
+
+    order = binding_order([(key, t) for key, t, _ in fed], bound)
+    for key, found in order:
+        check(key, {s.axis: (name, s) for name, s in found.items()})
+    resolved = {key for key, _ in order}
+    for key, _, _ in fed:
+        if key not in resolved:
+            check(key, {})
+    return bound, by

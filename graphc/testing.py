@@ -17,12 +17,12 @@ rules the way JAX's ``check_grads`` does, on graphs rather than functions:
     reverse over reverse…), which shows that the rules compose.
 
 Derivative graphs are built with `graphc.autodiff` and evaluated with each
-operator's own NumPy ``impl`` (`graphc.runtime.evaluate`); nothing is
+operator's own NumPy ``impl`` (`graphc.evaluate.evaluate`); nothing is
 emitted or optimised, so a failure points at a rule, not at a pass.
 
 A check takes the output node (or a function building it from the variable
 nodes) and a feed ``{var node: value}``; dims that are not integers are
-bound from the arrays fed, as `graphc.runtime` does.  A disagreement raises
+bound from the arrays fed, as the feed check binds them.  A disagreement raises
 `AssertionError` naming the rule, the operator, the entry and both values::
 
     from graphc import ops
@@ -44,9 +44,9 @@ from numpy.typing import ArrayLike
 
 from graphc import ops
 from graphc.autodiff import jvp_nodes, vjp_nodes
+from graphc.evaluate import evaluate
 from graphc.ir import Node
-from graphc.runtime import evaluate
-from graphc.shapes import Type
+from graphc.shapes import SizeMismatch, Type, bind_sizes
 
 __all__ = [
     "CheckResult",
@@ -136,26 +136,20 @@ def random_value(
 
 
 def infer_sizes(primals: Feed, sizes: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Bind unbound dims from the arrays fed; check every array's shape."""
-    bound = dict(sizes or {})
+    """Bind unbound dims from the arrays fed (as `graphc.shapes.bind_sizes` does);
+    check every array's shape."""
+    fed = []
     for v, value in primals.items():
         if not isinstance(v, Node) or v.op.name != "var":
             raise TypeError(f"feed keys must be var nodes, not {v!r}")
         shape = np.shape(value)
         if len(shape) != v.type.rank:
             raise ValueError(f"{describe(v)} is fed an array of shape {shape}")
-        for axis, d in enumerate(v.type.dims):
-            want = d.substitute(bound)
-            if want.value is None:
-                solved = want.solve(shape[axis])
-                if solved is None:
-                    raise ValueError(f"{describe(v)}: no {d} has {shape[axis]} entries")
-                bound[solved[0]] = solved[1]
-            elif want.value != shape[axis]:
-                raise ValueError(
-                    f"{describe(v)} is fed an array of shape {shape}: axis {axis} should have"
-                    f" {want.value} entries"
-                )
+        fed.append((v, v.type, shape))
+    try:
+        bound, _ = bind_sizes(fed, sizes, label=describe)
+    except SizeMismatch as err:
+        raise ValueError(f"{describe(err.key)}: {err.message}") from None
     return bound
 
 

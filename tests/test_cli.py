@@ -115,3 +115,203 @@ def test_run_reports_bad_feed_file(tmp_path):
 def test_help(argv):
     done = graphc(*argv)
     assert done.returncode == 0 and "usage: graphc" in done.stdout
+
+
+def test_run_feeds_npz_names_as_python_reads_them(tmp_path):
+    program = tmp_path / "ell.gc"
+    program.write_text("param ℓ : []\ny = ℓ^2\n", encoding="utf-8")
+    for key in ("ℓ", "l"):
+        feed = tmp_path / "values.npz"
+        np.savez(feed, **{key: 3.0})
+        done = graphc("run", str(program), "--feed", str(feed), "--grad")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["y = 9.", "dy/dℓ = 6."]
+
+
+# ---- no tracebacks: bad options, closed pipes, memory ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--seed", "-1"],
+        ["--seed", "x"],
+        ["--tolerance", "-1"],
+        ["--tolerance", "nan"],
+        ["--dim", "n=²"],
+        ["--dim", "n=" + "9" * 5000],
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error(option):
+    done = graphc("check", str(ROOT / "examples" / "cube.gc"), *option)
+    assert done.returncode == 2, done.stderr
+    assert "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_closed_pipe_ends_quietly():
+    # The reader is gone before graphc writes (as `graphc graph … | head -1` can be).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphc", "graph", NER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 141 and stderr == ""
+
+
+def test_a_feed_too_large_to_draw_is_an_error_naming_the_variable(tmp_path):
+    program = tmp_path / "big.gc"
+    program.write_text("dim n = 200000\nparam W : [n, n]\ny = sum(W)\n")
+    done = graphc("check", str(program))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(
+        f"{program}: error: W: random values for param W [200000×200000] need 320 GB, more than"
+    )
+
+
+def test_memory_that_cannot_be_had_is_an_error(monkeypatch, capsys):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("graphc.__main__.check_gradients", no_memory)
+    assert main(["check", str(ROOT / "examples" / "cube.gc")]) == 2
+    assert capsys.readouterr().err.startswith("graphc: error: out of memory")
+
+
+# ---- --dim names a dim the program sizes from its arrays ------------------------------
+
+
+@pytest.mark.parametrize(
+    "dim, message",
+    [
+        ("typo=5", "error: --dim typo: the program declares no dim typo\n"),
+        ("bacth=5", "error: --dim bacth: the program declares no dim bacth; did you mean batch?"),
+        ("d=7", "error: --dim d: the program gives dim d its size (d = 50); --dim sizes"),
+    ],
+)
+def test_dim_option_must_name_an_unbound_dim(tmp_path, dim, message):
+    program = tmp_path / "dims.gc"
+    program.write_text(
+        "dim d = 50\ndim batch\nparam x : [d]\nparam y : [batch]\nJ = sum(x) + sum(y)\n"
+    )
+    done = graphc("check", str(program), "--dim", dim)
+    assert done.returncode == 2 and message in done.stderr
+
+
+# ---- graphc check: values that are not finite, nothing to check, both signs -----------
+
+
+def test_check_says_when_the_value_is_not_finite(tmp_path):
+    program = tmp_path / "log.gc"
+    program.write_text("param x : [3]\ny = sum(log(x))\n")
+    assert graphc("check", str(program)).returncode == 0  # x flows into log: drawn positive
+    done = graphc("check", str(program), "--signed")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "NOT FINITE: y is NaN or infinite at the values drawn" in done.stdout
+    assert done.stderr == ""  # no NumPy warning either
+
+
+@pytest.mark.parametrize(
+    "text, wrt, message",
+    [
+        ("input x : [3]\ny = sum(x)\n", [], "declares no param"),
+        ("param x : [3]\ny = sum(x)\n", ["--wrt", ""], "--wrt names no variable"),
+    ],
+)
+def test_check_says_when_there_is_nothing_to_differentiate(tmp_path, text, wrt, message):
+    program = tmp_path / "m.gc"
+    program.write_text(text)
+    done = graphc("check", str(program), *wrt)
+    assert done.returncode == 2 and "OK" not in done.stdout
+    assert done.stderr.startswith("graphc: error: nothing to differentiate: ")
+    assert message in done.stderr
+
+
+def test_check_draws_both_signs_where_the_operators_allow_them(monkeypatch, capsys, tmp_path):
+    from graphc.gradcheck import positive_variables, random_feed
+
+    program = tmp_path / "hinge.gc"
+    program.write_text(
+        "dim n\nparam w, s, e : [n]\ninput x : [n]\n"
+        "J = sum(relu(1 - w ∘ x)) + sum(sqrt(s)) + sum(e^1.5) + logsumexp(w) + ‖x‖\n"
+    )
+    lowered = graphc_parse(program).lowered
+    assert positive_variables(lowered) == {"s", "e"}
+    feed = random_feed(lowered, {"n": 50})
+    assert (feed["w"] < 0).any() and (feed["w"] > 0).any() and (feed["x"] < 0).any()
+    assert (feed["s"] > 0).all() and (feed["e"] > 0).all()
+    assert (random_feed(lowered, {"n": 50}, signed=False)["w"] > 0).all()
+    # A relu whose derivative is 1 everywhere passes on positive values only.
+    relu = ops.OPS["relu"]
+    monkeypatch.setattr(relu, "vjp", lambda node, g: (g,))
+    monkeypatch.setattr(relu, "jvp", lambda node, t: t)
+    hinge = tmp_path / "relu.gc"
+    hinge.write_text("param w : [4]\nJ = sum(relu(w))\n")
+    assert main(["check", str(hinge), "--positive"]) == 0
+    assert main(["check", str(hinge)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def graphc_parse(path: Path):
+    import graphc as api
+
+    return api.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+# ---- --version, and the program from standard input ------------------------------------
+
+
+def test_version():
+    import graphc as api
+
+    done = graphc("--version")
+    assert done.returncode == 0 and done.stdout == f"graphc {api.__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["compile", "graph", "check", "run"])
+def test_dash_reads_the_program_from_standard_input(command, tmp_path):
+    feed = tmp_path / "values.npz"
+    np.savez(feed, x=3.0)
+    extra = ["--feed", str(feed)] if command == "run" else []
+    program = "param x : []\ny = x^2\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "graphc", command, "-", *extra],
+        input=program,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = {
+        "compile": "Generated by graphc from <stdin>",
+        "graph": "return y",
+        "check": "graphc check <stdin> (reverse mode, seed 0)",
+        "run": "y = 9.",
+    }
+    assert expected[command] in done.stdout
+
+
+def test_an_error_in_standard_input_names_stdin():
+    done = subprocess.run(
+        [sys.executable, "-m", "graphc", "compile", "-"],
+        input="param x : [3]\ny = sum(x",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("<stdin>:2:10: error: unexpected end of input")
+
+
+def test_check_help_lists_the_exit_statuses():
+    done = graphc("check", "--help")
+    text = " ".join(done.stdout.split())
+    for status in (
+        "0 the derivatives agree",
+        "1 they disagree",
+        "2 a usage or program error",
+        "3 the value is not finite",
+    ):
+        assert status in text

@@ -560,3 +560,66 @@ def test_an_unknown_mode():
     with pytest.raises(graphc.GraphcError) as info:
         graphc.compile("param w : [3]\ns = sum(w)", mode="sideways")
     assert "sideways" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("param x : [3]\ny = sum(x, 1e400)", "axis inf is out of range for rank 1"),
+        ("param x : [3]\ny = sum(x, -1e400)", "axis -inf is out of range for rank 1"),
+        ("param x : [3, 3]\ny = sum(mean(x, 1e400))", "axis inf is out of range for rank 2"),
+        ("param x : [3]\ny = sum(x, 1e300)", "axis 1e+300 is out of range for rank 1"),
+    ],
+)
+def test_a_literal_too_large_for_an_axis_is_a_located_error(text, message):
+    with pytest.raises(graphc.ShapeError) as err:
+        graphc.compile(text)
+    assert err.value.message == message and err.value.line == 2
+
+
+@pytest.mark.parametrize("text", ["(x^2)^1e400", "(x^1e400)^2", "1e400 x + (x^-1e400)^(-1e400)"])
+def test_infinite_exponents_compile(text):
+    # (x^p)^q folds only for whole p and q; inf is neither, and int(inf) would overflow
+    fn = graphc.compile(f"param x : [3]\ny = sum({text})")
+    assert "value_and_grad" in fn.module_functions
+
+
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        (
+            "param ℓ : []\nparam l : []\ny = ℓ l",
+            (2, 7),
+            "l is the same name as ℓ (line 1) to Python, which reads both as l;"
+            " choose another name",
+        ),
+        (
+            "param x₁ : []\nx1 = x₁^2",
+            (2, 1),
+            "x1 is the same name as x₁ (line 1) to Python, which reads both as x1;"
+            " choose another name",
+        ),
+        ("dim ℌ\nparam H : [ℌ]\ny = sum(H)", (2, 7), "H is the same name as ℌ (line 1)"),
+    ],
+)
+def test_two_names_python_reads_as_one_are_an_error_at_the_second(text, where, message):
+    with pytest.raises(graphc.NameResolutionError) as err:
+        graphc.parse(text)
+    assert (err.value.line, err.value.column) == where
+    assert err.value.message.startswith(message)
+
+
+def test_one_did_you_mean_for_every_name_graphc_suggests():
+    from graphc.errors import did_you_mean
+
+    assert did_you_mean("wieght", ["x", "weight"]) == "; did you mean weight?"
+    assert did_you_mean("X", ["x", "y"]) == "; did you mean x?"  # a difference of case
+    assert did_you_mean("l", ["ℓ", "k"]) == "; did you mean ℓ?"  # as Python reads names
+    assert did_you_mean("zzz", ["weight"]) == ""
+    # the front end, wrt=, the feed check and graphc check --dim all use it
+    with pytest.raises(graphc.NameResolutionError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 wieght")
+    with pytest.raises(graphc.NameResolutionError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 weight", wrt="wieght")
+    with pytest.raises(graphc.FeedError, match="did you mean weight"):
+        graphc.compile("param weight : []\ny = 2 weight")(wieght=1.0)

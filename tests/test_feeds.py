@@ -428,3 +428,18 @@ def test_the_same_checks_guard_a_program_with_no_unbound_dims():
     with pytest.raises(graphc.FeedError) as info:
         fn(x=np.ones((3, 3)), w=np.ones(3))
     assert "x: expected a vector [3]" in info.value.message
+
+
+def test_feed_names_match_as_python_reads_identifiers():
+    # Python passes fn(ℓ=2.0) as l (NFKC); the program's name is ℓ.
+    fn = graphc.compile("param ℓ, x₁ : []\ny = ℓ^2 x₁")
+    assert fn(ℓ=2.0, x1=3.0) == 12.0  # Python reads ℓ= as l=
+    assert fn(**{"ℓ": 2.0, "x1": 3.0}) == 12.0
+    assert fn.grad(l=2.0, x1=3.0) == {"ℓ": 12.0, "x₁": 4.0}
+    assert graphc.parse("param ℓ : []\ny = 2 ℓ").run(l=5.0) == 10.0
+    with pytest.raises(graphc.FeedError) as err:
+        fn(**{"ℓ": 2.0, "l": 2.0, "x1": 1.0})
+    assert err.value.message == "ℓ and l both feed ℓ; give one value"
+    # the emitted module names its keywords, and says how Python spells them
+    assert "def value(*, l, x1):" in fn.source
+    assert "Python spells ℓ as l, x₁ as x1." in fn.source

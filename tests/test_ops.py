@@ -37,8 +37,9 @@ import pytest
 from graphc import ops
 from graphc.autodiff import jvp_nodes, vjp_nodes
 from graphc.emit_numpy import FunctionSpec, emit_module
+from graphc.evaluate import evaluate
 from graphc.ir import Graph, Node, Op
-from graphc.runtime import evaluate, load_module
+from graphc.runtime import load_module
 from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, vector
 from graphc.testing import check_grads, check_jvp, check_vjp, random_value
 

@@ -97,3 +97,19 @@ def test_installed_package_reads_its_own_grammar():
         )
     grammar = importlib.resources.files("graphc") / "grammar" / "graphc.lark"
     assert grammar.is_file()
+
+
+def test_graphc_testing_loads_neither_the_parser_nor_the_compiler():
+    # Checking one operator rule needs the operator table and NumPy, not Lark.
+    code = (
+        "import sys, graphc.testing\n"
+        "print(sorted(m for m in ('lark', 'graphc.compiler', 'graphc.frontend', 'graphc.runtime')"
+        " if m in sys.modules))\n"
+        "import graphc\n"
+        "graphc.compile('param x : []\\ny = x^2')\n"
+        "print('lark' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.split() == ["[]", "True"]

@@ -43,6 +43,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,8 @@ def product_type(a: tuple, b: tuple) -> tuple | None:
 
 # The declared variables a program may use.  Some names are there to trip
 # the emitted Python: `i`, `dict`, `grad`, `zero` are names the emitted
-# helpers use, `c₁` is `c1` to Python (NFKC), `lambda` is a keyword.
+# helpers use, `c₁` is `c1` to Python (NFKC, so no intermediate is `c1`), `lambda` is
+# a keyword.
 POOL: dict[str, tuple] = {
     "a": S,
     "b": S,
@@ -311,7 +313,9 @@ def fresh(draw, ctx: Ctx, prefixes=INTERMEDIATE_PREFIXES) -> str:
             "underscore": f"{prefix}_{number}",
             "subscript": prefix + number.translate(SUBSCRIPTS),
         }[style]
-        if name not in ctx.taken and name not in POOL:
+        # c1 and c₁ are one name to Python (NFKC), which graphc refuses
+        clashes = {unicodedata.normalize("NFKC", n) for n in (*ctx.taken, *POOL)}
+        if unicodedata.normalize("NFKC", name) not in clashes:
             ctx.taken.add(name)
             return name
 

@@ -171,7 +171,7 @@ def power_of_power(n: Node) -> Node | None:
     # (x^p)^q -> x^(p q)  for integer p, q
     if n.op.name == "powc" and n.args[0].op.name == "powc":
         p, q = n.args[0].attr("p"), n.attr("p")
-        if p == int(p) and q == int(q):
+        if float(p).is_integer() and float(q).is_integer():  # not int(): p may be inf
             return ops.powc(n.args[0].args[0], p=p * q)
     return None
 

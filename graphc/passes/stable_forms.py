@@ -119,9 +119,7 @@ def exp_over_its_sum(n: Node) -> Node | None:
             and s.args[0] is e
             and not _shifted_by_its_max(e.args[0])
         ):
-            x = e.args[0]
-            shifted = ops.exp(x - ops.stop(ops.amax(x)))
-            return shifted / ops.reduce_sum(shifted, axis=None)
+            return builtins.stable_softmax(e.args[0])
     return None
 
 
