@@ -49,7 +49,7 @@ def vjp_nodes(
         adjoint[output] = cotangent
     for node in reversed(order):
         g = adjoint.get(node)
-        if g is None or node.op.vjp is None or node.op.name == "var":
+        if g is None or node.op.vjp is None:  # leaves have no rules
             continue
         for arg, ct in zip(node.args, node.op.vjp(node, g)):
             if ct is None or arg not in active:
@@ -100,7 +100,7 @@ def reverse_mode(
     names = dict(graph.names)
     for node, name in graph.names.items():
         ct = adjoint.get(node)
-        if ct is not None and ct not in names and ct.op.name not in ("var", "const"):
+        if ct is not None and ct not in names and ct.op.label is None:
             names[ct] = gradient_name(output, name)
     hints = dict(graph.hints)
     for ct in adjoint.values():
@@ -119,6 +119,6 @@ def forward_mode(graph: Graph, seeds: Mapping[Node, Node], output: str | None = 
     names = dict(graph.names)
     for node, name in graph.names.items():
         t = tangents.get(node)
-        if t is not None and t not in names and t.op.name not in ("var", "const"):
+        if t is not None and t not in names and t.op.label is None:
             names[t] = f"{name}_dot"
     return Graph({output: out, f"{output}_dot": tangent}, names, dict(graph.hints))
