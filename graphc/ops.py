@@ -133,15 +133,13 @@ def zeros(t: Type) -> Node:
     return fill(value=0.0, type=t)
 
 
-_VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise"}
-
-
 def elementwise(
     name: str,
     impl: Callable,
     emit: Callable,
     partials: Callable[..., Sequence[Node | None]] | None,
     to_sympy: Callable | None = None,
+    verb: str | None = None,
     **facts: bool,
 ) -> Callable[..., Node]:
     """An elementwise operator from its local partial derivatives.
@@ -149,11 +147,12 @@ def elementwise(
     ``partials(*args, out)`` returns ∂out/∂argᵢ for each argument as graph
     nodes (broadcasting like the operator), or None for a zero partial.
     Both derivative rules come from them, so they cannot drift apart.  Its
-    arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``facts`` are
-    further `Op` facts (commutative, bilinear).
+    arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``verb`` names it
+    in shape errors ("cannot multiply …"); ``facts`` are further `Op` facts
+    (commutative, bilinear).
     """
 
-    verb = _VERBS.get(name, f"apply {name} to")
+    verb = verb or f"apply {name} to"
 
     def infer(*types: Type) -> Type:
         result = types[0]
@@ -669,6 +668,7 @@ add = elementwise(
     lambda a, b, out: (ONE, ONE),
     to_sympy=lambda sp, node, a, b: a + b,
     commutative=True,
+    verb="add",
 )
 
 sub = elementwise(
@@ -677,6 +677,7 @@ sub = elementwise(
     infix("-"),
     lambda a, b, out: (ONE, MINUS_ONE),
     to_sympy=lambda sp, node, a, b: a - b,
+    verb="subtract",
 )
 
 mul = elementwise(
@@ -687,6 +688,7 @@ mul = elementwise(
     to_sympy=lambda sp, node, a, b: _sympy_hadamard(sp, a, b),
     commutative=True,
     bilinear=True,
+    verb="multiply",
 )
 
 
@@ -706,6 +708,7 @@ div = elementwise(
         if not isinstance(b, sp.MatrixBase)
         else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x))
     ),
+    verb="divide",
 )
 
 # pow: a^b with both varying;  powc (below) when the exponent is a literal.
@@ -715,6 +718,7 @@ pow_ = elementwise(
     infix("**"),
     lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
     to_sympy=lambda sp, node, a, b: a**b,
+    verb="raise",
 )
 
 
