@@ -53,7 +53,7 @@ def vjp_nodes(
         adjoint[output] = cotangent
     for node in reversed(order):
         g = adjoint.get(node)
-        if g is None or node.op.vjp is None or node.op.name == "var":
+        if g is None or node.op.vjp is None:  # leaves have no rules
             continue
         for arg, ct in zip(node.args, node.op.vjp(node, g)):
             if ct is None or arg not in active:
@@ -119,7 +119,7 @@ def reverse_mode(
     names = dict(graph.names)
     for node, name in graph.names.items():
         ct = adjoint.get(node)
-        if ct is None or ct in names or ct in primal or ct.op.name in ("var", "const"):
+        if ct is None or ct in names or ct in primal or ct.op.label is not None:
             continue
         names[ct] = gradient_name(output, name)
     hints = dict(graph.hints)
@@ -140,6 +140,6 @@ def forward_mode(graph: Graph, seeds: Mapping[Node, Node], output: str | None = 
     names = dict(graph.names)
     for node, name in graph.names.items():
         t = tangents.get(node)
-        if t is not None and t not in names and t.op.name not in ("var", "const"):
+        if t is not None and t not in names and t.op.label is None:
             names[t] = tangent_name(name)
     return Graph({output: out, tangent_name(output): tangent}, names, dict(graph.hints))

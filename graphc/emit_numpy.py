@@ -222,20 +222,15 @@ def function_body(
     reserved = {
         node: namer.fresh(graph.names[node])
         for node in order
-        if node in graph.names and node.op.name not in ("var", "const", "dimval")
+        if node in graph.names and not node.op.inline
     }
     exprs: dict[Node, Expr] = {}
     lines: list[str] = []
     stored: dict[Node, str] = {}
     for node in order:
-        if node.op.name == "var":
-            exprs[node] = printer.name(node)
-            continue
         args = [exprs[a] for a in node.args]
         expr = node.op.emit(printer, node, *args)
-        if node.op.name in ("const", "dimval") or (
-            _passthrough(expr, args) and node not in reserved
-        ):
+        if node.op.inline or (_passthrough(expr, args) and node not in reserved):
             exprs[node] = expr  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1

@@ -430,7 +430,7 @@ class _Program:
         term = self.lower_expression(expr, {})
         name = self.claim(token, "value")
         node = term.node
-        if node.op.name not in ("var", "const") and node not in self.names:
+        if node.op.label is None and node not in self.names:
             self.names[node] = name
         self.values[name] = node
         self.last_assigned = name
@@ -738,7 +738,7 @@ class ExpressionLowering(Transformer_NonRecursive):
         finally:
             program.calling.pop()
         node = result.node
-        if node.op.name not in ("var", "const") and node not in program.names:
+        if node.op.label is None and node not in program.names:
             program.hints.setdefault(node, function.name)
         return self.term(node, meta)
 

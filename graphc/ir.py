@@ -37,6 +37,24 @@ class Op:
     to_sympy(sympy, node, *args)             the SymPy translation
 
     An op with neither rule is piecewise constant: its derivative is zero.
+
+    Its facts, which the passes, the differentiator and the emitter read
+    instead of lists of operator names (tests/test_ops.py checks each one
+    numerically or against the shape rule):
+
+    arity        how many operands it takes (None: any number, like concat);
+                 a `leaf` takes none
+    elementwise  applied entry by entry, broadcasting like NumPy
+    linear       linear in its operands: op(αa + b) = α op(a) + op(b)
+    bilinear     linear in each of its two operands (the products)
+    commutative  op(a, b) = op(b, a)
+    needs_sizes  evaluating or printing it reads dim values (fill, eye, take…)
+    inline       printed as an atom that costs nothing to repeat (a name, a
+                 literal, a dim): never a statement of its own, even if named
+    constant     every entry is its ``value`` attribute (const, fill)
+    label        label(node) -> str for a node that is its own label in
+                 listings (a var's name, a literal); such a node never takes
+                 a program's name
     """
 
     name: str
@@ -46,7 +64,20 @@ class Op:
     jvp: Callable[..., Node | None] | None = None
     vjp: Callable[..., tuple[Node | None, ...]] | None = None
     to_sympy: Callable[..., Any] | None = None
+    arity: int | None = 1
+    elementwise: bool = False
+    linear: bool = False
+    bilinear: bool = False
+    needs_sizes: bool = False
+    inline: bool = False
+    constant: bool = False
+    label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
+
+    @property
+    def leaf(self) -> bool:
+        """It takes no operands (var, const, fill, dimval, eye)."""
+        return self.arity == 0
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -63,6 +94,7 @@ class Node:
     """An interned, immutable graph node.  Build with `Node.make` (or ops.*)."""
 
     __slots__ = ("op", "args", "attrs", "type", "settled", "__weakref__")
+    __match_args__ = ("op", "args")  # rules match `Node(Op("neg"), [x])`
 
     _interned: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 
@@ -79,6 +111,8 @@ class Node:
         key = (op.name, args, tuple((k, _key(v)) for k, v in frozen))
         node = cls._interned.get(key)
         if node is None:
+            if op.arity is not None and len(args) != op.arity:
+                raise TypeError(f"{op.name} takes {op.arity} operand(s), not {len(args)}")
             node = object.__new__(cls)
             init = object.__setattr__  # the one place a node is written (but for `settle`)
             init(node, "op", op)
@@ -189,10 +223,8 @@ class Graph:
         taken = set(self.names.values())
         counter = 0
         for node in self.nodes():
-            if node.op.name == "var":
-                labels[node] = node.attr("name")
-            elif node.op.name == "const":
-                labels[node] = repr(node.attr("value"))
+            if node.op.label is not None:
+                labels[node] = node.op.label(node)
             elif node in self.names:
                 labels[node] = self.names[node]
             elif node in self.hints and self.hints[node] not in taken:
@@ -221,7 +253,7 @@ class Graph:
             if node.op.name == "var":
                 lines.append(f"  {node.attr('kind')} {node.attr('name')} : {node.type}")
         for node in order:
-            if node.op.name in ("var", "const"):
+            if node.op.label is not None:  # a var (declared above) or a literal
                 continue
             args = " ".join(labels[a] for a in node.args)
             attrs = " ".join(f"{k}={v}" for k, v in node.attrs)
@@ -276,7 +308,9 @@ def _carry(
     carried: dict[Node, str] = {}
     for old, name in names.items():
         new = mapping.get(old, old)
-        if new.op.name in ("var", "const", "fill") or new in carried:
+        # Not onto a var or a literal (their own labels), nor onto a fill: a
+        # statement `z = np.zeros(n)` would be noise.
+        if new.op.label is not None or new.op.constant or new in carried:
             continue
         if already is not None and new is not old and new in already():
             continue

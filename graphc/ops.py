@@ -13,6 +13,14 @@ Two helpers keep blocks short and the two modes in agreement:
   back over broadcast axes.
 * `linear` takes the operator's transpose: jvp applies the operator to the
   tangents, vjp applies the transpose to the cotangent.
+* `bilinear` takes the transposes in each operand of a product: jvp is
+  ∂a·b + a·∂b.
+
+Each helper also sets the operator's facts (`Op.elementwise`, `Op.linear`,
+`Op.bilinear`, its arity); other facts are keyword arguments of the block.
+Passes and the emitter read these facts, never lists of operator names, so
+adding an operator touches its block here (and `builtins.py` to give it a
+name in the language), nothing else.
 
 Conventions: a tangent or cotangent of ``None`` is zero.  ``impl(ctx, node,
 *values)`` gets a context whose ``shape(type)`` and ``dim(d)`` give integers;
@@ -22,7 +30,9 @@ source text.  Vectors are 1-D at run time; orientation is ``node.type.row``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +41,6 @@ from graphc.ir import Node, Op
 from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vector
 
 OPS: dict[str, Op] = {}
-ELEMENTWISE: set[str] = set()  # operators applied entry by entry
 
 
 def define(op: Op) -> Callable[..., Node]:
@@ -72,7 +81,7 @@ def const(value: float) -> Node:
 
 
 def is_const(node: Node | None, value: float | None = None) -> bool:
-    if node is None or node.op.name not in ("const", "fill"):
+    if node is None or not node.op.constant:
         return False
     return value is None or node.attr("value") == value
 
@@ -123,25 +132,26 @@ def zeros(t: Type) -> Node:
     return fill(value=0.0, type=t)
 
 
-_VERBS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "pow": "raise"}
-
-
 def elementwise(
     name: str,
     impl: Callable,
     emit: Callable,
     partials: Callable[..., Sequence[Node | None]] | None,
     to_sympy: Callable | None = None,
-    commutative: bool = False,
+    verb: str | None = None,
+    **facts: bool,
 ) -> Callable[..., Node]:
     """An elementwise operator from its local partial derivatives.
 
     ``partials(*args, out)`` returns ∂out/∂argᵢ for each argument as graph
     nodes (broadcasting like the operator), or None for a zero partial.
-    Both derivative rules come from them, so they cannot drift apart.
+    Both derivative rules come from them, so they cannot drift apart.  Its
+    arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``verb`` names it
+    in shape errors ("cannot multiply …"); ``facts`` are further `Op` facts
+    (commutative, bilinear).
     """
 
-    verb = _VERBS.get(name, f"apply {name} to")
+    verb = verb or f"apply {name} to"
 
     def infer(*types: Type) -> Type:
         result = types[0]
@@ -162,7 +172,7 @@ def elementwise(
             None if d is None else unbroadcast(scale(g, d), a.type) for d, a in zip(ds, node.args)
         )
 
-    ELEMENTWISE.add(name)
+    arity = getattr(impl, "nin", None) or len(inspect.signature(impl).parameters)
     return define(
         Op(
             name,
@@ -172,7 +182,9 @@ def elementwise(
             jvp=jvp if partials else None,
             vjp=vjp if partials else None,
             to_sympy=to_sympy,
-            commutative=commutative,
+            arity=arity,
+            elementwise=True,
+            **facts,
         )
     )
 
@@ -184,9 +196,11 @@ def linear(
     emit: Callable,
     transpose_rule: Callable[..., tuple[Node | None, ...]],
     to_sympy: Callable | None = None,
+    **facts: Any,
 ) -> Callable[..., Node]:
     """A linear operator, given its transpose: ``transpose_rule(node, g)``
-    returns the cotangent of each argument.  Its jvp is itself."""
+    returns the cotangent of each argument.  Its jvp is itself.  ``facts``
+    are further `Op` facts (arity when not 1, needs_sizes, elementwise)."""
 
     def jvp(node: Node, *tangents: Node | None) -> Node | None:
         if all(t is None for t in tangents):
@@ -194,7 +208,30 @@ def linear(
         filled = [zeros(a.type) if t is None else t for a, t in zip(node.args, tangents)]
         return node.with_args(filled)
 
-    return define(Op(name, infer, impl, emit, jvp, transpose_rule, to_sympy))
+    return define(Op(name, infer, impl, emit, jvp, transpose_rule, to_sympy, linear=True, **facts))
+
+
+def bilinear(
+    name: str,
+    infer: Callable,
+    impl: Callable,
+    emit: Callable,
+    transposes: Callable[[Node, Node], tuple[Node, Node]],
+    to_sympy: Callable | None = None,
+) -> Callable[..., Node]:
+    """A product a·b, linear in each operand, given its transposes:
+    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b."""
+
+    def jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
+        a, b = node.args
+        return total(
+            [
+                None if ta is None else node.with_args((ta, b)),
+                None if tb is None else node.with_args((a, tb)),
+            ]
+        )
+
+    return define(Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True))
 
 
 def _sym(fn_name: str) -> Callable:
@@ -219,6 +256,9 @@ var = define(
         impl=lambda ctx, node: ctx.feed(node),
         emit=lambda p, node: p.name(node),
         to_sympy=lambda sp, node: node.attr("name"),  # the translator binds symbols
+        arity=0,
+        inline=True,
+        label=lambda node: node.attr("name"),
     )
 )
 
@@ -234,6 +274,10 @@ _const = define(
             if not float(node.attr("value")).is_integer()
             else sp.Integer(int(node.attr("value")))
         ),
+        arity=0,
+        inline=True,
+        constant=True,
+        label=lambda node: repr(node.attr("value")),
     )
 )
 
@@ -244,6 +288,9 @@ fill = define(
         infer=lambda *, value, type: type,
         impl=lambda ctx, node: np.full(ctx.shape(node.type), node.attr("value")),
         emit=lambda p, node: p.fill(node.attr("value"), node.type),
+        arity=0,
+        needs_sizes=True,
+        constant=True,
     )
 )
 
@@ -254,6 +301,9 @@ dimval = define(
         infer=lambda *, dim: SCALAR,
         impl=lambda ctx, node: np.float64(ctx.dim(node.attr("dim"))),
         emit=lambda p, node: p.raw(p.dim(node.attr("dim"))),
+        arity=0,
+        needs_sizes=True,
+        inline=True,
     )
 )
 
@@ -264,6 +314,8 @@ eye = define(
         infer=lambda *, dim: matrix(dim, dim),
         impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
         emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+        arity=0,
+        needs_sizes=True,
     )
 )
 
@@ -282,8 +334,8 @@ neg = linear(
     emit=lambda p, node, a: p.prefix("-", a),
     transpose_rule=lambda node, g: (-g,),
     to_sympy=lambda sp, node, a: -a,
+    elementwise=True,
 )
-ELEMENTWISE.add("neg")
 
 # transpose: xᵀ.  A no-op on 1-D arrays: orientation is static.
 transpose = linear(
@@ -372,6 +424,7 @@ broadcast = linear(
     impl=_broadcast_impl,
     emit=_broadcast_emit,
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
+    needs_sizes=True,
 )
 
 
@@ -400,25 +453,17 @@ def _matmul_emit(p, node, a, b):
     return p.call("np.outer", a, b) if _is_outer(node) else p.infix("@", a, b)
 
 
-def _matmul_jvp(node, ta, tb):
-    a, b = node.args
-    return total([None if ta is None else ta @ b, None if tb is None else a @ tb])
-
-
-# matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).  Bilinear:
-# ∂(a b) = ∂a b + a ∂b;  ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
-matmul = define(
-    Op(
-        "matmul",
-        infer=_matmul_infer,
-        impl=_matmul_impl,
-        emit=_matmul_emit,
-        jvp=_matmul_jvp,
-        vjp=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
-        to_sympy=lambda sp, node, a, b: (
-            (a * b)[0, 0] if node.type.is_scalar and isinstance(a * b, sp.MatrixBase) else a * b
-        ),
-    )
+# matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).
+# ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
+matmul = bilinear(
+    "matmul",
+    infer=_matmul_infer,
+    impl=_matmul_impl,
+    emit=_matmul_emit,
+    transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
+    to_sympy=lambda sp, node, a, b: (
+        (a * b)[0, 0] if node.type.is_scalar and isinstance(a * b, sp.MatrixBase) else a * b
+    ),
 )
 
 
@@ -466,6 +511,7 @@ concat = linear(
     to_sympy=lambda sp, node, *xs: sp.Matrix.vstack(
         *(x if isinstance(x, sp.MatrixBase) else sp.Matrix([[x]]) for x in xs)
     ),
+    arity=None,
 )
 
 
@@ -517,6 +563,7 @@ take = linear(
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
     ),
+    needs_sizes=True,
 )
 
 # index: element i of a vector, or row i of a matrix (a row vector).
@@ -528,6 +575,7 @@ index = linear(
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
     ),
+    needs_sizes=True,
 )
 
 
@@ -595,25 +643,17 @@ def _scale_rows_infer(v: Type, m: Type) -> Type:
 
 
 # scale_rows: diag(v) M without the diagonal matrix: v[:, None] * M.
-# Bilinear: v̄ = rowsum(ḡ ∘ M), M̄ = diag(v) ḡ.
-scale_rows = define(
-    Op(
-        "scale_rows",
-        infer=_scale_rows_infer,
-        impl=lambda ctx, node, v, m: v[:, None] * m,
-        emit=lambda p, node, v, m: p.infix("*", p.postfix(v, "[:, None]"), m),
-        jvp=lambda node, tv, tm: total(
-            [
-                None if tv is None else scale_rows(tv, node.args[1]),
-                None if tm is None else scale_rows(node.args[0], tm),
-            ]
-        ),
-        vjp=lambda node, g: (
-            _transpose_orient(reduce_sum(g * node.args[1], axis=1), node.args[0].type),
-            scale_rows(node.args[0], g),
-        ),
-        to_sympy=lambda sp, node, v, m: sp.diag(*v) * m,
-    )
+# v̄ = rowsum(ḡ ∘ M), M̄ = diag(v) ḡ.
+scale_rows = bilinear(
+    "scale_rows",
+    infer=_scale_rows_infer,
+    impl=lambda ctx, node, v, m: v[:, None] * m,
+    emit=lambda p, node, v, m: p.infix("*", p.postfix(v, "[:, None]"), m),
+    transposes=lambda node, g: (
+        _transpose_orient(reduce_sum(g * node.args[1], axis=1), node.args[0].type),
+        scale_rows(node.args[0], g),
+    ),
+    to_sympy=lambda sp, node, v, m: sp.diag(*v) * m,
 )
 
 # =============================================================================
@@ -627,6 +667,7 @@ add = elementwise(
     lambda a, b, out: (ONE, ONE),
     to_sympy=lambda sp, node, a, b: a + b,
     commutative=True,
+    verb="add",
 )
 
 sub = elementwise(
@@ -635,6 +676,7 @@ sub = elementwise(
     infix("-"),
     lambda a, b, out: (ONE, MINUS_ONE),
     to_sympy=lambda sp, node, a, b: a - b,
+    verb="subtract",
 )
 
 mul = elementwise(
@@ -644,6 +686,8 @@ mul = elementwise(
     lambda a, b, out: (b, a),
     to_sympy=lambda sp, node, a, b: _sympy_hadamard(sp, a, b),
     commutative=True,
+    bilinear=True,
+    verb="multiply",
 )
 
 
@@ -663,6 +707,7 @@ div = elementwise(
         if not isinstance(b, sp.MatrixBase)
         else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x))
     ),
+    verb="divide",
 )
 
 # pow: a^b with both varying;  powc (below) when the exponent is a literal.
@@ -672,6 +717,7 @@ pow_ = elementwise(
     infix("**"),
     lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
     to_sympy=lambda sp, node, a, b: a**b,
+    verb="raise",
 )
 
 
@@ -693,6 +739,7 @@ powc = define(
         jvp=lambda node, t: None if t is None else t * _powc_partials(node.args[0], node)[0],
         vjp=lambda node, g: (g * _powc_partials(node.args[0], node)[0],),
         to_sympy=lambda sp, node, x: _sym_pow(sp, x, node.attr("p")),
+        elementwise=True,
     )
 )
 

@@ -5,9 +5,12 @@ an equivalent node of the same type, or None.  `rewrite` applies a flat list
 of rules bottom-up over the whole graph until no rule fires anywhere, then
 returns the new graph; names follow their nodes.  Iterative: no recursion.
 
-A rule decorated with ``@matches("add", "sub")`` is only tried on nodes of
-those operators (the engine indexes rules by operator; a rule without it is
-tried on every node).
+A rule states its pattern once: ``@matches("add", "sub")`` says which
+operators it looks at (by name, or by a fact: ``@matches(where=lambda op:
+op.bilinear)``), and the engine only ever calls it on nodes of those
+operators, so its body matches the arguments alone (a ``match`` statement on
+``n.args``, with ``Node(Op("neg"), [x])`` patterns) without re-checking the
+operator.  A rule without ``@matches`` is tried on every node.
 
 Rules are pure functions of the node they look at, and nodes are interned,
 so a node that is a fixed point of a rule list stays one: the engine marks
@@ -20,19 +23,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from graphc.ir import Graph, Node
+from graphc.ir import Graph, Node, Op
 
 Rule = Callable[[Node], "Node | None"]
 
 
-def matches(*op_names: str) -> Callable[[Rule], Rule]:
-    """Declare the operators a rule looks at."""
+def matches(*op_names: str, where: Callable[[Op], bool] | None = None) -> Callable[[Rule], Rule]:
+    """Declare the operators a rule looks at: those named, and those ``where`` holds for."""
+
+    def selects(op: Op) -> bool:
+        return op.name in op_names or (where is not None and where(op))
 
     def mark(rule: Rule) -> Rule:
-        rule.op_names = op_names  # type: ignore[attr-defined]
+        rule.selects = selects  # type: ignore[attr-defined]
         return rule
 
     return mark
+
+
+def selects(rule: Rule, op: Op) -> bool:
+    """Whether the engine tries ``rule`` on nodes of ``op``."""
+    chooser = getattr(rule, "selects", None)
+    return chooser is None or chooser(op)
 
 
 class RuleIndex:
@@ -42,11 +54,11 @@ class RuleIndex:
         self.rules = list(rules)
         self.by_op: dict[str, list[Rule]] = {}
 
-    def __call__(self, op_name: str) -> list[Rule]:
-        found = self.by_op.get(op_name)
+    def __call__(self, op: Op) -> list[Rule]:
+        found = self.by_op.get(op.name)
         if found is None:
-            found = [r for r in self.rules if op_name in getattr(r, "op_names", (op_name,))]
-            self.by_op[op_name] = found
+            found = [r for r in self.rules if selects(r, op)]
+            self.by_op[op.name] = found
         return found
 
 
@@ -107,7 +119,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
             else:
                 rules_here = by_op.get(rebuilt.op.name)
                 if rules_here is None:
-                    rules_here = index(rebuilt.op.name)
+                    rules_here = index(rebuilt.op)
                 replacement = apply_first(rules_here, rebuilt) if rules_here else None
                 if replacement is not None:
                     budget += 1

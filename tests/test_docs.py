@@ -48,6 +48,7 @@ from pathlib import Path
 import pytest
 
 import graphc
+from graphc import builtins
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -380,6 +381,43 @@ def test_console_lines_are_commands_and_expectations():
         "graph",
         "a b.gc",
     ]
+
+
+# ---- docs/language.md: the table of built-in functions ------------------------------
+
+
+def builtin_table(path: Path) -> set[str]:
+    """The function names in the first column of the table under '## Built-in functions'."""
+    lines = path.read_text(encoding="utf-8").split("\n## Built-in functions\n", 1)[1]
+    rows = []
+    for line in lines.splitlines():
+        if line.startswith("|"):
+            rows.append(line)
+        elif rows:
+            break  # the end of the first table
+    return {name for row in rows[2:] for name in re.findall(r"`(\w+)\(", row.split("|")[1])}
+
+
+def test_the_builtin_table_lists_exactly_the_builtins():
+    documented = builtin_table(ROOT / "docs" / "language.md")
+    known = set(builtins.all_names())
+    assert not known - documented, (
+        f"built-ins missing from the table in docs/language.md: {sorted(known - documented)}"
+    )
+    assert not documented - known, (
+        f"docs/language.md lists functions graphc lacks: {sorted(documented - known)}"
+    )
+
+
+def test_the_builtin_table_is_read(tmp_path: Path):
+    page = tmp_path / "language.md"
+    page.write_text(
+        "# L\n\n## Built-in functions\n\n| function | result |\n| --- | --- |\n"
+        "| `exp(a)` | same |\n| `sin(a)`, `cos(a)` | same |\n| `norm(a)`, `‖a‖` | scalar |\n\n"
+        "| `later(a)` | another table |\n",
+        encoding="utf-8",
+    )
+    assert builtin_table(page) == {"exp", "sin", "cos", "norm"}
 
 
 # ---- docs/errors.md: the catalogue of errors --------------------------------------

@@ -17,16 +17,19 @@ rule's signature) that the shape rule accepts is a case.  For each case:
   fails here.
 
 An operator no candidate fits fails `test_every_operator_has_cases`: extend
-the pools.  Then the subgradients at the kinks, and second order: the
-derivative graphs differentiated again against finite differences of the
-derivatives (and closed forms for a few elementwise functions).
+the pools.  The operator's facts (`Op.arity`, ``elementwise``, ``linear``,
+``bilinear``, ``commutative``, ``needs_sizes``, ``constant``) are checked
+against its shape rule and numerically, on the same cases, so a wrong fact
+fails here before a pass relies on it.  Then the subgradients at the kinks,
+and second order: the derivative graphs differentiated again against finite
+differences of the derivatives (and closed forms for a few elementwise
+functions).
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
-import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +66,11 @@ ATTR_POOL: dict[str, tuple[Any, ...]] = {
     "start": (Dim.of(0), Dim.of(1)),
     "stop": (Dim.of(2), Dim.of(3)),
     "at": (Dim.of(0), Dim.of(2)),
+    # the leaves' attributes
+    "name": ("a0",),
+    "kind": ("param",),
+    "value": (0.5,),
+    "dim": (Dim.of(3),),
 }
 
 MAX_VARIADIC = 3  # arities tried for an operator whose shape rule takes *args
@@ -73,6 +81,7 @@ DECLARED_ZERO_DERIVATIVE = {
     "stop": "stop-gradient: the value passes, the derivative is zero by definition",
     "amax": "only used under stop (stable logsumexp and softmax)",
 }
+assert set(DECLARED_ZERO_DERIVATIVE) <= set(ops.OPS), "a declared operator left the table"
 
 
 def type_text(t: Type) -> str:
@@ -140,56 +149,26 @@ def signature(op: Op) -> Signature:
     return Signature(None if variadic else len(positional), attrs)
 
 
-def is_leaf(op: Op) -> bool:
-    return signature(op).arity == 0
-
-
 def _attr_combinations(names: tuple[str, ...]) -> list[tuple[tuple[str, Any], ...]]:
     pools = [[(name, v) for v in ATTR_POOL[name]] for name in sorted(names)]
     return [tuple(c) for c in itertools.product(*pools)]
 
 
-def _impl_runs(op: Op, types: tuple[Type, ...], attrs: tuple[tuple[str, Any], ...]) -> bool:
-    try:
-        case = Case(op.name, types, attrs)
-        feed = {a: np.float64(0.7) for a in case.args}
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            evaluate([case.node()], feed, {})
-    except Exception:
-        return False
-    return True
+def _arities(op: Op) -> list[int]:
+    """The operator's arity, or a few for one that takes any number (concat)."""
+    return [op.arity] if op.arity is not None else list(range(1, MAX_VARIADIC + 1))
 
 
-def _arities(op: Op, sig: Signature, attr_sets: list) -> list[int]:
-    """The arity, or for a variadic shape rule the arities whose ``impl`` runs.
-
-    An elementwise shape rule takes any number of operands, but ``exp`` has
-    one: probe ``impl`` with scalars (NumPy ufuncs reject an extra scalar).
-    """
-    if sig.arity is not None:
-        return [sig.arity]
-    found = []
-    for n in range(1, MAX_VARIADIC + 1):
-        types = (SCALAR,) * n
-        for attrs in attr_sets:
-            try:
-                op.infer(*types, **dict(attrs))
-            except Exception:
-                continue
-            if _impl_runs(op, types, attrs):
-                found.append(n)
-                break
-    return found
-
-
-def enumerate_cases() -> tuple[dict[str, list[Case]], dict[str, list[str]], dict[str, str]]:
-    """Cases by operator; shape rules that crashed; operators lacking an attribute pool."""
+def enumerate_cases(
+    leaves: bool = False,
+) -> tuple[dict[str, list[Case]], dict[str, list[str]], dict[str, str]]:
+    """Cases by operator (the leaves instead, if asked); shape rules that crashed;
+    operators lacking an attribute pool."""
     cases: dict[str, list[Case]] = {}
     crashes: dict[str, list[str]] = {}
     missing: dict[str, str] = {}
     for name, op in ops.OPS.items():
-        if is_leaf(op):
+        if op.leaf != leaves:
             continue
         sig = signature(op)
         cases[name], crashes[name] = [], []
@@ -198,7 +177,7 @@ def enumerate_cases() -> tuple[dict[str, list[Case]], dict[str, list[str]], dict
             missing[name] = ", ".join(unknown)
             continue
         attr_sets = _attr_combinations(sig.attrs)
-        for n in _arities(op, sig, attr_sets):
+        for n in _arities(op):
             for types in itertools.product(TYPE_POOL, repeat=n):
                 for attrs in attr_sets:
                     try:
@@ -217,6 +196,7 @@ CASES = [c for cs in CASES_BY_OP.values() for c in cs]
 RULE_CASES = [c for c in CASES if c.has_rules]
 RULELESS_CASES = [c for c in CASES if not c.has_rules]
 NON_LEAF = sorted(CASES_BY_OP)
+LEAF_CASES_BY_OP, _, MISSING_LEAF_POOLS = enumerate_cases(leaves=True)
 
 
 def params(cases: list[Case]) -> list:
@@ -231,9 +211,32 @@ def test_case_ids_are_unique():
     assert len(ids) == len(set(ids))
 
 
-def test_leaves_are_the_known_ones():
-    leaves = {name for name, op in ops.OPS.items() if is_leaf(op)}
-    assert leaves == {"var", "const", "fill", "dimval", "eye"}
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_arity_is_what_the_shape_rule_takes(name):
+    op = ops.OPS[name]
+    taken = signature(op).arity
+    if taken is not None:
+        assert op.arity == taken, f"{name} has arity {op.arity}, its shape rule takes {taken}"
+    else:  # a shape rule for any number of operands: concat, or the elementwise helper's
+        assert op.arity is None or op.elementwise, f"say {name}'s arity: its shape rule is variadic"
+
+
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_a_node_takes_as_many_operands_as_the_arity(name):
+    op = ops.OPS[name]
+    if op.arity is None:
+        return
+    extra = tuple(ops.var(name=f"a{i}", kind="param", type=SCALAR) for i in range(op.arity + 1))
+    with pytest.raises(TypeError, match=f"{name} takes {op.arity} operand"):
+        Node.make(op, extra)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in ops.OPS.items() if op.leaf))
+def test_every_leaf_has_cases(name):
+    assert name not in MISSING_LEAF_POOLS and LEAF_CASES_BY_OP[name], (
+        f"leaf {name!r} takes attribute(s) {MISSING_LEAF_POOLS.get(name)}: add candidates"
+        " to ATTR_POOL in tests/test_ops.py"
+    )
 
 
 @pytest.mark.parametrize("name", NON_LEAF)
@@ -263,6 +266,110 @@ def test_rules_come_in_pairs(name):
         f"{name} has a {'forward' if op.vjp is None else 'reverse'} rule only: one mode would"
         " silently treat it as constant"
     )
+
+
+# ---- the facts -------------------------------------------------------------------------------
+
+
+def _facts(fact: str) -> list[Case]:
+    return [c for c in CASES if getattr(ops.OPS[c.op], fact)]
+
+
+def _draws(case: Case, k: int) -> list[dict[Node, np.ndarray]]:
+    rng = np.random.default_rng(case.seed())
+    return [{a: random_value(a.type, rng) for a in case.args} for _ in range(k)]
+
+
+class _NoSizes:
+    """An evaluation context that feeds values but knows no sizes."""
+
+    def __init__(self, values: dict[Node, Any]):
+        self.values = values
+
+    def feed(self, node: Node) -> Any:
+        return self.values[node]
+
+    def dim(self, d: Dim) -> int:
+        raise LookupError(f"dim {d}")
+
+    def shape(self, t: Type) -> tuple[int, ...]:
+        raise LookupError(f"shape {t}")
+
+
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_needs_sizes_says_whether_evaluation_reads_sizes(name):
+    op = ops.OPS[name]
+    for case in CASES_BY_OP.get(name) or LEAF_CASES_BY_OP.get(name, []):
+        node = case.node()
+        if op.leaf:
+            values = {node: random_value(node.type, np.random.default_rng(0))}  # a var feeds
+        else:
+            values = case.primals()
+        try:
+            with np.errstate(all="ignore"):
+                op.impl(_NoSizes(values), node, *(values[a] for a in node.args))
+            asked = False
+        except LookupError:
+            asked = True
+        assert asked == op.needs_sizes, (
+            f"{case.id}: needs_sizes is {op.needs_sizes}, but its evaluation"
+            f" {'reads' if asked else 'does not read'} sizes"
+        )
+
+
+@pytest.mark.parametrize("case", params(_facts("elementwise")))
+def test_elementwise_operators_apply_entry_by_entry(case):
+    node, (feed,) = case.node(), [case.primals()]
+    (whole,) = evaluate([node], feed, {})
+    scalars = tuple(ops.var(name=f"s{i}", kind="param", type=SCALAR) for i in range(len(case.args)))
+    entrywise = Node.make(node.op, scalars, **node.kwargs)
+    spread = np.broadcast_arrays(*(np.asarray(feed[a]) for a in case.args))
+    assert np.shape(whole) == np.shape(spread[0]), f"{case.id}: not NumPy's broadcast shape"
+    with np.errstate(all="ignore"):
+        for index in np.ndindex(np.shape(whole)):
+            entries = [np.float64(s[index]) for s in spread]
+            want = node.op.impl(None, entrywise, *entries)
+            np.testing.assert_allclose(whole[index], want, rtol=1e-14, err_msg=case.id)
+
+
+@pytest.mark.parametrize("case", params(_facts("linear")))
+def test_linear_operators_are_linear(case):
+    node = case.node()
+    x, y = _draws(case, 2)
+    mixed = {a: 2.5 * x[a] - y[a] for a in case.args}
+    fx, fy, fm = (evaluate([node], feed, {})[0] for feed in (x, y, mixed))
+    np.testing.assert_allclose(fm, 2.5 * fx - fy, rtol=1e-12, atol=1e-12, err_msg=case.id)
+
+
+@pytest.mark.parametrize("case", params(_facts("bilinear")))
+def test_bilinear_operators_are_linear_in_each_operand(case):
+    node = case.node()
+    x, y = _draws(case, 2)
+    for a in case.args:  # move one operand, hold the other
+        other = {**x, a: y[a]}
+        mixed = {**x, a: 2.5 * x[a] - y[a]}
+        fx, fo, fm = (evaluate([node], feed, {})[0] for feed in (x, other, mixed))
+        np.testing.assert_allclose(fm, 2.5 * fx - fo, rtol=1e-12, atol=1e-12, err_msg=case.id)
+
+
+@pytest.mark.parametrize("case", params(_facts("commutative")))
+def test_commutative_operators_commute(case):
+    node = case.node()
+    a, b = node.args
+    swapped = Node.make(node.op, (b, a), **node.kwargs)
+    assert swapped.type == node.type, f"{case.id}: swapping the operands changes the type"
+    feed = case.primals()
+    (one, other) = evaluate([node, swapped], feed, {})
+    np.testing.assert_array_equal(one, other, err_msg=case.id)
+
+
+@pytest.mark.parametrize(
+    "case", params([c for cs in LEAF_CASES_BY_OP.values() for c in cs if ops.OPS[c.op].constant])
+)
+def test_constant_leaves_hold_their_value_everywhere(case):
+    node = case.node()
+    (value,) = evaluate([node], {}, {})
+    assert np.all(np.asarray(value) == node.attr("value")), case.id
 
 
 # ---- first order, every case ------------------------------------------------------------

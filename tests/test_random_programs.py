@@ -56,6 +56,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 import graphc
+from graphc import builtins as graphc_builtins
 
 # ---------------------------------------------------------------------------
 # Types and precedence
@@ -136,11 +137,7 @@ POOL: dict[str, tuple] = {
     "zero": M("m", "m"),
 }
 # Names that can never be the concatenation of two declared names.
-BUILTIN_NAMES = {
-    "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "σ", "relu", "softplus", "abs",
-    "max", "min", "sum", "mean", "logsumexp", "softmax", "dot", "outer", "tr", "trace", "diag",
-    "inv", "det", "logdet", "stop", "detach", "norm",
-}  # fmt: skip
+BUILTIN_NAMES = set(graphc_builtins.all_names())
 LITERALS = ("2", "0.5", "3", "1.5", ".5", "2.", "1e-1", "0.25", "1.5e0", "4")
 FUNCTION_NAMES = ("f", "φ", "ψ", "act")
 FUNCTION_PARAMS = (("t",), ("t", "s"), ("τ",), ("τ", "ρ"))

@@ -14,40 +14,34 @@ from graphc import ops
 from graphc.ir import Graph, Node
 from graphc.rewrite import matches, rewrite
 
-# Leaves and operators whose evaluation needs sizes are never folded here.
-_UNFOLDABLE = {"var", "const", "fill", "dimval", "eye", "stop", "broadcast"}
 
-
-def fold_literal_operation(n: Node) -> Node | None:
-    # op(c1, c2, …) -> c  for scalar literals
-    if n.op.name in _UNFOLDABLE or not n.args or not n.type.is_scalar:
-        return None
-    if not all(a.op.name == "const" for a in n.args):
-        return None
+def _evaluate(n: Node) -> float:
+    """``n``'s value, its arguments being literals (no sizes needed)."""
     with np.errstate(all="ignore"):
-        value = n.op.impl(None, n, *(np.float64(a.attr("value")) for a in n.args))
-    return ops.const(float(value))
+        return float(n.op.impl(None, n, *(np.float64(a.attr("value")) for a in n.args)))
 
 
+# op(c1, c2, …) -> c  for scalar literals (an operation whose evaluation needs no sizes)
+@matches(where=lambda op: not op.leaf and not op.needs_sizes)
+def fold_literal_operation(n: Node) -> Node | None:
+    if not n.type.is_scalar or not all(a.op.name == "const" for a in n.args):
+        return None
+    return ops.const(_evaluate(n))
+
+
+# dim d (with d known) -> d
 @matches("dimval")
 def fold_known_dimension(n: Node) -> Node | None:
-    # dim d (with d known) -> d
-    if n.op.name == "dimval" and n.attr("dim").value is not None:
-        return ops.const(float(n.attr("dim").value))
-    return None
+    size = n.attr("dim").value
+    return None if size is None else ops.const(float(size))
 
 
+# op(fill c1, c2) -> fill op(c1, c2)   for elementwise operators
+@matches(where=lambda op: op.elementwise)
 def fold_filled_elementwise(n: Node) -> Node | None:
-    # op(fill c1, c2) -> fill op(c1, c2)   for elementwise operators
-    if n.op.name not in ops.ELEMENTWISE or not n.args:
+    if not all(a.op.constant for a in n.args) or not any(a.op.name == "fill" for a in n.args):
         return None
-    if not all(a.op.name in ("const", "fill") for a in n.args):
-        return None
-    if not any(a.op.name == "fill" for a in n.args):
-        return None
-    with np.errstate(all="ignore"):
-        value = n.op.impl(None, n, *(np.float64(a.attr("value")) for a in n.args))
-    return ops.fill(value=float(value), type=n.type)
+    return ops.fill(value=_evaluate(n), type=n.type)
 
 
 RULES = [fold_literal_operation, fold_known_dimension, fold_filled_elementwise]

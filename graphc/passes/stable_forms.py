@@ -4,122 +4,119 @@ Preserves: every output's value, in exact arithmetic; in floating point the
 result is as accurate or better, and never overflows where the original
 form would (σ, softplus, logsumexp and softmax are also emitted in
 overflow-free form by the operator table itself).
+
+Each rule's operator is stated once, in ``@matches``; its body matches the
+arguments (see `graphc.rewrite`).
 """
 
 from __future__ import annotations
 
 from graphc import builtins, ops
-from graphc.ir import Graph, Node
+from graphc.ir import Graph, Node, Op
 from graphc.ops import is_const
 from graphc.rewrite import matches, rewrite
 
 
+def _scalar_one(n: Node) -> bool:
+    return is_const(n, 1.0) and n.type.is_scalar
+
+
+# log σ(x) -> −softplus(−x)
 @matches("log")
 def log_sigmoid(n: Node) -> Node | None:
-    # log σ(x) -> −softplus(−x)
-    if n.op.name == "log" and n.args[0].op.name == "sigmoid":
-        return -ops.softplus(-n.args[0].args[0])
+    match n.args:
+        case [Node(Op("sigmoid"), [x])]:
+            return -ops.softplus(-x)
     return None
 
 
+# log(1 − σ(x)) -> −softplus(x)
 @matches("log")
 def log_one_minus_sigmoid(n: Node) -> Node | None:
-    # log(1 − σ(x)) -> −softplus(x)
-    if n.op.name == "log" and n.args[0].op.name == "sub":
-        a, b = n.args[0].args
-        if is_const(a, 1.0) and a.type.is_scalar and b.op.name == "sigmoid":
-            return -ops.softplus(b.args[0])
+    match n.args:
+        case [Node(Op("sub"), [one, Node(Op("sigmoid"), [x])])] if _scalar_one(one):
+            return -ops.softplus(x)
     return None
 
 
+# log(1 + eˣ) -> softplus(x),  log(eˣ + 1) -> softplus(x)
 @matches("log")
 def log_one_plus_exp(n: Node) -> Node | None:
-    # log(1 + eˣ) -> softplus(x),  log(eˣ + 1) -> softplus(x)
-    if n.op.name == "log" and n.args[0].op.name == "add":
-        a, b = n.args[0].args
-        if is_const(a, 1.0) and a.type.is_scalar and b.op.name == "exp":
-            return ops.softplus(b.args[0])
-        if is_const(b, 1.0) and b.type.is_scalar and a.op.name == "exp":
-            return ops.softplus(a.args[0])
+    match n.args:
+        case [Node(Op("add"), [one, Node(Op("exp"), [x])])] if _scalar_one(one):
+            return ops.softplus(x)
+        case [Node(Op("add"), [Node(Op("exp"), [x]), one])] if _scalar_one(one):
+            return ops.softplus(x)
     return None
 
 
+# log(eˣ) -> x
 @matches("log")
 def log_of_exp(n: Node) -> Node | None:
-    # log(eˣ) -> x
-    if n.op.name == "log" and n.args[0].op.name == "exp":
-        return n.args[0].args[0]
+    match n.args:
+        case [Node(Op("exp"), [x])]:
+            return x
     return None
 
 
+# log(eˣ / s) -> x − log(s)      (log-softmax without overflow)
 @matches("log")
 def log_of_ratio_of_exp(n: Node) -> Node | None:
-    # log(eˣ / s) -> x − log(s)      (log-softmax without overflow)
-    if n.op.name == "log" and n.args[0].op.name == "div":
-        a, b = n.args[0].args
-        if a.op.name == "exp":
-            return ops.broadcast_to(a.args[0] - ops.log(b), n.type)
+    match n.args:
+        case [Node(Op("div"), [Node(Op("exp"), [x]), s])]:
+            return ops.broadcast_to(x - ops.log(s), n.type)
     return None
 
 
 def _one_plus(n: Node) -> Node | None:
     """``a`` for ``1 + a`` or ``a + 1`` (a scalar 1)."""
-    if n.op.name == "add":
-        a, b = n.args
-        if is_const(a, 1.0) and a.type.is_scalar:
-            return b
-        if is_const(b, 1.0) and b.type.is_scalar:
+    match n:
+        case Node(Op("add"), [one, a]) if _scalar_one(one):
+            return a
+        case Node(Op("add"), [a, one]) if _scalar_one(one):
             return a
     return None
 
 
 def _shifted_by_its_max(x: Node) -> bool:
     """``x`` is ``a − stop(max a)``: the argument of an exp that cannot overflow."""
-    if x.op.name != "sub":
-        return False
-    m = x.args[1]
-    return m.op.name == "stop" and m.args[0].op.name == "amax"
+    match x:
+        case Node(Op("sub"), [_, Node(Op("stop"), [Node(Op("amax"))])]):
+            return True
+    return False
 
 
+# 1 / (1 + e⁻ˣ) -> σ(x),  1 / (1 + eˣ) -> σ(−x),  eˣ / (1 + eˣ) -> σ(x)
 @matches("div")
 def logistic_of_exp(n: Node) -> Node | None:
-    # 1 / (1 + e⁻ˣ) -> σ(x),  1 / (1 + eˣ) -> σ(−x),  eˣ / (1 + eˣ) -> σ(x)
-    if n.op.name != "div":
-        return None
     a, b = n.args
-    e = _one_plus(b)
-    if e is None or e.op.name != "exp":
-        return None
-    if is_const(a, 1.0) and a.type.is_scalar:
-        return ops.broadcast_to(ops.sigmoid(-e.args[0]), n.type)
-    if a is e:
-        return ops.sigmoid(e.args[0])
+    match _one_plus(b):
+        case Node(Op("exp"), [x]) as e:
+            if _scalar_one(a):
+                return ops.broadcast_to(ops.sigmoid(-x), n.type)
+            if a is e:
+                return ops.sigmoid(x)
     return None
 
 
+# log Σ eˣ -> logsumexp(x) = m + log Σ e^(x − m),  m = stop(max x)
 @matches("log")
 def log_sum_exp(n: Node) -> Node | None:
-    # log Σ eˣ -> logsumexp(x) = m + log Σ e^(x − m),  m = stop(max x)
-    if n.op.name == "log" and n.args[0].op.name == "sum" and n.args[0].attr("axis") is None:
-        e = n.args[0].args[0]
-        if e.op.name == "exp" and not _shifted_by_its_max(e.args[0]):
-            return builtins.logsumexp(e.args[0])
+    match n.args:
+        case [Node(Op("sum"), [Node(Op("exp"), [x])]) as s] if s.attr("axis") is None:
+            if not _shifted_by_its_max(x):
+                return builtins.logsumexp(x)
     return None
 
 
+# eˣ / Σ eˣ -> e^(x − m) / Σ e^(x − m),  m = stop(max x)      (softmax)
 @matches("div")
 def exp_over_its_sum(n: Node) -> Node | None:
-    # eˣ / Σ eˣ -> e^(x − m) / Σ e^(x − m),  m = stop(max x)      (softmax)
-    if n.op.name == "div":
-        e, s = n.args
-        if (
-            e.op.name == "exp"
-            and s.op.name == "sum"
-            and s.attr("axis") is None
-            and s.args[0] is e
-            and not _shifted_by_its_max(e.args[0])
+    match n.args:
+        case [Node(Op("exp"), [x]) as e, Node(Op("sum"), [summed]) as s] if (
+            summed is e and s.attr("axis") is None and not _shifted_by_its_max(x)
         ):
-            return builtins.stable_softmax(e.args[0])
+            return builtins.stable_softmax(x)
     return None
 
 
