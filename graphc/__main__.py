@@ -162,8 +162,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_swell(args: argparse.Namespace) -> int:
-    from graphc.swell import swell
+    from graphc.swell import plot_problem, swell
 
+    problem = plot_problem(args.plot) if args.plot else None
+    if problem:
+        raise _UsageError(problem)
     if args.max_k < 1:
         raise _UsageError("--max-k takes a positive whole number")
     if args.timeout <= 0:
@@ -171,7 +174,10 @@ def cmd_swell(args: argparse.Namespace) -> int:
     report = swell(args.max_k, timeout=args.timeout)
     print({"text": report.text, "markdown": report.markdown, "json": report.json}[args.format]())
     if args.plot:
-        report.plot(args.plot)
+        try:
+            report.plot(args.plot)
+        except OSError as err:
+            raise _UsageError(f"{args.plot}: cannot write ({err.strerror})") from None
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
