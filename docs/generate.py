@@ -46,6 +46,7 @@ def run(command: str) -> str:
         path = ROOT / words[1]
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
         return module.markdown().rstrip("\n")
     raise ValueError(f"cannot run {command!r}: a graphc command or python docs/X.py")
