@@ -8,7 +8,8 @@ variables and walks the graph, iteratively, arguments before users.
 Two forms:
 
 * *explicit* (the default): every dim gets a size, every entry of a variable
-  is a real symbol (``W[0,1]``), vectors are ``sp.Matrix`` columns (n×1) or
+  is a real symbol (``W_0_1`` for W[0, 1]: a Python name, so that SymPy's
+  ``lambdify`` takes it as it is), vectors are ``sp.Matrix`` columns (n×1) or
   rows (1×n), a scalar is an expression.  SymPy can differentiate this by
   any entry, so `graphc compare` uses it.
 * *matrix* (``matrix=True``): variables are ``MatrixSymbol``s, unbound dims
@@ -137,10 +138,10 @@ def symbols_for(sp: ModuleType, name: str, t: Type, matrix: bool = False) -> Any
     if None in shape:
         raise SymbolicError(f"{name} {t}: give every dim a size to scalarise it")
     if t.is_vector:
-        entries = [sp.Symbol(f"{name}[{i}]", real=True) for i in range(shape[0])]
+        entries = [sp.Symbol(f"{name}_{i}", real=True) for i in range(shape[0])]
         return sp.Matrix(1, shape[0], entries) if t.row else sp.Matrix(shape[0], 1, entries)
     return sp.Matrix(
-        *shape, lambda i, j: sp.Symbol(f"{name}[{i},{j}]", real=True)
+        *shape, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True)
     )  # fmt: skip
 
 
