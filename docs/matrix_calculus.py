@@ -157,10 +157,9 @@ def _emitted_gradient(source: str) -> str:
 def _sympy_value(sp: Any, result: Any, symbols: dict, feed: dict, shape: tuple) -> np.ndarray:
     """SymPy's derivative evaluated at ``feed``; ValueError if it has no value."""
     values = {s: sp.ImmutableMatrix(np.reshape(feed[name], s.shape)) for name, s in symbols.items()}
-    substituted = result.subs(values)
-    if hasattr(substituted, "as_explicit"):
-        substituted = substituted.as_explicit()
-    evaluated = substituted.doit()
+    evaluated = result.subs(values).doit()  # products of explicit matrices multiply out
+    if hasattr(evaluated, "as_explicit") and not isinstance(evaluated, sp.MatrixBase):
+        evaluated = evaluated.as_explicit().doit()
     try:
         array = np.array(sp.Array(evaluated).tolist(), dtype=float)
     except (TypeError, ValueError):

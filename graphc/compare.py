@@ -175,11 +175,11 @@ class Comparison:
         return all(v.ok for v in self.variables)
 
     def header(self) -> str:
-        dims = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "none"
+        dims = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         return (
             f"graphc compare {self.file}: {self.output} by"
             f" {', '.join(v.variable for v in self.variables) or 'nothing'}"
-            f" (dims {dims}; simplify budget {self.timeout:g} s)"
+            f" ({f'dims {dims}' if dims else 'no dims'}; simplify budget {self.timeout:g} s)"
         )
 
     def graphc_line(self) -> str:
