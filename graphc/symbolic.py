@@ -226,7 +226,8 @@ class SymbolicForm:
     symbols (a Symbol, a Matrix of Symbols, or a MatrixSymbol).  For a compiled
     function, ``gradients`` maps each variable it differentiates by to graphc's
     derivative translated: for a scalar output, an expression of the variable's
-    shape; otherwise the Jacobian as an ``sp.Array`` of shape output + variable.
+    shape; otherwise the Jacobian as an ``sp.Array`` of shape output + variable
+    (in matrix form: the vector-Jacobian product by the cotangent ``J_bar``).
     ``sizes`` gives the size of every dim used.
     """
 
@@ -263,15 +264,17 @@ def resize(lowered: LoweredProgram, dims: Mapping[str, int] | None) -> LoweredPr
 def to_sympy(obj: Any, dims: Mapping[str, int] | None = None, *, matrix: bool = False):
     """``obj`` (a `graphc.Program` or `graphc.CompiledFunction`) as SymPy expressions.
 
-    ``dims`` sizes dims, and may replace sizes the program declares; in the
-    explicit form every dim needs a size (unbound ones default to none: pass
-    them).  A compiled function's gradients are graphc's derivative graph
-    translated, not SymPy's derivative.
+    ``dims`` sizes dims, and may replace sizes the program declares; the
+    explicit form needs a size for every dim (an unbound dim has none unless
+    ``dims`` gives it).  A compiled function's gradients are graphc's
+    derivative graph translated, not SymPy's derivative: in the explicit form
+    the graph of the function's mode, in the matrix form always the
+    reverse-mode graph (a forward-mode tangent has no matrix form to read off).
     """
     sp = sympy_module()
     lowered = resize(obj.lowered, dims)
     wrt = getattr(obj, "wrt", None)
-    mode = getattr(obj, "mode", "reverse")
+    mode = "reverse" if matrix else getattr(obj, "mode", "reverse")
     sizes = {n: d.value for n, d in lowered.dims.items() if d.value is not None}
     symbols = {
         v.attr("name"): symbols_for(sp, v.attr("name"), v.type, matrix) for v in lowered.variables
@@ -302,7 +305,7 @@ def to_sympy(obj: Any, dims: Mapping[str, int] | None = None, *, matrix: bool = 
             (bar,) = seeds.values()
             for name, vjp in zip(names, derivatives):
                 gradients[name] = _jacobian_from(sp, vjp, bar, out_node.type, first=True)
-        elif not matrix:  # J_dot is linear in the tangents
+        else:  # J_dot is linear in the tangents
             (jvp,) = derivatives
             for name in names:
                 dot = seeds[derived.seeds[name]]
