@@ -5,6 +5,7 @@ prog = graphc.parse(text)            # the explicit graph, checked, no values
 prog.run(**feed)                     # evaluate it
 fn = graphc.compile(text, wrt=None, mode="reverse")
 fn(**feed); fn.grad(**feed); fn.value_and_grad(**feed); fn.source
+graphc.to_sympy(fn, dims={"n": 2})  # the program and graphc's gradients in SymPy
 """
 
 from graphc.errors import (
@@ -14,6 +15,7 @@ from graphc.errors import (
     NameResolutionError,
     ParseError,
     ShapeError,
+    SymbolicError,
 )
 
 __version__ = "0.1.0"
@@ -28,11 +30,15 @@ def __getattr__(name: str):
         from graphc import runtime
 
         return getattr(runtime, name)
+    if name == "to_sympy":  # SymPy itself loads only when a translation is asked for
+        from graphc.symbolic import to_sympy
+
+        return to_sympy
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_FROM_RUNTIME))
+    return sorted(set(globals()) | set(_FROM_RUNTIME) | {"to_sympy"})
 
 
 __all__ = [
@@ -44,6 +50,8 @@ __all__ = [
     "ParseError",
     "Program",
     "ShapeError",
+    "SymbolicError",
     "compile",
     "parse",
+    "to_sympy",
 ]

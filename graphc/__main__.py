@@ -1,4 +1,5 @@
-"""The command line: ``graphc compile | graph | check | run`` (also ``python -m graphc``).
+"""The command line: ``graphc compile | graph | check | run | compare | swell``
+(also ``python -m graphc``).
 
 Errors in a program print as ``FILE:LINE:COL: error: message`` with the
 source line and a caret, and exit with status 2, as does a bad option; a
@@ -192,6 +193,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from graphc.compare import compare
+
+    if args.timeout <= 0:
+        raise _UsageError("--timeout takes a positive number of seconds")
+    if args.size < 1:
+        raise _UsageError("--size takes a positive whole number")
+    report = compare(
+        _program(args.file).lowered,
+        _dims(args.dim),
+        wrt=args.wrt,
+        timeout=args.timeout,
+        seed=args.seed,
+        size=args.size,
+    )
+    print({"text": report.text, "markdown": report.markdown, "json": report.json}[args.format]())
+    return 0 if report.ok else 1
+
+
+def cmd_swell(args: argparse.Namespace) -> int:
+    from graphc.swell import plot_problem, swell
+
+    problem = plot_problem(args.plot) if args.plot else None
+    if problem:
+        raise _UsageError(problem)
+    if args.max_k < 1:
+        raise _UsageError("--max-k takes a positive whole number")
+    if args.timeout <= 0:
+        raise _UsageError("--timeout takes a positive number of seconds")
+    report = swell(args.max_k, timeout=args.timeout)
+    print({"text": report.text, "markdown": report.markdown, "json": report.json}[args.format]())
+    if args.plot:
+        try:
+            report.plot(args.plot)
+        except OSError as err:
+            raise _UsageError(f"{args.plot}: cannot write ({err.strerror})") from None
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphc",
@@ -256,6 +297,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", required=True, help="an .npz file with one array per input and param")
     p.add_argument("--grad", action="store_true", help="also print the gradient")
     p.set_defaults(run=cmd_run)
+
+    p = sub.add_parser(
+        "compare", help="SymPy's derivative beside graphc's: sizes, times, and agreement"
+    )
+    common(p, mode=False)
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE",
+        help="size of a dim, even one the program binds (default: at most --size)",
+    )
+    p.add_argument(
+        "--size", type=int, default=2, help="the size every dim gets by default (default 2)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds simplify may take per variable"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser("swell", help="expression swell: the logistic map, SymPy against graphc")
+    p.add_argument("--max-k", type=int, default=12, help="steps of the map (default 12)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds one SymPy step may take before SymPy is stopped (default 10)",
+    )
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--plot", metavar="FILE", help="draw size against k (.svg or .png)")
+    p.set_defaults(run=cmd_swell)
     return parser
 
 

@@ -108,3 +108,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
         or [k for k in keyed if k.casefold() == key.casefold()][:1]
     )
     return f"; did you mean {keyed[close[0]]}?" if close else ""
+
+
+class SymbolicError(GraphcError):
+    """SymPy is missing, or cannot hold this program (too deep, no matrix form)."""

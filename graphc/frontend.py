@@ -17,6 +17,7 @@ import functools
 import importlib.resources
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,9 +295,10 @@ def _fill_template(template: str, operands: list[Term]) -> str:
 class _Program:
     """The state of one program being lowered: what each name means."""
 
-    def __init__(self, source: str, filename: str):
+    def __init__(self, source: str, filename: str, sizes: Mapping[str, int] | None = None):
         self.source = source
         self.filename = filename
+        self.sizes = dict(sizes or {})  # sizes that replace the declared ones (graphc compare)
         self.dims: dict[str, Dim] = {}
         self.variables: list[Node] = []
         self.values: dict[str, Node] = {}  # variables and intermediates
@@ -372,7 +374,9 @@ class _Program:
         for binding in tree.children:
             token, *value = binding.children
             name = self.claim(token, "dim")
-            if value:
+            if name in self.sizes:
+                self.dims[name] = Dim.of(self.sizes[name])
+            elif value:
                 size = self.dim_expr(value[0])
                 if size.value is not None and size.value < 0:
                     line, column, width = _position(binding.meta)
@@ -771,8 +775,14 @@ def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:
     return [r for r in ways[0] if len(r) > 1]
 
 
-def lower(source: str, filename: str = "<string>") -> LoweredProgram:
-    """Parse and check ``source``; raise `GraphcError` with its position."""
+def lower(
+    source: str, filename: str = "<string>", sizes: Mapping[str, int] | None = None
+) -> LoweredProgram:
+    """Parse and check ``source``; raise `GraphcError` with its position.
+
+    ``sizes`` gives dims sizes that replace what the program declares (``dim d = 50``
+    or ``dim n``): `graphc compare` shrinks every dim so that SymPy can scalarise.
+    """
     try:
         try:
             tree = parser().parse(source)
@@ -780,7 +790,7 @@ def lower(source: str, filename: str = "<string>") -> LoweredProgram:
             raise _parse_error(err, source) from None
         except RecursionError:
             raise ParseError("the program nests too deeply to parse", 1, 1) from None
-        program = _Program(source, filename)
+        program = _Program(source, filename, sizes)
         for statement in tree.children:
             program.statement(statement)
         return program.result()

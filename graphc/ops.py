@@ -234,14 +234,123 @@ def bilinear(
     return define(Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True))
 
 
-def _sym(fn_name: str) -> Callable:
-    """SymPy translation of a scalar function, applied entrywise to matrices."""
+# ---- SymPy translation (graphc.symbolic imports SymPy and passes it in as ``sp``) --------
+#
+# Two forms: *explicit* (scalars are SymPy expressions, vectors and matrices are
+# ``sp.Matrix`` of them, a column vector n×1) and *matrix* (``MatrixSymbol``
+# expressions, possibly with symbolic dims).  A translation that has no matrix form
+# raises NotImplementedError.
 
-    def translate(sp, node, x):
-        fn = getattr(sp, fn_name)
-        return x.applyfunc(fn) if isinstance(x, sp.MatrixBase) else fn(x)
+
+def _sym_dim(sp, d: Dim):
+    """A dim as a SymPy integer, or a polynomial in positive integer symbols."""
+    if d.value is not None:
+        return sp.Integer(d.value)
+    terms = []
+    for mono, coeff in d.terms:
+        factors = [sp.Symbol(name, integer=True, positive=True) for name in mono]
+        terms.append(sp.Mul(sp.Integer(coeff), *factors))
+    return sp.Add(*terms)
+
+
+def _sym_shape(sp, t: Type) -> tuple:
+    """(rows, cols) of a type: a column vector is n×1, a row vector 1×n."""
+    dims = [_sym_dim(sp, d) for d in t.dims]
+    if t.is_scalar:
+        return (1, 1)
+    if t.is_vector:
+        return (1, dims[0]) if t.row else (dims[0], 1)
+    return tuple(dims)
+
+
+def _sym_number(sp, value: float):
+    """A literal: an exact integer where it is one (so that x**2 stays a square)."""
+    if np.isfinite(value) and value == int(value):
+        return sp.Integer(int(value))
+    return sp.Float(value)
+
+
+def _sym_is_matrix(sp, x) -> bool:
+    return isinstance(x, (sp.MatrixBase, sp.MatrixExpr))
+
+
+def _sym_entry(sp, a, i: int, j: int, shape: tuple):
+    """Entry (i, j) of ``a`` broadcast to ``shape`` (NumPy's rules on 1-D vectors)."""
+    if not isinstance(a, sp.MatrixBase):
+        return a
+    if a.shape == shape:
+        return a[i, j]
+    flat = list(a)
+    if 1 in shape:
+        return flat[i + j]  # a vector of the other orientation
+    return flat[j]  # a vector spread along a matrix's rows
+
+
+def _sym_spread(sp, node: Node, a):
+    """A matrix-form operand at the node's shape: a scalar becomes a constant matrix."""
+    shape = _sym_shape(sp, node.type)
+    if not _sym_is_matrix(sp, a):
+        return a * sp.OneMatrix(*shape)
+    if a.shape != shape:
+        raise NotImplementedError("a vector spread along a matrix has no matrix form in SymPy")
+    return a
+
+
+def _sym_elementwise(scalar_fn: Callable, matrix_fn: Callable | None = None) -> Callable:
+    """The SymPy translation of an elementwise operator from its scalar form.
+
+    Explicit matrices are computed entry by entry; matrix expressions use
+    ``matrix_fn`` (Hadamard products, ``applyfunc``) when SymPy has one.
+    """
+
+    def translate(sp, node, *args):
+        if any(isinstance(a, sp.MatrixBase) for a in args):
+            shape = _sym_shape(sp, node.type)
+            return sp.Matrix(
+                *shape,
+                lambda i, j: scalar_fn(sp, *(_sym_entry(sp, a, i, j, shape) for a in args)),
+            )
+        if any(_sym_is_matrix(sp, a) for a in args):
+            if matrix_fn is None:
+                raise NotImplementedError(f"{node.op.name} of matrices has no matrix form in SymPy")
+            return matrix_fn(sp, node, *args)
+        return scalar_fn(sp, *args)
 
     return translate
+
+
+def _sym(fn_name: str) -> Callable:
+    """SymPy translation of a named SymPy function, applied entrywise."""
+    return _sym_function(lambda sp, x: getattr(sp, fn_name)(x))
+
+
+def _sym_function(scalar_fn: Callable) -> Callable:
+    """A function of one argument, entrywise; ``applyfunc`` in matrix form."""
+    return _sym_elementwise(scalar_fn, lambda sp, node, x: x.applyfunc(lambda e: scalar_fn(sp, e)))
+
+
+def _sym_hadamard(sp, node, a, b):
+    if not (_sym_is_matrix(sp, a) and _sym_is_matrix(sp, b)):
+        return a * b
+    return sp.HadamardProduct(_sym_spread(sp, node, a), _sym_spread(sp, node, b))
+
+
+def _sym_quotient(sp, node, a, b):
+    if not _sym_is_matrix(sp, b):
+        return a * (1 / b)
+    return sp.HadamardProduct(_sym_spread(sp, node, a), sp.HadamardPower(b, -1))
+
+
+def _sym_power(sp, node, a, b):
+    if _sym_is_matrix(sp, b):
+        raise NotImplementedError("a matrix exponent has no matrix form in SymPy")
+    return sp.HadamardPower(a, b)
+
+
+def _sym_sum_of_all(sp, a):
+    """Σ entries of a matrix expression: 1ᵀ A 1 (a 1×1 matrix)."""
+    rows, cols = a.shape
+    return sp.OneMatrix(1, rows) * a * sp.OneMatrix(cols, 1)
 
 
 # =============================================================================
@@ -269,11 +378,7 @@ _const = define(
         infer=lambda *, value: SCALAR,
         impl=lambda ctx, node: np.float64(node.attr("value")),
         emit=lambda p, node: p.literal(node.attr("value")),
-        to_sympy=lambda sp, node: (
-            sp.Float(node.attr("value"))
-            if not float(node.attr("value")).is_integer()
-            else sp.Integer(int(node.attr("value")))
-        ),
+        to_sympy=lambda sp, node: _sym_number(sp, node.attr("value")),
         arity=0,
         inline=True,
         constant=True,
@@ -288,6 +393,11 @@ fill = define(
         infer=lambda *, value, type: type,
         impl=lambda ctx, node: np.full(ctx.shape(node.type), node.attr("value")),
         emit=lambda p, node: p.fill(node.attr("value"), node.type),
+        to_sympy=lambda sp, node: (
+            _sym_number(sp, node.attr("value")) * sp.OneMatrix(*_sym_shape(sp, node.type))
+            if not node.type.is_scalar
+            else _sym_number(sp, node.attr("value"))
+        ),
         arity=0,
         needs_sizes=True,
         constant=True,
@@ -301,6 +411,7 @@ dimval = define(
         infer=lambda *, dim: SCALAR,
         impl=lambda ctx, node: np.float64(ctx.dim(node.attr("dim"))),
         emit=lambda p, node: p.raw(p.dim(node.attr("dim"))),
+        to_sympy=lambda sp, node: _sym_dim(sp, node.attr("dim")),
         arity=0,
         needs_sizes=True,
         inline=True,
@@ -314,6 +425,7 @@ eye = define(
         infer=lambda *, dim: matrix(dim, dim),
         impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
         emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+        to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
     )
@@ -344,7 +456,7 @@ transpose = linear(
     impl=lambda ctx, node, a: np.transpose(a),
     emit=lambda p, node, a: p.postfix(a, ".T") if node.type.is_matrix else a,
     transpose_rule=lambda node, g: (transpose(g),),
-    to_sympy=lambda sp, node, a: a.T if isinstance(a, sp.MatrixBase) else a,
+    to_sympy=lambda sp, node, a: a.T if _sym_is_matrix(sp, a) else a,
 )
 
 
@@ -374,8 +486,13 @@ reduce_sum = linear(
 
 
 def _sympy_sum(sp, a, axis):
-    if not isinstance(a, sp.MatrixBase):
+    if not _sym_is_matrix(sp, a):
         return a
+    if not isinstance(a, sp.MatrixBase):  # matrix form: products with ones
+        if axis is None or 1 in a.shape:
+            return _sym_sum_of_all(sp, a)
+        rows, cols = a.shape
+        return (sp.OneMatrix(1, rows) * a).T if axis == 0 else a * sp.OneMatrix(cols, 1)
     if axis is None or 1 in a.shape:
         return sp.Add(*a)
     return sp.Matrix(
@@ -424,8 +541,21 @@ broadcast = linear(
     impl=_broadcast_impl,
     emit=_broadcast_emit,
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
+    to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
 )
+
+
+def _sympy_broadcast(sp, node, g):
+    rows, cols = _sym_shape(sp, node.type)
+    axis = node.attr("axis")
+    if axis is None:
+        return g * sp.OneMatrix(rows, cols)
+    if isinstance(g, sp.MatrixBase):
+        flat = list(g)
+        return sp.Matrix(rows, cols, lambda i, j: flat[j] if axis == 0 else flat[i])
+    column = g if g.shape[1] == 1 else g.T
+    return sp.OneMatrix(rows, 1) * column.T if axis == 0 else column * sp.OneMatrix(1, cols)
 
 
 def unbroadcast_axis(g: Node, t: Type, axis: int | None) -> Node:
@@ -461,9 +591,7 @@ matmul = bilinear(
     impl=_matmul_impl,
     emit=_matmul_emit,
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
-    to_sympy=lambda sp, node, a, b: (
-        (a * b)[0, 0] if node.type.is_scalar and isinstance(a * b, sp.MatrixBase) else a * b
-    ),
+    to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
 )
 
 
@@ -508,11 +636,17 @@ concat = linear(
         "np.hstack" if node.type.is_vector else "np.vstack", p.list(xs)
     ),
     transpose_rule=_concat_vjp,
-    to_sympy=lambda sp, node, *xs: sp.Matrix.vstack(
-        *(x if isinstance(x, sp.MatrixBase) else sp.Matrix([[x]]) for x in xs)
-    ),
+    to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
     arity=None,
 )
+
+
+def _sympy_concat(sp, xs):
+    if all(isinstance(x, sp.MatrixBase) or not _sym_is_matrix(sp, x) for x in xs):
+        return sp.Matrix.vstack(*(x if _sym_is_matrix(sp, x) else sp.Matrix([[x]]) for x in xs))
+    if any(not _sym_is_matrix(sp, x) for x in xs):
+        raise NotImplementedError("stacking scalars has no matrix form in SymPy")
+    return sp.BlockMatrix([[x] for x in xs])
 
 
 def _pad(g: Node, before: Dim, total_rows: Dim, t: Type) -> Node:
@@ -563,6 +697,9 @@ take = linear(
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
     ),
+    to_sympy=lambda sp, node, a: a[
+        _sym_dim(sp, node.attr("start")) : _sym_dim(sp, node.attr("stop")), :
+    ],
     needs_sizes=True,
 )
 
@@ -574,6 +711,11 @@ index = linear(
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
+    ),
+    to_sympy=lambda sp, node, a: (
+        a[_sym_dim(sp, node.attr("at")), 0]
+        if node.args[0].type.is_vector
+        else a[_sym_dim(sp, node.attr("at")), :]
     ),
     needs_sizes=True,
 )
@@ -602,7 +744,7 @@ diag = linear(
     impl=lambda ctx, node, v: np.diag(v),
     emit=call("np.diag"),
     transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
-    to_sympy=lambda sp, node, v: sp.diag(*v),
+    to_sympy=lambda sp, node, v: sp.diag(*v) if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v),
 )
 
 # diagpart: square matrix -> its diagonal;  transpose: diag(ḡ).
@@ -612,7 +754,11 @@ diagpart = linear(
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
-    to_sympy=lambda sp, node, a: sp.Matrix([a[i, i] for i in range(a.shape[0])]),
+    to_sympy=lambda sp, node, a: (
+        sp.Matrix([a[i, i] for i in range(a.shape[0])])
+        if isinstance(a, sp.MatrixBase)
+        else sp.DiagonalOf(a)
+    ),
 )
 
 
@@ -632,7 +778,7 @@ trace = linear(
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
-    to_sympy=lambda sp, node, a: a.trace(),
+    to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
 )
 
 
@@ -653,7 +799,9 @@ scale_rows = bilinear(
         _transpose_orient(reduce_sum(g * node.args[1], axis=1), node.args[0].type),
         scale_rows(node.args[0], g),
     ),
-    to_sympy=lambda sp, node, v, m: sp.diag(*v) * m,
+    to_sympy=lambda sp, node, v, m: (
+        sp.diag(*v) * m if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v) * m
+    ),
 )
 
 # =============================================================================
@@ -665,7 +813,10 @@ add = elementwise(
     lambda a, b: a + b,
     infix("+"),
     lambda a, b, out: (ONE, ONE),
-    to_sympy=lambda sp, node, a, b: a + b,
+    to_sympy=_sym_elementwise(
+        lambda sp, a, b: a + b,
+        lambda sp, node, a, b: _sym_spread(sp, node, a) + _sym_spread(sp, node, b),
+    ),
     commutative=True,
     verb="add",
 )
@@ -675,7 +826,10 @@ sub = elementwise(
     lambda a, b: a - b,
     infix("-"),
     lambda a, b, out: (ONE, MINUS_ONE),
-    to_sympy=lambda sp, node, a, b: a - b,
+    to_sympy=_sym_elementwise(
+        lambda sp, a, b: a - b,
+        lambda sp, node, a, b: _sym_spread(sp, node, a) - _sym_spread(sp, node, b),
+    ),
     verb="subtract",
 )
 
@@ -684,17 +838,11 @@ mul = elementwise(
     lambda a, b: a * b,
     infix("*"),
     lambda a, b, out: (b, a),
-    to_sympy=lambda sp, node, a, b: _sympy_hadamard(sp, a, b),
+    to_sympy=_sym_elementwise(lambda sp, a, b: a * b, _sym_hadamard),
     commutative=True,
     bilinear=True,
     verb="multiply",
 )
-
-
-def _sympy_hadamard(sp, a, b):
-    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
-        return a.multiply_elementwise(b)
-    return a * b
 
 
 div = elementwise(
@@ -702,11 +850,7 @@ div = elementwise(
     lambda a, b: a / b,
     infix("/"),
     lambda a, b, out: (ONE / b, -(out / b)),
-    to_sympy=lambda sp, node, a, b: (
-        a / b
-        if not isinstance(b, sp.MatrixBase)
-        else a.multiply_elementwise(b.applyfunc(lambda x: 1 / x))
-    ),
+    to_sympy=_sym_elementwise(lambda sp, a, b: a / b, _sym_quotient),
     verb="divide",
 )
 
@@ -716,7 +860,7 @@ pow_ = elementwise(
     lambda a, b: a**b,
     infix("**"),
     lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
-    to_sympy=lambda sp, node, a, b: a**b,
+    to_sympy=_sym_elementwise(lambda sp, a, b: a**b, _sym_power),
     verb="raise",
 )
 
@@ -738,15 +882,12 @@ powc = define(
         emit=lambda p, node, x: p.infix("**", x, p.literal(node.attr("p"), integral=True)),
         jvp=lambda node, t: None if t is None else t * _powc_partials(node.args[0], node)[0],
         vjp=lambda node, g: (g * _powc_partials(node.args[0], node)[0],),
-        to_sympy=lambda sp, node, x: _sym_pow(sp, x, node.attr("p")),
+        to_sympy=lambda sp, node, x: _sym_elementwise(lambda sp, a, b: a**b, _sym_power)(
+            sp, node, x, _sym_number(sp, node.attr("p"))
+        ),
         elementwise=True,
     )
 )
-
-
-def _sym_pow(sp, x, p):
-    exponent = sp.Integer(int(p)) if float(p).is_integer() else sp.Float(p)
-    return x.applyfunc(lambda e: e**exponent) if isinstance(x, sp.MatrixBase) else x**exponent
 
 
 exp = elementwise("exp", np.exp, call("np.exp"), lambda x, y: (y,), _sym("exp"))
@@ -769,7 +910,7 @@ sigmoid = elementwise(
         "np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x)))
     ),
     lambda x, y: (y * (ONE - y),),
-    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: 1 / (1 + sp.exp(-e))),
+    to_sympy=_sym_function(lambda sp, e: 1 / (1 + sp.exp(-e))),
 )
 
 # softplus(x) = log(1 + eˣ), overflow-free through logaddexp.
@@ -778,12 +919,8 @@ softplus = elementwise(
     lambda x: np.logaddexp(0.0, x),
     lambda p, node, x: p.call("np.logaddexp", p.literal(0.0), x),
     lambda x, y: (sigmoid(x),),
-    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: sp.log(1 + sp.exp(e))),
+    to_sympy=_sym_function(lambda sp, e: sp.log(1 + sp.exp(e))),
 )
-
-
-def _sym_apply(sp, x, fn):
-    return x.applyfunc(fn) if isinstance(x, sp.MatrixBase) else fn(x)
 
 
 # Piecewise-constant operators: their derivative is zero, so no rules.
@@ -793,12 +930,14 @@ greater = elementwise(
     lambda a, b: np.where(a > b, 1.0, 0.0),
     lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
     None,
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
 )
 greater_equal = elementwise(
     "greater_equal",
     lambda a, b: np.where(a >= b, 1.0, 0.0),
     lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
     None,
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
 )
 
 # Subgradients at kinks: relu'(0) = 0, abs'(0) = 0; max and min route the
@@ -808,7 +947,7 @@ relu = elementwise(
     lambda x: np.maximum(x, 0.0),
     lambda p, node, x: p.call("np.maximum", x, p.literal(0.0)),
     lambda x, y: (greater(x, const(0.0)),),
-    to_sympy=lambda sp, node, x: _sym_apply(sp, x, lambda e: sp.Max(e, 0)),
+    to_sympy=_sym_elementwise(lambda sp, x: sp.Max(x, 0)),
 )
 abs_ = elementwise("abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs"))
 maximum = elementwise(
@@ -816,14 +955,14 @@ maximum = elementwise(
     np.maximum,
     call("np.maximum"),
     lambda a, b, out: (greater_equal(a, b), greater(b, a)),
-    to_sympy=lambda sp, node, a, b: sp.Max(a, b),
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Max(a, b)),
 )
 minimum = elementwise(
     "minimum",
     np.minimum,
     call("np.minimum"),
     lambda a, b, out: (greater_equal(b, a), greater(a, b)),
-    to_sympy=lambda sp, node, a, b: sp.Min(a, b),
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Min(a, b)),
 )
 
 # stop: the value passes, the derivative is zero (stop_gradient / detach).
@@ -844,8 +983,18 @@ amax = define(
         infer=lambda a: SCALAR,
         impl=lambda ctx, node, a: np.max(a),
         emit=call("np.max"),
+        to_sympy=lambda sp, node, a: _sympy_amax(sp, a),
     )
 )
+
+
+def _sympy_amax(sp, a):
+    if isinstance(a, sp.MatrixBase):
+        return sp.Max(*a)
+    if _sym_is_matrix(sp, a):
+        raise NotImplementedError("the largest entry has no matrix form in SymPy")
+    return a
+
 
 # =============================================================================
 # Matrix functions
@@ -889,7 +1038,7 @@ det = define(
         emit=call("np.linalg.det"),
         jvp=lambda node, t: None if t is None else node * trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * node * inv(node.args[0]).T,),
-        to_sympy=lambda sp, node, a: a.det(),
+        to_sympy=lambda sp, node, a: _sympy_det(sp, a),
     )
 )
 
@@ -902,9 +1051,14 @@ logdet = define(
         emit=lambda p, node, a: p.postfix(p.call("np.linalg.slogdet", a), "[1]"),
         jvp=lambda node, t: None if t is None else trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * inv(node.args[0]).T,),
-        to_sympy=lambda sp, node, a: sp.log(sp.Abs(a.det())),
+        to_sympy=lambda sp, node, a: sp.log(sp.Abs(_sympy_det(sp, a))),
     )
 )
+
+
+def _sympy_det(sp, a):
+    return a.det() if isinstance(a, sp.MatrixBase) else sp.Determinant(a)
+
 
 # =============================================================================
 # Node arithmetic: rules read like the math they build.
