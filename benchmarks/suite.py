@@ -6,6 +6,7 @@
     python benchmarks/suite.py --only ner-d3,mlp    # some workloads (keys as in the table)
     python benchmarks/suite.py --format markdown|json
     python benchmarks/suite.py --format markdown --write docs/performance.md
+    python benchmarks/suite.py --blas-threads 1     # on a shared machine: no BLAS threads
 
 For each workload the hand-written NumPy reference, graphc's emitted module,
 graphc's compiled function and every importable peer are first checked to
@@ -39,7 +40,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _blas_threads_from_argv(argv: list[str]) -> None:
+    """Apply --blas-threads N now: BLAS reads its thread count when NumPy loads it."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--blas-threads=") else None
+        if arg == "--blas-threads" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value is not None and value.isdigit():
+            os.environ.update({name: value for name in BLAS_THREADS})  # children inherit it
+
+
+if __name__ == "__main__":
+    _blas_threads_from_argv(sys.argv[1:])
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -104,6 +121,8 @@ def machine() -> dict[str, Any]:
             blas += f", {pools[0]['num_threads']} threads"
     except ImportError:
         pass
+    threads = next((os.environ[n] for n in BLAS_THREADS if n in os.environ), None)
+    blas += f", {threads} thread{'s' * (threads != '1')} by the environment" if threads else ""
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -459,6 +478,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="comma-separated workload keys")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--repeats", type=int, help="timings per candidate (default 7, quick 3)")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        help="threads NumPy's BLAS may use (sets OPENBLAS_NUM_THREADS etc.); default: its own",
+    )
     parser.add_argument("--write", type=Path, help=f"replace {BEGIN} … {END} in this file")
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)  # LAYERS ROUTE, internal
     args = parser.parse_args(argv)
