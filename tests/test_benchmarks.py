@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -105,3 +106,19 @@ def test_the_page_names_the_command_that_writes_it():
     text = PAGE.read_text(encoding="utf-8")
     assert "python benchmarks/suite.py --format markdown --write docs/performance.md" in text
     assert "python benchmarks/suite.py\n" in text
+
+
+def test_the_peers_forward_functions_compute_the_hand_written_value(suite):
+    """The peers differentiate each workload's forward function; run with NumPy, it agrees."""
+    import numpy as np
+
+    xp = SimpleNamespace(tanh=np.tanh, sigmoid=lambda z: 1 / (1 + np.exp(-z)), sum=np.sum)
+    for key, build in suite.CALL_WORKLOADS.items():
+        case = build(True)
+        value, _ = case.hand()
+        assert np.isclose(case.forward(xp, case.params, case.inputs), value), key
+    chain = suite.workloads.chain(5)
+    assert np.isclose(chain.forward(xp, chain.params, chain.inputs), chain.hand()[0])
+    case = suite.HESSIAN["hessian"](True)
+    x, A, B = case.params["x"], case.inputs["A"], case.inputs["B"]
+    assert np.isclose(case.forward(xp, case.params, case.inputs), np.tanh(A @ x).sum() + x @ B @ x)
