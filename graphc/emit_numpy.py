@@ -206,14 +206,29 @@ def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     return any(expr is a for a in args)
 
 
+class _Statement(NamedTuple):
+    node: Node
+    target: str
+    text: str
+    reads: frozenset[Node]  # the stored nodes its expression reads
+
+
 def function_body(
     printer: NumpyPrinter,
     graph: Graph,
     outputs: Sequence[Node],
     namer: Namer,
+    early: Iterable[Node] = (),
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
-    name of each node that got a statement."""
+    name of each node that got a statement.
+
+    Memory is scheduled as a NumPy programmer would: an output in ``early``
+    (a gradient) gets a statement as soon as its arguments exist when that
+    lets a temporary die sooner, and each array temporary is deleted
+    (``del t1, H2``) after its last use when more statements follow, so the
+    peak holds what the derivation needs at once, not every intermediate.
+    """
     order = topological_order(outputs)
     uses = use_counts(order)
     for out in outputs:
@@ -225,13 +240,16 @@ def function_body(
         if node in graph.names and not node.op.inline
     }
     exprs: dict[Node, Expr] = {}
-    lines: list[str] = []
+    reads: dict[Node, frozenset[Node]] = {}
+    statements: list[_Statement] = []
     stored: dict[Node, str] = {}
+    nothing: frozenset[Node] = frozenset()
     for node in order:
         args = [exprs[a] for a in node.args]
         expr = node.op.emit(printer, node, *args)
+        read = nothing.union(*(reads[a] for a in node.args)) if node.args else nothing
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
-            exprs[node] = expr  # costs nothing: never stored
+            exprs[node], reads[node] = expr, read  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1
         long_inline = len(expr.text) > MAX_INLINE and node not in outputs
@@ -242,11 +260,107 @@ def function_body(
                 target = namer.fresh(graph.hints[node])
             else:
                 target = namer.fresh("t", numbered=True)
-            lines.append(f"{target} = {expr.text}")
+            statements.append(_Statement(node, target, expr.text, read))
             stored[node] = target
             expr = Expr(target, PRECEDENCE["atom"])
-        exprs[node] = expr
+            read = frozenset((node,))
+        exprs[node], reads[node] = expr, read
+    hoisted = _hoisted(statements, outputs, early, reads, exprs)
+    output_names = {node: name for name, node in graph.outputs.items()}
+    lines: list[str] = []
+    dying = _deaths(statements, hoisted, outputs, reads)
+    for at, statement in enumerate(statements):
+        lines.append(f"{statement.target} = {statement.text}")
+        for node in hoisted.get(at, ()):
+            target = namer.fresh(output_names.get(node) or graph.hints.get(node) or "t")
+            lines.append(f"{target} = {exprs[node].text}")
+            stored[node] = target
+            exprs[node] = Expr(target, PRECEDENCE["atom"])
+        if dying.get(at):
+            lines.append("del " + ", ".join(stored[n] for n in dying[at]))
     return lines, [exprs[o] for o in outputs], stored
+
+
+def _hoisted(
+    statements: Sequence[_Statement],
+    outputs: Sequence[Node],
+    early: Iterable[Node],
+    reads: Mapping[Node, frozenset[Node]],
+    exprs: Mapping[Node, Expr],
+) -> dict[int, list[Node]]:
+    """Outputs in ``early`` written right after the last statement that reads
+    what they read, by statement index, where that makes them the last use of
+    a temporary with more statements to follow (so it can be deleted then)."""
+    position = {s.node: at for at, s in enumerate(statements)}
+    wanted = set(early)
+    candidates = [
+        o
+        for o in dict.fromkeys(outputs)
+        if o in wanted and o not in position and exprs[o].prec < PRECEDENCE["atom"]
+    ]
+    if not candidates or not statements:
+        return {}
+    base_last = dict(position)  # each stored node's last use by a statement
+    for at, s in enumerate(statements):
+        for d in s.reads:
+            base_last[d] = at
+    readers: dict[Node, list[Node]] = {}
+    for c in candidates:
+        for d in reads[c]:
+            readers.setdefault(d, []).append(c)
+    # Each as late as anything else still needs what it reads: then the last of
+    # those written there reads it for the last time, and it can be deleted.
+    at_of = {c: max((base_last[d] for d in reads[c]), default=-1) for c in candidates}
+    todo = list(candidates)
+    while todo:  # positions only grow, up to the last statement
+        c = todo.pop()
+        for d in reads[c]:
+            for other in readers[d]:
+                if at_of[other] < at_of[c]:
+                    at_of[other] = at_of[c]
+                    todo.append(other)
+    final = len(statements) - 1
+    returned = set(outputs)
+    hoisted: dict[int, list[Node]] = {}
+    for c in candidates:
+        at = at_of[c]
+        frees = any(d not in returned and d.type.rank > 0 for d in reads[c])
+        if frees and 0 <= at < final:
+            hoisted.setdefault(at, []).append(c)
+    return hoisted
+
+
+def _deaths(
+    statements: Sequence[_Statement],
+    hoisted: Mapping[int, Sequence[Node]],
+    outputs: Sequence[Node],
+    reads: Mapping[Node, frozenset[Node]],
+) -> dict[int, list[Node]]:
+    """Array temporaries to delete after each statement index (with what is
+    hoisted after it): those read for the last time there, when a statement
+    that allocates an array follows."""
+    last: dict[Node, int] = {}
+    for at, s in enumerate(statements):
+        for d in s.reads:
+            last[d] = at
+        for c in hoisted.get(at, ()):
+            for d in reads[c]:
+                last[d] = at
+    kept = set(outputs)
+    for o in outputs:
+        if not any(o in nodes for nodes in hoisted.values()):
+            kept |= reads[o]  # read by the return statement
+    # Deleting pays only if an array is allocated afterwards.
+    final = max(
+        (at for at, s in enumerate(statements) if s.node.type.rank > 0),
+        default=-1,
+    )
+    dying: dict[int, list[Node]] = {}
+    for s in statements:
+        at = last.get(s.node)
+        if at is not None and at < final and s.node not in kept and s.node.type.rank > 0:
+            dying.setdefault(at, []).append(s.node)
+    return dying
 
 
 # ---- the module's functions, as data ------------------------------------------
@@ -265,6 +379,19 @@ def returned_nodes(returns: Returned) -> list[Node]:
         else:
             todo.extend(reversed(list(item.values() if isinstance(item, Mapping) else item)))
     return nodes
+
+
+def _gradients(returns: Returned) -> list[Node]:
+    """The nodes a return description keys by name (gradients): written as soon as final."""
+    found, todo = [], [returns]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            found += [v for v in item.values() if isinstance(v, Node)]
+            todo += [v for v in item.values() if not isinstance(v, Node)]
+        elif not isinstance(item, Node):
+            todo.extend(item)
+    return found
 
 
 @dataclass(frozen=True)
@@ -354,7 +481,9 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = NumpyPrinter(params, dim_names)
-    lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer)
+    lines, outs, stored = function_body(
+        printer, spec.graph, spec.outputs, namer, early=_gradients(spec.returns)
+    )
     sources = dim_sources([(v, v.type) for v in variables])
     needed, todo = set(), sorted(printer.used_dims)
     while todo:  # the dims used, and the dims they are read with
