@@ -45,6 +45,7 @@ class CompiledModule:
     param_names: dict[str, str]  # program name -> Python keyword
     seed_names: dict[str, str]  # wrt name (or the output, in reverse mode) -> seed keyword
     functions: tuple[str, ...]  # the functions the module defines
+    may_alias: bool = True  # whether a function may return a fed array (or a view of one)
 
 
 def value_function(derived: DerivedGraph) -> FunctionSpec:
@@ -93,6 +94,20 @@ def module_functions(derived: DerivedGraph) -> list[Function]:
     if derived.mode == "forward" and derived.output_type.is_scalar:
         functions.append(gradient_by_jvp(derived))
     return functions
+
+
+def may_alias(derived: DerivedGraph) -> bool:
+    """Whether a returned value may be a fed array or a NumPy view of one.
+
+    Conservatively: a var, or a chain of one-argument operators that are not
+    elementwise (a transpose, an index, a broadcast, ``stop``) down to one.
+    """
+    for node in [*derived.value_graph.outputs.values(), *derived.graph.outputs.values()]:
+        while len(node.args) == 1 and not node.op.elementwise:
+            node = node.args[0]
+        if node.op.name == "var":
+            return True
+    return False
 
 
 def _keywords(derived: DerivedGraph) -> dict[Node, str]:
@@ -158,4 +173,5 @@ def module_of(lowered: LoweredProgram, derived: DerivedGraph) -> CompiledModule:
         {v.attr("name"): keywords[v] for v in derived.variables},
         {name: keywords[seed] for name, seed in derived.seeds.items()},
         names,
+        may_alias(derived),
     )

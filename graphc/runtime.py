@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import functools
 import numbers
+import sys
 import types
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -162,13 +163,105 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
     return module
 
 
+FLOAT64 = np.dtype(np.float64)
+
+
+class FeedPlan:
+    """What checking a feed of one compiled function takes, decided at compile time.
+
+    Per accepted keyword (the program's names, and their NFKC spellings) the
+    Python keyword it is passed by; per variable the shape it must have, as
+    integers and dim names.  A feed of float64 ndarrays that fits is checked
+    with dict lookups and shape compares (about a microsecond for a few
+    variables, linear in their number); anything else (other dtypes, lists,
+    a misfit, a dim that is a polynomial) takes `check_feed`, which converts
+    or raises the `FeedError` that says what is wrong.
+    """
+
+    def __init__(self, lowered: LoweredProgram, keywords: Mapping[str, str]):
+        self.keyword: dict[str, str] = {}
+        self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
+        self.simple = True
+        for v in lowered.variables:
+            name = v.attr("name")
+            # Interned, as the emitted code's parameter names are: CPython binds a
+            # keyword by pointer when it can, and by comparing strings when not.
+            kw = sys.intern(keywords[name])
+            self.keyword[name] = self.keyword[unicodedata.normalize("NFKC", name)] = kw
+            template: list[int | str] = []
+            for d in v.type.dims:
+                if d.value is not None:
+                    template.append(d.value)
+                elif len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1:
+                    template.append(d.terms[0][0][0])
+                else:
+                    self.simple = False
+            self.shapes.append((kw, tuple(template)))
+        self.count = len(self.shapes)
+
+    def fast(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+        """``feed`` by keyword if it is float64 arrays that fit; None to take the long way."""
+        if not self.simple or len(feed) != self.count:
+            return None
+        keyword = self.keyword
+        kwargs: dict[str, np.ndarray] = {}
+        for key, value in feed.items():
+            if type(value) is not np.ndarray or value.dtype is not FLOAT64 or key not in keyword:
+                return None
+            kwargs[keyword[key]] = value
+        if len(kwargs) != self.count:  # two spellings of one name
+            return None
+        sizes: dict[str, int] = {}
+        for kw, template in self.shapes:
+            shape = kwargs[kw].shape
+            if shape == template:
+                continue
+            if len(shape) != len(template):
+                return None
+            for got, want in zip(shape, template):
+                if got != (want if type(want) is int else sizes.setdefault(want, got)):
+                    return None
+        return kwargs
+
+
+def _fed_ids(fed: Mapping[str, np.ndarray]) -> set[int]:
+    """The ids of the fed arrays and of the arrays they are views of."""
+    ids = set()
+    for a in fed.values():
+        ids.add(id(a))
+        if a.base is not None:
+            ids.add(id(a.base))
+    return ids
+
+
+def _own(x: Any, fed: set[int] | None) -> Any:
+    """A returned value as the API returns it; copied if it is (a view of) a fed array."""
+    if type(x) is np.ndarray and x.dtype is FLOAT64 and x.ndim:
+        if fed is not None and (id(x) in fed or (x.base is not None and id(x.base) in fed)):
+            return x.copy()
+        return x
+    return as_result(x)  # scalars and other dtypes: converted, so never aliased
+
+
 class CompiledFunction:
-    """The emitted module, with feed checking and the spec's calling convention."""
+    """The emitted module, with feed checking and the spec's calling convention.
+
+    Arrays are passed to the emitted code as given when they are float64
+    ndarrays (others are converted); the emitted code never writes into them.
+    A returned array that would alias a fed one (``J = x``, a gradient that
+    is a transposed input) is copied, so that nothing returned shares memory
+    with the caller's arrays; set ``fn.copy = False`` to skip that check and
+    take results as the module returns them.
+    """
+
+    copy: bool = True
 
     def __init__(self, lowered: LoweredProgram, compiled: CompiledModule):
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
+        self._plan = FeedPlan(lowered, compiled.param_names)
+        self._scalar = compiled.output_type.is_scalar
 
     @property
     def source(self) -> str:
@@ -193,19 +286,36 @@ class CompiledFunction:
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
+    def _checked(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The arrays by Python keyword: the compile-time plan, or `check_feed`."""
+        kwargs = self._plan.fast(feed)
+        return self._kwargs(feed)[0] if kwargs is None else kwargs
+
+    def _fed(self, kwargs: Mapping[str, np.ndarray]) -> set[int] | None:
+        """What `_own` must not return uncopied: None where nothing can alias a fed array."""
+        return _fed_ids(kwargs) if self.copy and self.compiled.may_alias else None
+
     def __call__(self, /, **feed: Any) -> Any:
-        kwargs, _ = self._kwargs(feed)
-        return as_result(self.module.value(**kwargs))
+        kwargs = self._checked(feed)
+        return _own(self.module.value(**kwargs), self._fed(kwargs))
 
     def value_and_grad(self, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
-        if not self.compiled.output_type.is_scalar:
+        if not self._scalar:
             raise DifferentiationError(
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
             )
-        kwargs, _ = self._kwargs(feed)
+        kwargs = self._plan.fast(feed)
+        if kwargs is None:
+            kwargs = self._kwargs(feed)[0]
         value, grads = self.module.value_and_grad(**kwargs)
-        return as_result(value), {k: as_result(g) for k, g in grads.items()}
+        fed = self._fed(kwargs)
+        if fed is None:  # the common case, inlined: float64 arrays pass as they are
+            return _own(value, None), {
+                k: g if type(g) is np.ndarray and g.dtype is FLOAT64 and g.ndim else as_result(g)
+                for k, g in grads.items()
+            }
+        return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
