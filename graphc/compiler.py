@@ -74,8 +74,12 @@ def derivative_function(derived: DerivedGraph) -> FunctionSpec:
     returns = (derived.value, derived.gradients)
     if derived.output_type.is_scalar:
         by = ", ".join(derived.wrt_names) or "nothing"
-        doc = f"{out} and its gradient by {by} (each of its variable's shape)."
-        return FunctionSpec("value_and_grad", params, derived.graph, returns, doc)
+        doc = (
+            f"{out} and its gradient by {by} (each of its variable's shape).\n\n"
+            "With out (arrays by name), the gradients are written into those arrays\n"
+            "(added to them with accumulate=True), and out is returned."
+        )
+        return FunctionSpec("value_and_grad", params, derived.graph, returns, doc, True)
     doc = f"{out} and the vector-Jacobian product {out}_barᵀ ∂{out}/∂(…)."
     return FunctionSpec("vjp", params, derived.graph, returns, doc)
 

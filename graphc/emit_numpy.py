@@ -38,7 +38,7 @@ PRECEDENCE = {
 }
 
 # Names the emitted module defines or uses itself; program names are kept apart.
-RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp"}
+RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp", "out", "accumulate"}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
@@ -219,6 +219,7 @@ def function_body(
     outputs: Sequence[Node],
     namer: Namer,
     early: Iterable[Node] = (),
+    exprs_out: dict[Node, Expr] | None = None,
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
     name of each node that got a statement.
@@ -228,6 +229,7 @@ def function_body(
     lets a temporary die sooner, and each array temporary is deleted
     (``del t1, H2``) after its last use when more statements follow, so the
     peak holds what the derivation needs at once, not every intermediate.
+    ``exprs_out``, if given, receives every node's expression.
     """
     order = topological_order(outputs)
     uses = use_counts(order)
@@ -278,6 +280,8 @@ def function_body(
             exprs[node] = Expr(target, PRECEDENCE["atom"])
         if dying.get(at):
             lines.append("del " + ", ".join(stored[n] for n in dying[at]))
+    if exprs_out is not None:
+        exprs_out.update(exprs)
     return lines, [exprs[o] for o in outputs], stored
 
 
@@ -296,7 +300,10 @@ def _hoisted(
     candidates = [
         o
         for o in dict.fromkeys(outputs)
-        if o in wanted and o not in position and exprs[o].prec < PRECEDENCE["atom"]
+        if o in wanted
+        and o not in position
+        and exprs[o].prec < PRECEDENCE["atom"]
+        and o.op.name != "transpose"  # a view keeps what it reads alive: nothing to gain
     ]
     if not candidates or not statements:
         return {}
@@ -347,6 +354,9 @@ def _deaths(
             for d in reads[c]:
                 last[d] = at
     kept = set(outputs)
+    for s in statements:
+        if s.node.op.name == "transpose":
+            kept |= s.reads  # a view keeps them alive: deleting the name frees nothing
     for o in outputs:
         if not any(o in nodes for nodes in hoisted.values()):
             kept |= reads[o]  # read by the return statement
@@ -407,6 +417,10 @@ class FunctionSpec:
     graph: Graph
     returns: Returned
     doc: str
+    # returns is (value, {name: gradient}) and the function takes ``out=None,
+    # accumulate=False``: with ``out`` (arrays by name) it writes the gradients
+    # into those arrays (adds to them with ``accumulate``) and returns (value, out)
+    writes_into: bool = False
 
     @property
     def outputs(self) -> list[Node]:
@@ -472,6 +486,8 @@ class _Layout:
     lines: list[str]
     outputs: list[Expr]
     stored: dict[Node, str]
+    printer: NumpyPrinter | None = None
+    exprs: dict[Node, Expr] | None = None
 
 
 def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
@@ -481,8 +497,9 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = NumpyPrinter(params, dim_names)
+    exprs: dict[Node, Expr] = {}
     lines, outs, stored = function_body(
-        printer, spec.graph, spec.outputs, namer, early=_gradients(spec.returns)
+        printer, spec.graph, spec.outputs, namer, early=_gradients(spec.returns), exprs_out=exprs
     )
     sources = dim_sources([(v, v.type) for v in variables])
     needed, todo = set(), sorted(printer.used_dims)
@@ -496,7 +513,7 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
-    return _Layout(namer, [*prelude, *lines], outs, stored)
+    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs)
 
 
 def function_labels(
@@ -541,7 +558,34 @@ def _graph_function(
     spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
 ) -> list[str]:
     layout = _layout(spec, keywords, variables)
-    return [*layout.lines, f"return {_returned_text(spec.returns, iter(layout.outputs))}"]
+    returned = f"return {_returned_text(spec.returns, iter(layout.outputs))}"
+    if not spec.writes_into:
+        return [*layout.lines, returned]
+    return [*layout.lines, *_written_into(spec, layout, returned)]
+
+
+def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[str]:
+    """The end of a function that writes its gradients into the caller's ``out``.
+
+    Overwriting, the last operation of each gradient writes into its array
+    (``np.matmul(…, out=out['W'])``, the op's ``emit_into``), so nothing the
+    size of a gradient is allocated; accumulating adds (``+=``).
+    """
+    value, gradients = spec.returns
+    assert layout.exprs is not None and layout.printer is not None
+    value_text = _returned_text(value, iter(layout.outputs))
+    added, written = [], []
+    for key, node in gradients.items():
+        target = f"out[{key!r}]"
+        expr = layout.exprs[node]
+        added.append(f"    {target} += {expr.text}")
+        form = None
+        if expr.prec < PRECEDENCE["atom"] and node.op.emit_into is not None:
+            args = [layout.exprs[a] for a in node.args]
+            form = node.op.emit_into(layout.printer, node, target, *args)
+        written.append("    " + (form.text if form is not None else f"{target}[...] = {expr.text}"))
+    writing = ["if accumulate:", *added, "else:", *written] if added else []
+    return ["if out is None:", f"    {returned}", *writing, f"return {value_text}, out"]
 
 
 def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[str]:
@@ -589,7 +633,10 @@ def emit_function(
         body = _gradient_by_jvp(spec, keywords)
     else:
         body = _graph_function(spec, keywords, variables)
-    text = def_line(spec.name, [keywords[p] for p in spec.params])
+    params = [keywords[p] for p in spec.params]
+    if isinstance(spec, FunctionSpec) and spec.writes_into:
+        params += ["out=None", "accumulate=False"]
+    text = def_line(spec.name, params)
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text
