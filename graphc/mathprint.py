@@ -54,12 +54,16 @@ GREEK = (
 
 class Math(NamedTuple):
     """A printed expression, its binding strength, and, for a superscripted
-    expression, its base and superscript (so ``X⁻¹`` transposed is ``X⁻ᵀ``)."""
+    expression, its base and superscript (so ``X⁻¹`` transposed is ``X⁻ᵀ``);
+    for a product led by a positive number, that number and the other factors
+    (so that ``Xᵀ (2 r)`` is written ``2 Xᵀ r``)."""
 
     text: str
     prec: int
     base: str = ""
     sup: str = ""
+    lead: float = 0.0
+    rest: str = ""
 
 
 def _split_name(name: str) -> tuple[str, str, bool]:
@@ -104,7 +108,24 @@ class MathPrinter:
     def juxtapose(self, a: Math, b: Math) -> Math:
         # A product is associative: only a weaker operand needs parentheses,
         # and a leading minus reads the same on the product as on its first factor.
+        # A number commutes with every factor, so numbers lead, multiplied together.
+        if b.lead and a.prec != PREFIX:
+            lead = b.lead * (a.lead or 1.0)
+            rest = a.rest if a.lead else self.wrap(a, PRODUCT)
+            rest = f"{rest}{self.space}{b.rest}" if rest else b.rest
+            return self.led(lead, rest)
+        if a.lead:
+            right = self.wrap(b, PRODUCT)
+            return self.led(a.lead, f"{a.rest}{self.space}{right}" if a.rest else right)
         return Math(f"{self.wrap(a, PREFIX)}{self.space}{self.wrap(b, PRODUCT)}", PRODUCT)
+
+    def led(self, lead: float, rest: str) -> Math:
+        """``lead rest``: a product whose first factor is the positive number ``lead``."""
+        if not rest:
+            return self.number(lead)
+        number = self.number(lead).text
+        text = rest if lead == 1.0 else f"{number}{self.space}{rest}"
+        return Math(text, PRODUCT, lead=lead, rest=rest)
 
     def superscripted(self, a: Math, sup: str) -> Math:
         if a.sup:
@@ -124,7 +145,7 @@ class MathPrinter:
             text = self.scientific(mantissa, int(exponent))
         if value < 0:
             return Math(self.minus + text, PREFIX)
-        return Math(text, ATOM)
+        return Math(text, ATOM, lead=value if value > 0 else 0.0)
 
     minus = "−"
 
@@ -300,7 +321,7 @@ class UnicodePrinter(MathPrinter):
     def accent(self, name: str, which: str) -> str:
         text = self.symbol(name)
         mark = {"dot": "\u0307", "bar": "\u0304"}[which]
-        return text[0] + mark + text[1:]
+        return unicodedata.normalize("NFC", text[0] + mark + text[1:])  # ẋ as one character
 
     def power_text(self, a: Math, b: Math, hadamard: bool) -> tuple[str, int]:
         ring = "∘" if hadamard else ""
