@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from graphc.compiler import derivative_locals
 from graphc.derive import DerivedGraph
 from graphc.ir import Node
-from graphc.mathprint import PRINTERS, Math, MathPrinter
+from graphc.mathprint import ATOM, PRINTERS, Math, MathPrinter
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class _Writer:
 
     def __init__(self, d: Derivation, printer: MathPrinter):
         self.d, self.p = d, printer
+        self.value_nodes = set(d.derived.value_graph.nodes())
         self.named: dict[Node, Math] = {}  # the statements' nodes, by their names
         self.inline: dict[Node, Math] = {}
         for node, local in d.locals.items():
@@ -93,11 +94,7 @@ class _Writer:
             return p.partial(derived.output, by)
         if given is not None and given.endswith("_dot") and node not in self.value_nodes:
             return p.tangent(given.removesuffix("_dot"))  # forward mode's ṡ
-        return Math(p.symbol(local), 50)
-
-    @property
-    def value_nodes(self) -> set[Node]:
-        return set(self.d.derived.value_graph.nodes())
+        return Math(p.symbol(local), ATOM)
 
     def program_name(self, node: Node) -> str | None:
         if node.op.name == "var":

@@ -28,7 +28,12 @@ def svg(dot_text: str, timeout: float = 30.0) -> str | None:
         return None
     try:
         result = subprocess.run(
-            [dot, "-Tsvg"], input=dot_text, capture_output=True, text=True, timeout=timeout
+            [dot, "-Tsvg"],
+            input=dot_text,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
         )
     except (OSError, subprocess.SubprocessError):
         return None
