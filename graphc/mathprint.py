@@ -64,6 +64,7 @@ class Math(NamedTuple):
     sup: str = ""
     lead: float = 0.0
     rest: str = ""
+    inner: bool = False  # a scalar product with vector factors (uᵀ v): see `hadamard`
 
 
 def _split_name(name: str) -> tuple[str, str, bool]:
@@ -109,23 +110,27 @@ class MathPrinter:
         # A product is associative: only a weaker operand needs parentheses,
         # and a leading minus reads the same on the product as on its first factor.
         # A number commutes with every factor, so numbers lead, multiplied together.
+        inner = a.inner or b.inner
         if b.lead and a.prec != PREFIX:
             lead = b.lead * (a.lead or 1.0)
             rest = a.rest if a.lead else self.wrap(a, PRODUCT)
             rest = f"{rest}{self.space}{b.rest}" if rest else b.rest
-            return self.led(lead, rest)
+            return self.led(lead, rest, inner)
         if a.lead:
             right = self.wrap(b, PRODUCT)
-            return self.led(a.lead, f"{a.rest}{self.space}{right}" if a.rest else right)
-        return Math(f"{self.wrap(a, PREFIX)}{self.space}{self.wrap(b, PRODUCT)}", PRODUCT)
+            return self.led(a.lead, f"{a.rest}{self.space}{right}" if a.rest else right, inner)
+        # A product that starts with a minus is, on its right, as weak as −a: a (−b c).
+        prec = PREFIX if a.prec == PREFIX else PRODUCT
+        text = f"{self.wrap(a, PREFIX)}{self.space}{self.wrap(b, PRODUCT)}"
+        return Math(text, prec, inner=inner)
 
-    def led(self, lead: float, rest: str) -> Math:
+    def led(self, lead: float, rest: str, inner: bool = False) -> Math:
         """``lead rest``: a product whose first factor is the positive number ``lead``."""
         if not rest:
             return self.number(lead)
         number = self.number(lead).text
         text = rest if lead == 1.0 else f"{number}{self.space}{rest}"
-        return Math(text, PRODUCT, lead=lead, rest=rest)
+        return Math(text, PRODUCT, lead=lead, rest=rest, inner=inner)
 
     def superscripted(self, a: Math, sup: str) -> Math:
         if a.sup:
@@ -204,13 +209,17 @@ class MathPrinter:
         return Math(f"{self.wrap(a, INFIX)} {self.spell(m)} {b_text}", INFIX)
 
     def product(self, node: Node, m: Notation, a: Math, b: Math) -> Math:
-        return self.juxtapose(a, b)
+        result = self.juxtapose(a, b)
+        return result._replace(inner=True) if node.type.is_scalar else result
 
     def hadamard(self, node: Node, m: Notation, a: Math, b: Math) -> Math:
         x, y = node.args
         if x.type.is_scalar or y.type.is_scalar:  # scaling: a product, the scalar first
             if (not x.type.is_scalar) or (y.op.constant and not x.op.constant):
                 a, b = b, a
+            if a.inner and not node.type.is_scalar:
+                # (uᵀ v) w: read left to right after a matrix, M uᵀ v w would start with M uᵀ
+                a = Math(self.parens(a.text), ATOM)
             return self.juxtapose(a, b)
         return Math(f"{self.wrap(a, HADAMARD)}{self.ring}{self.wrap(b, HADAMARD)}", HADAMARD)
 

@@ -286,3 +286,169 @@ def test_a_real_graphviz_draws_svg():
     if shutil.which("dot") is None:
         pytest.skip("Graphviz is not installed")
     assert "<svg" in graphc.parse("param x : []\ny = sin(x)")._repr_svg_()
+
+
+# ---- the printed text means what the graph computes ------------------------------------
+#
+# An oracle independent of the printer: a reader of the notation (a small parser
+# that knows only the precedence stated in docs/conventions.md: superscripts, then
+# juxtaposition, then ∘, then + and −) evaluates the printed text with NumPy
+# (vectors as columns), and must get the graph's value.  Random expressions over
+# products, sums, Hadamard products, transposes and functions check that the
+# parentheses the printer leaves out are never needed.
+
+READER_FUNCTIONS = {"tanh": np.tanh, "σ": lambda x: 1.0 / (1.0 + np.exp(-x)), "sum": np.sum}
+
+
+def _tokens(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[A-Za-z][A-Za-z0-9]*|σ|[0-9.]+|ᵀ|⁻¹|⁻ᵀ|[²³]|\S", text)
+
+
+def read(text: str, values: dict) -> np.ndarray:
+    """Evaluate printed Unicode mathematics (the notation's precedence, nothing else)."""
+    tokens, pos = _tokens(text), [0]
+
+    def peek():
+        return tokens[pos[0]] if pos[0] < len(tokens) else None
+
+    def take():
+        pos[0] += 1
+        return tokens[pos[0] - 1]
+
+    def scalar(v):
+        v = np.asarray(v, dtype=float)
+        return float(v.reshape(())) if v.size == 1 and v.ndim == 2 and v.shape == (1, 1) else v
+
+    def times(a, b):
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            return a * b
+        return scalar(a @ b)
+
+    def atom():
+        tok = take()
+        if tok == "(":
+            value = expr()
+            assert take() == ")"
+            return value
+        if tok in READER_FUNCTIONS:
+            assert take() == "("
+            value = expr()
+            assert take() == ")"
+            return READER_FUNCTIONS[tok](value)
+        if tok[0].isdigit():
+            return float(tok)
+        return values[tok]
+
+    def factor():
+        value = atom()
+        while peek() in ("ᵀ", "⁻¹", "⁻ᵀ", "²", "³"):
+            sup = take()
+            if sup == "ᵀ":
+                value = np.transpose(value)
+            elif sup in ("²", "³"):
+                value = value ** {"²": 2, "³": 3}[sup]
+            else:
+                value = np.linalg.inv(value)
+                value = value.T if sup == "⁻ᵀ" else value
+        return value
+
+    def starts_factor(tok):
+        return tok is not None and (tok == "(" or tok[0].isalnum() or tok == "σ")
+
+    def product():
+        negative = peek() == "−"
+        if negative:
+            take()
+        value = factor()
+        while starts_factor(peek()):
+            value = times(value, factor())
+        return -value if negative else value
+
+    def hadamard():
+        value = product()
+        while peek() == "∘":
+            take()
+            value = value * product()
+        return value
+
+    def expr():
+        value = hadamard()
+        while peek() in ("+", "−"):
+            sign = take()
+            right = hadamard()
+            value = value + right if sign == "+" else value - right
+        return value
+
+    result = expr()
+    assert pos[0] == len(tokens), f"unread: {tokens[pos[0] :]}"
+    return result
+
+
+def _random_expression(rng: np.random.Generator, kind: str, depth: int):
+    """A random node of kind 'scalar', 'vector' or 'matrix' over the leaves above."""
+    leaves = {"scalar": [s, ops.const(2.0), ops.const(0.5)], "vector": [a, b, c], "matrix": [X]}
+    if depth == 0 or rng.random() < 0.2:
+        return leaves[kind][rng.integers(len(leaves[kind]))]
+
+    def sub(k):
+        return _random_expression(rng, k, depth - 1)
+
+    choices = {
+        "scalar": [
+            lambda: sub("scalar") + sub("scalar"),
+            lambda: sub("scalar") - sub("scalar"),
+            lambda: sub("scalar") * sub("scalar"),
+            lambda: -sub("scalar"),
+            lambda: sub("vector").T @ sub("vector"),
+            lambda: ops.tanh(sub("scalar")),
+            lambda: ops.reduce_sum(sub("vector"), axis=None),
+        ],
+        "vector": [
+            lambda: sub("vector") + sub("vector"),
+            lambda: sub("vector") - sub("vector"),
+            lambda: sub("vector") * sub("vector"),
+            lambda: ops.mul(sub("scalar"), sub("vector")),
+            lambda: sub("matrix") @ sub("vector"),
+            lambda: -sub("vector"),
+            lambda: ops.sigmoid(sub("vector")),
+        ],
+        "matrix": [
+            lambda: sub("matrix") + sub("matrix"),
+            lambda: sub("matrix") - sub("matrix"),
+            lambda: sub("matrix") * sub("matrix"),
+            lambda: sub("matrix") @ sub("matrix"),
+            lambda: sub("vector") @ sub("vector").T,
+            lambda: sub("matrix").T,
+            lambda: -sub("matrix"),
+            lambda: ops.scale_rows(sub("vector"), sub("matrix")),
+        ],
+    }[kind]
+    return choices[rng.integers(len(choices))]()
+
+
+def test_the_printed_text_reads_back_as_the_graph_computes():
+    from graphc.evaluate import evaluate
+    from graphc.ir import topological_order
+
+    rng = np.random.default_rng(0)
+    arrays = {a: rng.normal(size=3), b: rng.normal(size=3), c: rng.normal(size=3)}
+    arrays |= {s: np.float64(0.7), X: rng.normal(size=(3, 3))}
+    columns = {v.attr("name"): (x[:, None] if np.ndim(x) == 1 else x) for v, x in arrays.items()}
+    printer = UnicodePrinter()
+    checked = 0
+    for i in range(600):
+        node = _random_expression(rng, ["scalar", "vector", "matrix"][i % 3], 4)
+        if node.op.leaf:
+            continue
+        shown = {}
+        for n_ in topological_order([node]):
+            shown[n_] = printer.apply(n_, [shown[x] for x in n_.args])
+        (expected,) = evaluate([node], arrays, {})
+        got = read(shown[node].text, columns)
+        if node.type.is_vector:
+            got = np.asarray(got).reshape(-1)
+        assert np.allclose(got, expected, rtol=1e-10, atol=1e-12), shown[node].text
+        checked += 1
+    assert checked > 400
