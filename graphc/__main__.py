@@ -1,4 +1,4 @@
-"""The command line: ``graphc compile | graph | check | run | compare | swell``
+"""The command line: ``graphc compile | graph | check | run | compare | derive | swell``
 (also ``python -m graphc``).
 
 Errors in a program print as ``FILE:LINE:COL: error: message`` with the
@@ -212,6 +212,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_derive(args: argparse.Namespace) -> int:
+    from graphc.derivation import derivation
+    from graphc.derive import derive
+
+    shown = derivation(derive(_program(args.file).lowered, args.wrt, args.mode))
+    print(shown.latex() if args.format == "latex" else shown.unicode())
+    return 0
+
+
 def cmd_swell(args: argparse.Namespace) -> int:
     from graphc.swell import plot_problem, swell
 
@@ -318,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random points")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser(
+        "derive",
+        help="the derivative in matrix notation, its shared signals named as in the code",
+        description="Print the folded derivative as equations in matrix notation: one per"
+        " statement of the emitted derivative function, named as it names them, then one"
+        " per gradient (the tangent, in forward mode).",
+    )
+    common(p)
+    p.add_argument("--format", choices=["unicode", "latex"], default="unicode")
+    p.set_defaults(run=cmd_derive)
 
     p = sub.add_parser("swell", help="expression swell: the logistic map, SymPy against graphc")
     p.add_argument("--max-k", type=int, default=12, help="steps of the map (default 12)")

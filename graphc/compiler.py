@@ -24,6 +24,7 @@ from graphc.emit_numpy import (
     GradientByJvp,
     emit_module,
     function_labels,
+    function_locals,
     keyword_names,
 )
 from graphc.frontend import LoweredProgram
@@ -102,6 +103,11 @@ def _keywords(derived: DerivedGraph) -> dict[Node, str]:
 def derivative_labels(derived: DerivedGraph) -> dict[Node, str]:
     """Every node of ``derived.graph`` named as the emitted derivative function names it."""
     return function_labels(derivative_function(derived), _keywords(derived), derived.variables)
+
+
+def derivative_locals(derived: DerivedGraph) -> dict[Node, str]:
+    """The nodes the emitted derivative function computes in statements, by local name."""
+    return function_locals(derivative_function(derived), _keywords(derived), derived.variables)
 
 
 def _header(

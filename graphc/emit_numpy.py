@@ -394,6 +394,14 @@ def function_labels(
     return labels
 
 
+def function_locals(
+    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> dict[Node, str]:
+    """The nodes ``spec``'s emitted function computes in a statement of their own,
+    each with its local name, in the order of the statements."""
+    return dict(_layout(spec, keywords, variables).stored)
+
+
 def _returned_text(returns: Returned, exprs: Iterator[Expr], top: bool = True) -> str:
     """``J, {'W': dJ_dW}``: a return description with each node's expression."""
     if isinstance(returns, Node):

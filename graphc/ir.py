@@ -55,6 +55,8 @@ class Op:
     label        label(node) -> str for a node that is its own label in
                  listings (a var's name, a literal); such a node never takes
                  a program's name
+    math         its notation in mathematics (`graphc.notation.Notation`; None:
+                 a function of its name), read by `graphc.mathprint`
     """
 
     name: str
@@ -73,6 +75,7 @@ class Op:
     constant: bool = False
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
+    math: Any = None
 
     @property
     def leaf(self) -> bool:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc import shapes
+from graphc import notation, shapes
 from graphc.ir import Node, Op
 from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vector
 
@@ -139,7 +139,7 @@ def elementwise(
     partials: Callable[..., Sequence[Node | None]] | None,
     to_sympy: Callable | None = None,
     verb: str | None = None,
-    **facts: bool,
+    **facts: Any,
 ) -> Callable[..., Node]:
     """An elementwise operator from its local partial derivatives.
 
@@ -218,6 +218,7 @@ def bilinear(
     emit: Callable,
     transposes: Callable[[Node, Node], tuple[Node, Node]],
     to_sympy: Callable | None = None,
+    **facts: Any,
 ) -> Callable[..., Node]:
     """A product a·b, linear in each operand, given its transposes:
     ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b."""
@@ -231,7 +232,9 @@ def bilinear(
             ]
         )
 
-    return define(Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True))
+    return define(
+        Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True, **facts)
+    )
 
 
 # ---- SymPy translation (graphc.symbolic imports SymPy and passes it in as ``sp``) --------
@@ -368,6 +371,7 @@ var = define(
         arity=0,
         inline=True,
         label=lambda node: node.attr("name"),
+        math=notation.kind("name"),
     )
 )
 
@@ -383,6 +387,7 @@ _const = define(
         inline=True,
         constant=True,
         label=lambda node: repr(node.attr("value")),
+        math=notation.kind("literal"),
     )
 )
 
@@ -401,6 +406,7 @@ fill = define(
         arity=0,
         needs_sizes=True,
         constant=True,
+        math=notation.kind("fill"),
     )
 )
 
@@ -415,6 +421,7 @@ dimval = define(
         arity=0,
         needs_sizes=True,
         inline=True,
+        math=notation.kind("dim"),
     )
 )
 
@@ -428,6 +435,7 @@ eye = define(
         to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
+        math=notation.kind("identity"),
     )
 )
 
@@ -447,6 +455,7 @@ neg = linear(
     transpose_rule=lambda node, g: (-g,),
     to_sympy=lambda sp, node, a: -a,
     elementwise=True,
+    math=notation.prefix("−", "-"),
 )
 
 # transpose: xᵀ.  A no-op on 1-D arrays: orientation is static.
@@ -457,6 +466,7 @@ transpose = linear(
     emit=lambda p, node, a: p.postfix(a, ".T") if node.type.is_matrix else a,
     transpose_rule=lambda node, g: (transpose(g),),
     to_sympy=lambda sp, node, a: a.T if _sym_is_matrix(sp, a) else a,
+    math=notation.superscript("ᵀ", "T"),
 )
 
 
@@ -482,6 +492,7 @@ reduce_sum = linear(
     ),
     transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
+    math=notation.kind("sum"),
 )
 
 
@@ -543,6 +554,7 @@ broadcast = linear(
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
+    math=notation.kind("spread"),
 )
 
 
@@ -592,6 +604,7 @@ matmul = bilinear(
     emit=_matmul_emit,
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
+    math=notation.kind("product"),
 )
 
 
@@ -638,6 +651,7 @@ concat = linear(
     transpose_rule=_concat_vjp,
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
     arity=None,
+    math=notation.kind("stack"),
 )
 
 
@@ -701,6 +715,7 @@ take = linear(
         _sym_dim(sp, node.attr("start")) : _sym_dim(sp, node.attr("stop")), :
     ],
     needs_sizes=True,
+    math=notation.kind("rows"),
 )
 
 # index: element i of a vector, or row i of a matrix (a row vector).
@@ -718,6 +733,7 @@ index = linear(
         else a[_sym_dim(sp, node.attr("at")), :]
     ),
     needs_sizes=True,
+    math=notation.kind("rows"),
 )
 
 
@@ -745,6 +761,7 @@ diag = linear(
     emit=call("np.diag"),
     transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
     to_sympy=lambda sp, node, v: sp.diag(*v) if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v),
+    math=notation.function("diag"),
 )
 
 # diagpart: square matrix -> its diagonal;  transpose: diag(ḡ).
@@ -759,6 +776,7 @@ diagpart = linear(
         if isinstance(a, sp.MatrixBase)
         else sp.DiagonalOf(a)
     ),
+    math=notation.function("diag"),
 )
 
 
@@ -779,6 +797,7 @@ trace = linear(
     emit=call("np.trace"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
+    math=notation.function("tr"),
 )
 
 
@@ -802,6 +821,7 @@ scale_rows = bilinear(
     to_sympy=lambda sp, node, v, m: (
         sp.diag(*v) * m if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v) * m
     ),
+    math=notation.kind("hadamard"),  # diag(v) M is written v ∘ M, as it is computed
 )
 
 # =============================================================================
@@ -819,6 +839,7 @@ add = elementwise(
     ),
     commutative=True,
     verb="add",
+    math=notation.infix("+", "+"),
 )
 
 sub = elementwise(
@@ -831,6 +852,7 @@ sub = elementwise(
         lambda sp, node, a, b: _sym_spread(sp, node, a) - _sym_spread(sp, node, b),
     ),
     verb="subtract",
+    math=notation.infix("−", "-"),
 )
 
 mul = elementwise(
@@ -842,6 +864,7 @@ mul = elementwise(
     commutative=True,
     bilinear=True,
     verb="multiply",
+    math=notation.kind("hadamard"),
 )
 
 
@@ -852,6 +875,7 @@ div = elementwise(
     lambda a, b, out: (ONE / b, -(out / b)),
     to_sympy=_sym_elementwise(lambda sp, a, b: a / b, _sym_quotient),
     verb="divide",
+    math=notation.kind("fraction"),
 )
 
 # pow: a^b with both varying;  powc (below) when the exponent is a literal.
@@ -862,6 +886,7 @@ pow_ = elementwise(
     lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
     to_sympy=_sym_elementwise(lambda sp, a, b: a**b, _sym_power),
     verb="raise",
+    math=notation.kind("power"),
 )
 
 
@@ -886,13 +911,21 @@ powc = define(
             sp, node, x, _sym_number(sp, node.attr("p"))
         ),
         elementwise=True,
+        math=notation.kind("power"),
     )
 )
 
 
 exp = elementwise("exp", np.exp, call("np.exp"), lambda x, y: (y,), _sym("exp"))
 log = elementwise("log", np.log, call("np.log"), lambda x, y: (ONE / x,), _sym("log"))
-sqrt = elementwise("sqrt", np.sqrt, call("np.sqrt"), lambda x, y: (const(0.5) / y,), _sym("sqrt"))
+sqrt = elementwise(
+    "sqrt",
+    np.sqrt,
+    call("np.sqrt"),
+    lambda x, y: (const(0.5) / y,),
+    _sym("sqrt"),
+    math=notation.kind("root"),
+)
 sin = elementwise("sin", np.sin, call("np.sin"), lambda x, y: (cos(x),), _sym("sin"))
 cos = elementwise("cos", np.cos, call("np.cos"), lambda x, y: (-sin(x),), _sym("cos"))
 tanh = elementwise("tanh", np.tanh, call("np.tanh"), lambda x, y: (ONE - y * y,), _sym("tanh"))
@@ -911,6 +944,7 @@ sigmoid = elementwise(
     ),
     lambda x, y: (y * (ONE - y),),
     to_sympy=_sym_function(lambda sp, e: 1 / (1 + sp.exp(-e))),
+    math=notation.function("σ", r"\sigma"),
 )
 
 # softplus(x) = log(1 + eˣ), overflow-free through logaddexp.
@@ -931,6 +965,7 @@ greater = elementwise(
     lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
+    math=notation.comparison(">", ">"),
 )
 greater_equal = elementwise(
     "greater_equal",
@@ -938,6 +973,7 @@ greater_equal = elementwise(
     lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
+    math=notation.comparison("≥", r"\geq"),
 )
 
 # Subgradients at kinks: relu'(0) = 0, abs'(0) = 0; max and min route the
@@ -949,13 +985,16 @@ relu = elementwise(
     lambda x, y: (greater(x, const(0.0)),),
     to_sympy=_sym_elementwise(lambda sp, x: sp.Max(x, 0)),
 )
-abs_ = elementwise("abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs"))
+abs_ = elementwise(
+    "abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), _sym("Abs"), math=notation.kind("bars")
+)
 maximum = elementwise(
     "maximum",
     np.maximum,
     call("np.maximum"),
     lambda a, b, out: (greater_equal(a, b), greater(b, a)),
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Max(a, b)),
+    math=notation.function("max"),
 )
 minimum = elementwise(
     "minimum",
@@ -963,6 +1002,7 @@ minimum = elementwise(
     call("np.minimum"),
     lambda a, b, out: (greater_equal(b, a), greater(a, b)),
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Min(a, b)),
+    math=notation.function("min"),
 )
 
 # stop: the value passes, the derivative is zero (stop_gradient / detach).
@@ -984,6 +1024,7 @@ amax = define(
         impl=lambda ctx, node, a: np.max(a),
         emit=call("np.max"),
         to_sympy=lambda sp, node, a: _sympy_amax(sp, a),
+        math=notation.function("max"),
     )
 )
 
@@ -1026,6 +1067,7 @@ inv = define(
         jvp=lambda node, t: None if t is None else -(node @ t @ node),
         vjp=lambda node, g: (-(node.T @ g @ node.T),),
         to_sympy=lambda sp, node, a: a.inv(),
+        math=notation.superscript("⁻¹", "-1"),
     )
 )
 
@@ -1039,6 +1081,7 @@ det = define(
         jvp=lambda node, t: None if t is None else node * trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * node * inv(node.args[0]).T,),
         to_sympy=lambda sp, node, a: _sympy_det(sp, a),
+        math=notation.function("det"),
     )
 )
 
@@ -1052,6 +1095,7 @@ logdet = define(
         jvp=lambda node, t: None if t is None else trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * inv(node.args[0]).T,),
         to_sympy=lambda sp, node, a: sp.log(sp.Abs(_sympy_det(sp, a))),
+        math=notation.function("log det", r"\log\det"),
     )
 )
 

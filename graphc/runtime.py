@@ -23,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.compiler import CompiledModule, build_module
+from graphc import display
+from graphc.compiler import CompiledModule, build_module, derivative_labels
+from graphc.derivation import Derivation, derivation
+from graphc.derive import DerivedGraph, derive
 from graphc.errors import DifferentiationError, FeedError, did_you_mean
 from graphc.evaluate import as_result, evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -154,6 +157,13 @@ class Program:
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
 
+    # ---- Jupyter: the graph drawn by Graphviz, or how to get it ----------------
+    def _repr_svg_(self) -> str | None:
+        return display.svg(self.to_dot())
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.listing())
+
 
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
     """Execute emitted source as a fresh module (it imports only numpy)."""
@@ -241,6 +251,28 @@ class CompiledFunction:
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)
         return f"<graphc.CompiledFunction {self.compiled.output} by {by} ({self.mode})>"
+
+    # ---- the derivative as mathematics, and its graph ----------------------------
+    @functools.cached_property
+    def derived(self) -> DerivedGraph:
+        """The folded derivative graph the module was emitted from."""
+        return derive(self.lowered, self.wrt, self.mode)
+
+    def derivation(self) -> Derivation:
+        """The derivative in matrix notation: ``str`` is Unicode, Jupyter shows LaTeX."""
+        return derivation(self.derived)
+
+    def derivative_listing(self) -> str:
+        """The derivative graph as ``graphc graph --grad`` lists it."""
+        variables = [*self.derived.variables, *self.derived.seeds.values()]
+        return self.derived.graph.listing(variables, derivative_labels(self.derived))
+
+    def _repr_svg_(self) -> str | None:
+        labels = derivative_labels(self.derived)
+        return display.svg(self.derived.graph.to_dot(self.lowered.filename, labels))
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.derivative_listing())
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
