@@ -55,6 +55,11 @@ class Op:
     label        label(node) -> str for a node that is its own label in
                  listings (a var's name, a literal); such a node never takes
                  a program's name
+    emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
+                 source when some arguments carry a leading axis of directions
+                 (``batched[i]`` says which; a Jacobian's vectorised sweep).
+                 Only operators linear in a tangent meet one; an elementwise
+                 operator needs none (NumPy broadcasts trailing axes)
     """
 
     name: str
@@ -73,6 +78,7 @@ class Op:
     constant: bool = False
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
+    emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:
