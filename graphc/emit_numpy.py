@@ -248,7 +248,10 @@ class NumpyPrinter:
         if linear_in_it and len(diagonals) == 1 and diagonals[0] is not None:
             d = diagonals[0]
             others = [(a, n) for a, n, b in zip(args, node.args, batched) if not b]
-            if all(n.type.is_scalar or n.type.dims == node.type.dims for _, n in others):
+            spread = any(n.type.dims != node.type.dims for n, b in zip(node.args, batched) if b)
+            if not spread and all(
+                n.type.is_scalar or n.type.dims == node.type.dims for _, n in others
+            ):
                 scale_args = [d.scale if b else a for a, b in zip(args, batched)]
                 if node.op.bilinear and d.scale.text == "1.0":  # 1 · v
                     scale = next(a for a, b in zip(args, batched) if not b)

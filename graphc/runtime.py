@@ -148,9 +148,14 @@ class Program:
         return result
 
     def compile(
-        self, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
+        self,
+        wrt: Sequence[str] | str | None = None,
+        mode: str = "reverse",
+        emit: Sequence[str] | str | None = None,
     ) -> CompiledFunction:
-        return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode))
+        """Differentiate by ``wrt`` in ``mode``; ``emit`` names the module's functions
+        besides ``value`` (see `graphc.compiler.build_module`)."""
+        return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode, emit))
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
@@ -316,6 +321,7 @@ def compile(  # noqa: A001 - the spec's name
     wrt: Sequence[str] | str | None = None,
     mode: str = "reverse",
     filename: str = "<string>",
+    emit: Sequence[str] | str | None = None,
 ) -> CompiledFunction:
     """Parse, differentiate by ``wrt`` (default: every param), optimise and emit."""
-    return parse(text, filename).compile(wrt, mode)
+    return parse(text, filename).compile(wrt, mode, emit)
