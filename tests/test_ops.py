@@ -743,3 +743,40 @@ def test_batched_emission_of_a_scaled_identity(case, choice):
         got = eval(emitted, {"np": np, "s": scale, **values})
         want = [evaluate([node], {**primals, args[which]: dense[i]}, {})[0] for i in range(n)]
         np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12, err_msg=emitted)
+
+
+def _scalarised(case: Case) -> tuple[Node, Node]:
+    """Σ (node ∘ w) for a fixed weight w of the node's type: a scalar of the case."""
+    node = case.node()
+    weight = ops.var(name="w", kind="input", type=node.type)
+    return ops.reduce_sum(node * weight, axis=None), weight
+
+
+@pytest.mark.parametrize("case", params(SECOND_ORDER))
+def test_second_derivatives_forward_over_reverse_and_reverse_over_forward(case):
+    """H v of Σ (op(args) ∘ w) three ways: forward over reverse (what fn.hvp and
+    fn.hessian emit), reverse over forward, and central differences of the gradient."""
+    s, weight = _scalarised(case)
+    args = list(case.args)
+    rng = np.random.default_rng(case.seed())
+    primals = case.primals()
+    feed = {**primals, weight: random_value(weight.type, rng)}
+    tangents = {a: ops.var(name=f"v{i}", kind="tangent", type=a.type) for i, a in enumerate(args)}
+    for t in tangents.values():
+        feed[t] = random_value(t.type, rng)
+    grads, _ = vjp_nodes(s, args, ops.ONE)
+    over_reverse, _ = jvp_nodes(grads, tangents)
+    (s_dot,), _ = jvp_nodes([s], tangents)
+    over_forward, _ = vjp_nodes(s_dot, args, ops.ONE)
+    got = evaluate([*over_reverse, *over_forward], feed, {})
+    n = len(args)
+    step = 1e-6
+    up = {**feed, **{a: feed[a] + step * feed[tangents[a]] for a in args}}
+    down = {**feed, **{a: feed[a] - step * feed[tangents[a]] for a in args}}
+    differences = [
+        (u - d) / (2 * step) for u, d in zip(evaluate(grads, up, {}), evaluate(grads, down, {}))
+    ]
+    for a, fo_r, r_fo, fd in zip(args, got[:n], got[n:], differences):
+        scale = max(1.0, float(np.max(np.abs(fd))))
+        np.testing.assert_allclose(fo_r, r_fo, rtol=1e-10, atol=1e-12 * scale, err_msg=str(a))
+        np.testing.assert_allclose(fo_r, fd, rtol=1e-5, atol=1e-6 * scale, err_msg=str(a))
