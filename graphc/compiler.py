@@ -39,6 +39,8 @@ from graphc.emit_numpy import (
 from graphc.errors import DifferentiationError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Node
+from graphc.passes import prune
+from graphc.passes.gather_factors import gather_factors
 from graphc.shapes import Type
 
 __all__ = ["MODES", "CompiledModule", "build_module", "derivative_labels", "resolve_wrt"]
@@ -130,8 +132,11 @@ def jacobian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
     else:
         base = derive(lowered, wrt, "reverse")
         bar = base.seeds[base.output]
-        returns = {w: Stacked(g, bar, False) for w, g in base.gradients.items()}
-        graph, directions = base.graph, (bar,)
+        graph, directions = prune(gather_factors(base.graph, [bar])), (bar,)
+        returns = {
+            w: Stacked(graph.outputs[gradient_name(base.output, w)], bar, False)
+            for w in base.wrt_names
+        }
     by = ", ".join(base.wrt_names) or "nothing"
     doc = (
         f"The Jacobian of {base.output} by {by}: each {base.output}.shape + the variable's"

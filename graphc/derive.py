@@ -31,7 +31,8 @@ from graphc.autodiff import (
 from graphc.errors import DifferentiationError, NameResolutionError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
-from graphc.passes import optimize
+from graphc.passes import optimize, prune
+from graphc.passes.gather_factors import gather_factors
 from graphc.shapes import Type
 
 MODES = ("reverse", "forward")
@@ -173,6 +174,7 @@ def _sweep(
             outputs[key] = t
             found[(seed_name, o)] = key
     optimised = optimize(Graph(outputs, names, hints))
+    optimised = prune(gather_factors(optimised, list(seeds.values())))
     tangents = {k: optimised.outputs[key] for k, key in found.items()}
     return Sweeps(base, optimised, seeds, tangents)
 

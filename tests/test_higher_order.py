@@ -330,3 +330,34 @@ def test_check_hessian_catches_a_wrong_hessian(monkeypatch):
     report = check_hessian(fn, feed)
     assert not report.ok
     assert [v.name for v in report.variables if v.worst > 1e-5] == ["x,W"]
+
+
+def test_gather_factors_multiplies_the_small_factors_first():
+    """((T ∘ u) ∘ v) ∘ 2 with T reading a seed -> T ∘ (2 (u ∘ v)); a − c·T -> (−c)·T + a;
+    the values are unchanged."""
+    from graphc import ops
+    from graphc.evaluate import evaluate
+    from graphc.ir import Graph
+    from graphc.passes.gather_factors import gather_factors
+    from graphc.shapes import matrix, vector
+
+    seed = ops.var(name="s", kind="tangent", type=vector(4))
+    M = ops.var(name="M", kind="input", type=matrix(4, 4))
+    u = ops.var(name="u", kind="input", type=vector(4))
+    v = ops.var(name="v", kind="input", type=vector(4))
+    a = ops.var(name="a", kind="input", type=vector(4))
+    tangent = M @ seed
+    chain = ((tangent * u) * v) * ops.const(2.0)
+    out = a - M.T @ chain
+    z = gather_factors(Graph({"z": chain}), [seed]).outputs["z"]
+    assert z.op.name == "mul" and z.args[0] is tangent  # the tangent, times one small factor
+    y = gather_factors(Graph({"y": out}), [seed]).outputs["y"]
+    assert y.op.name == "add" and y.args[1] is a  # the product first
+    shared = gather_factors(Graph({"y": out, "z": chain}), [seed]).outputs["y"]
+    assert shared.op.name == "sub"  # the product is an output too: not rewritten
+    rng = np.random.default_rng(2)
+    feed = {n: rng.normal(size=(4, 4) if n is M else 4) for n in (seed, M, u, v, a)}
+    before = evaluate([out, chain], feed, {})
+    after = evaluate([y, z], feed, {})
+    for b, g in zip(before, after):
+        np.testing.assert_allclose(g, b, rtol=1e-13)
