@@ -56,10 +56,13 @@ class Expr(NamedTuple):
 
 
 class Diagonal(NamedTuple):
-    """Direction i of a batched vector is ``scale[i] eᵢ`` (``vector``) or ``scale eᵢ``."""
+    """Direction i of a batched vector is ``scale[i] eᵢ`` (``vector``) or ``scale eᵢ``;
+    with ``shape`` (the text of m and n), direction (i, j) of a batched m×n matrix
+    is the unit matrix Eᵢⱼ (the seed of a matrix variable; ``scale`` is 1)."""
 
     scale: Expr
     vector: bool
+    shape: tuple[str, str] | None = None
 
 
 # Soft keywords of any Python version, so that the emitted code is the same on all of them.
@@ -218,7 +221,9 @@ class NumpyPrinter:
             return Expr(eye.text, eye.prec, Diagonal(self.literal(1.0), False))
         n = self.dim(self.size(t))
         eye = self.call("np.eye", self.raw(n))
-        return self.call(f"{eye.text}.reshape", self.raw(f"({n}, {self.shape(t)[1:-1]})"))
+        dense = self.call(f"{eye.text}.reshape", self.raw(f"({n}, {self.shape(t)[1:-1]})"))
+        rows, cols = (self.dim(d) for d in t.dims)
+        return Expr(dense.text, dense.prec, Diagonal(self.literal(1.0), False, (rows, cols)))
 
     def diagonal(self, scale: Expr, vector: bool, n: str) -> Expr:
         """A scaled identity: ``np.diag(s)``, ``s * np.eye(n)`` or ``np.eye(n)``."""
@@ -245,7 +250,12 @@ class NumpyPrinter:
         axes; a scaled identity stays one through an operator linear in it."""
         linear_in_it = node.op.linear or node.op.bilinear
         diagonals = [a.diagonal for a, b in zip(args, batched) if b]
-        if linear_in_it and len(diagonals) == 1 and diagonals[0] is not None:
+        if (
+            linear_in_it
+            and len(diagonals) == 1
+            and diagonals[0] is not None
+            and diagonals[0].shape is None
+        ):
             d = diagonals[0]
             others = [(a, n) for a, n, b in zip(args, node.args, batched) if not b]
             spread = any(n.type.dims != node.type.dims for n, b in zip(node.args, batched) if b)
@@ -356,7 +366,7 @@ def function_body(
                 target = namer.fresh(graph.hints[node])
             else:
                 target = namer.fresh("t", numbered=True)
-            if expr.diagonal is not None:  # store the diagonal, not the square
+            if expr.diagonal is not None and expr.diagonal.shape is None:  # the diagonal only
                 scale = expr.diagonal.scale
                 if scale.prec < PRECEDENCE["atom"]:
                     lines.append(f"{target} = {scale.text}")

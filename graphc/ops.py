@@ -649,6 +649,14 @@ def _matmul_batched(p, node: Node, batched, a, b):
         return p.infix("@", b, _t(p, x, a))
     if batched[0] and x.type.is_vector and a.diagonal is not None:  # eᵢᵀ M is row i of M
         return _scaled_rows(p, a.diagonal, b, y.type.is_matrix)
+    if batched[0] and a.diagonal is not None and a.diagonal.shape and y.type.is_vector:
+        # Eᵢⱼ y = yⱼ eᵢ: direction (i, j) is row i·n + j of I ⊗ y
+        rows, _ = a.diagonal.shape
+        return p.call("np.kron", p.call("np.eye", p.raw(rows)), p.postfix(b, "[:, None]"))
+    if batched[1] and b.diagonal is not None and b.diagonal.shape and x.type.is_vector:
+        # xᵀ Eᵢⱼ = xᵢ eⱼᵀ: direction (i, j) is row i·n + j of x ⊗ I
+        _, cols = b.diagonal.shape
+        return p.call("np.kron", p.postfix(a, "[:, None]"), p.call("np.eye", p.raw(cols)))
     return p.infix("@", a, b)  # NumPy's matmul broadcasts the leading axis
 
 

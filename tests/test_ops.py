@@ -780,3 +780,25 @@ def test_second_derivatives_forward_over_reverse_and_reverse_over_forward(case):
         scale = max(1.0, float(np.max(np.abs(fd))))
         np.testing.assert_allclose(fo_r, r_fo, rtol=1e-10, atol=1e-12 * scale, err_msg=str(a))
         np.testing.assert_allclose(fo_r, fd, rtol=1e-5, atol=1e-6 * scale, err_msg=str(a))
+
+
+@pytest.mark.parametrize("row", [False, True])
+def test_batched_emission_of_a_matrix_seed(row):
+    """The seed of a matrix variable (direction (i, j) is the unit matrix Eᵢⱼ) times a
+    vector folds to a Kronecker product instead of the (mn)² identity."""
+    from graphc.emit_numpy import NumpyPrinter
+
+    W = ops.var(name="W", kind="param", type=matrix(3, 4))
+    x = ops.var(name="x", kind="param", type=vector(3, row=True) if row else vector(4))
+    node = x @ W if row else W @ x
+    printer = NumpyPrinter({W: "W", x: "x"}, {})
+    printer.batch[W] = printer.batch[node] = W
+    seed = printer.identity(W)
+    exprs = [Expr("x", PRECEDENCE["atom"]), seed] if row else [seed, Expr("x", PRECEDENCE["atom"])]
+    text = printer.batched(node, exprs).text
+    assert "kron" in text
+    value = np.arange(1.0, 4.0) if row else np.arange(1.0, 5.0)
+    got = eval(text, {"np": np, "x": value})
+    unit = np.eye(12).reshape(12, 3, 4)
+    want = [evaluate([node], {W: unit[k], x: value}, {})[0] for k in range(12)]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-15)
