@@ -58,11 +58,13 @@ class Expr(NamedTuple):
 class Diagonal(NamedTuple):
     """Direction i of a batched vector is ``scale[i] eᵢ`` (``vector``) or ``scale eᵢ``;
     with ``shape`` (the text of m and n), direction (i, j) of a batched m×n matrix
-    is the unit matrix Eᵢⱼ (the seed of a matrix variable; ``scale`` is 1)."""
+    is the unit matrix Eᵢⱼ (the seed of a matrix variable; ``scale`` is 1), or
+    its transpose."""
 
     scale: Expr
     vector: bool
     shape: tuple[str, str] | None = None
+    transposed: bool = False  # a matrix seed transposed: direction (i, j) is Eⱼᵢ
 
 
 # Soft keywords of any Python version, so that the emitted code is the same on all of them.
@@ -502,6 +504,19 @@ class _Layout:
     returned: str  # the text after ``return``
 
 
+def _live(lines: list[str], returned: str) -> list[str]:
+    """The statements whose names are read later: a node stored because the graph
+    uses it twice may be printed through another (a batched ``Wᵀ`` reads ``W``)."""
+    read = set(re.findall(r"\w+", returned))
+    kept = []
+    for line in reversed(lines):
+        target, _, expr = line.partition(" = ")
+        if target in read:
+            kept.append(line)
+            read |= set(re.findall(r"\w+", expr))
+    return kept[::-1]
+
+
 def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
     """Dims read from the parameters, then the statements of ``spec``'s graph."""
     params = {p: keywords[p] for p in spec.params}
@@ -511,6 +526,7 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
     printer = NumpyPrinter(params, dim_names)
     lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer, spec.directions)
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
+    lines = _live(lines, returned)
     sources = dim_sources([(v, v.type) for v in variables])
     # The dims the text uses (an operator may have spelled one it then did not print).
     words = set(re.findall(r"\w+", "\n".join([*lines, returned])))

@@ -460,10 +460,18 @@ transpose = linear(
     emit=lambda p, node, a: p.postfix(a, ".T") if node.type.is_matrix else a,
     transpose_rule=lambda node, g: (transpose(g),),
     to_sympy=lambda sp, node, a: a.T if _sym_is_matrix(sp, a) else a,
-    emit_batched=lambda p, node, batched, a: (
-        p.call("np.swapaxes", a, p.raw("-1"), p.raw("-2")) if node.type.is_matrix else a
-    ),
+    emit_batched=lambda p, node, batched, a: _transpose_batched(p, node, a),
 )
+
+
+def _transpose_batched(p, node: Node, a):
+    if not node.type.is_matrix:
+        return a
+    swapped = p.call("np.swapaxes", a, p.raw("-1"), p.raw("-2"))
+    d = a.diagonal
+    if d is not None and d.shape is not None:  # the seed of a matrix, transposed
+        return swapped._replace(diagonal=d._replace(transposed=not d.transposed))
+    return swapped
 
 
 def _sum_infer(a: Type, *, axis: int | None) -> Type:
@@ -649,14 +657,18 @@ def _matmul_batched(p, node: Node, batched, a, b):
         return p.infix("@", b, _t(p, x, a))
     if batched[0] and x.type.is_vector and a.diagonal is not None:  # eᵢᵀ M is row i of M
         return _scaled_rows(p, a.diagonal, b, y.type.is_matrix)
-    if batched[0] and a.diagonal is not None and a.diagonal.shape and y.type.is_vector:
-        # Eᵢⱼ y = yⱼ eᵢ: direction (i, j) is row i·n + j of I ⊗ y
-        rows, _ = a.diagonal.shape
-        return p.call("np.kron", p.call("np.eye", p.raw(rows)), p.postfix(b, "[:, None]"))
-    if batched[1] and b.diagonal is not None and b.diagonal.shape and x.type.is_vector:
-        # xᵀ Eᵢⱼ = xᵢ eⱼᵀ: direction (i, j) is row i·n + j of x ⊗ I
-        _, cols = b.diagonal.shape
-        return p.call("np.kron", p.postfix(a, "[:, None]"), p.call("np.eye", p.raw(cols)))
+    # A matrix seed (direction (i, j) is Eᵢⱼ, row i·n + j) times a vector:
+    # Eᵢⱼ y = yⱼ eᵢ (I ⊗ y), Eᵢⱼᵀ y = yᵢ eⱼ (y ⊗ I), xᵀ Eᵢⱼ = xᵢ eⱼᵀ (x ⊗ I),
+    # xᵀ Eᵢⱼᵀ = xⱼ eᵢᵀ (I ⊗ x): Kronecker products, never the (mn)² identity.
+    seed, vector = (a, b) if batched[0] else (b, a)
+    d = seed.diagonal
+    if d is not None and d.shape is not None and (y if batched[0] else x).type.is_vector:
+        rows, cols = d.shape
+        column = p.postfix(vector, "[:, None]")
+        seed_first = batched[0] != d.transposed  # Eᵢⱼ y or xᵀ Eᵢⱼᵀ
+        if seed_first:
+            return p.call("np.kron", p.call("np.eye", p.raw(rows)), column)
+        return p.call("np.kron", column, p.call("np.eye", p.raw(cols)))
     return p.infix("@", a, b)  # NumPy's matmul broadcasts the leading axis
 
 

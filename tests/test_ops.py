@@ -782,22 +782,28 @@ def test_second_derivatives_forward_over_reverse_and_reverse_over_forward(case):
         np.testing.assert_allclose(fo_r, fd, rtol=1e-5, atol=1e-6 * scale, err_msg=str(a))
 
 
-@pytest.mark.parametrize("row", [False, True])
-def test_batched_emission_of_a_matrix_seed(row):
-    """The seed of a matrix variable (direction (i, j) is the unit matrix Eᵢⱼ) times a
-    vector folds to a Kronecker product instead of the (mn)² identity."""
+@pytest.mark.parametrize("row", [False, True], ids=["Mv", "vM"])
+@pytest.mark.parametrize("transposed", [False, True], ids=["W", "WT"])
+def test_batched_emission_of_a_matrix_seed(row, transposed):
+    """The seed of a matrix variable (direction (i, j) is the unit matrix Eᵢⱼ), or its
+    transpose, times a vector folds to a Kronecker product, not the (mn)² identity."""
     from graphc.emit_numpy import NumpyPrinter
 
     W = ops.var(name="W", kind="param", type=matrix(3, 4))
-    x = ops.var(name="x", kind="param", type=vector(3, row=True) if row else vector(4))
-    node = x @ W if row else W @ x
+    M = W.T if transposed else W
+    size = M.type.dims[0 if row else 1].value
+    x = ops.var(name="x", kind="param", type=vector(size, row=row))
+    node = x @ M if row else M @ x
     printer = NumpyPrinter({W: "W", x: "x"}, {})
-    printer.batch[W] = printer.batch[node] = W
+    for n in (W, M, node):
+        printer.batch[n] = W
     seed = printer.identity(W)
-    exprs = [Expr("x", PRECEDENCE["atom"]), seed] if row else [seed, Expr("x", PRECEDENCE["atom"])]
-    text = printer.batched(node, exprs).text
-    assert "kron" in text
-    value = np.arange(1.0, 4.0) if row else np.arange(1.0, 5.0)
+    if transposed:
+        seed = printer.batched(M, [seed])
+    name = Expr("x", PRECEDENCE["atom"])
+    text = printer.batched(node, [name, seed] if row else [seed, name]).text
+    assert "kron" in text and "np.eye(12)" not in text, text
+    value = np.arange(1.0, size + 1.0)
     got = eval(text, {"np": np, "x": value})
     unit = np.eye(12).reshape(12, 3, 4)
     want = [evaluate([node], {W: unit[k], x: value}, {})[0] for k in range(12)]
