@@ -5,10 +5,11 @@
 
 For f: ℝⁿ → ℝᵐ, y = tanh(A x) (A an m × n input, x the variable), the full
 Jacobian ∂y/∂x, m × n, is computed by ``fn.jacobian()`` of the program
-compiled in forward mode and in reverse mode.  The calls each mode makes to
-the emitted module are counted (a counter wraps the module's ``jvp`` and
-``vjp``), both Jacobians are checked against the hand derivation
-diag(1 − y∘y) A, then each is timed: the median of interleaved repeats.
+compiled in forward mode and in reverse mode: one call of the emitted
+``jacobian``, a vectorised sweep carrying n directions (forward: one per
+input entry) or m (reverse: one per output entry).  The script checks both
+Jacobians against the hand derivation diag(1 − y∘y) A, then times each: the
+median of interleaved repeats.
 docs/generate.py runs ``markdown()`` to write the page's table, and the
 tests compare everything but the time columns with what it gives now.
 """
@@ -40,23 +41,13 @@ PROGRAM = "dim m = {m}\ndim n = {n}\ninput A : [m, n]\nparam x : [n]\ny = tanh(A
 class Row:
     n: int
     m: int
-    calls: dict[str, int]  # mode -> calls to the emitted jvp or vjp for one Jacobian
+    directions: dict[str, int]  # mode -> directions the one vectorised sweep carries
     seconds: dict[str, float]  # mode -> median time of one fn.jacobian()
 
     @property
     def cheaper(self) -> str:
-        forward, reverse = self.calls["forward"], self.calls["reverse"]
+        forward, reverse = self.directions["forward"], self.directions["reverse"]
         return "forward" if forward < reverse else "reverse" if reverse < forward else "either"
-
-
-def _counted(module, name: str, counter: list[int]) -> None:
-    inner = getattr(module, name)
-
-    def call(**kwargs):
-        counter[0] += 1
-        return inner(**kwargs)
-
-    setattr(module, name, call)
 
 
 def measure(n: int, m: int, repeats: int = REPEATS) -> Row:
@@ -66,15 +57,12 @@ def measure(n: int, m: int, repeats: int = REPEATS) -> Row:
     y = np.tanh(feed["A"] @ feed["x"])
     by_hand = (1.0 - y * y)[:, None] * feed["A"]  # diag(1 − y∘y) A
     jacobians: dict[str, Callable[[], object]] = {}
-    calls = {}
-    for mode, function in (("forward", "jvp"), ("reverse", "vjp")):
+    directions = {"forward": n, "reverse": m}
+    for mode in directions:
         fn = graphc.compile(text, mode=mode)
-        counter = [0]
-        _counted(fn.module, function, counter)
         jacobian = fn.jacobian(**feed)["x"]
         if not np.allclose(jacobian, by_hand, rtol=1e-12, atol=1e-12):
             raise AssertionError(f"{mode} mode's Jacobian differs from the hand derivation")
-        calls[mode] = counter[0]
         jacobians[mode] = lambda fn=fn: fn.jacobian(**feed)
     times: dict[str, list[float]] = {mode: [] for mode in jacobians}
     for i in range(repeats):
@@ -82,7 +70,7 @@ def measure(n: int, m: int, repeats: int = REPEATS) -> Row:
             start = time.perf_counter()
             jacobians[mode]()
             times[mode].append(time.perf_counter() - start)
-    return Row(n, m, calls, {mode: statistics.median(t) for mode, t in times.items()})
+    return Row(n, m, directions, {mode: statistics.median(t) for mode, t in times.items()})
 
 
 def _ms(seconds: float) -> str:
@@ -92,9 +80,9 @@ def _ms(seconds: float) -> str:
 HEADINGS = [
     "n inputs",
     "m outputs",
-    "forward: jvp calls",
-    "reverse: vjp calls",
-    "fewer calls",
+    "forward: directions",
+    "reverse: directions",
+    "fewer directions",
     "forward time",
     "reverse time",
     "time ratio forward / reverse",
@@ -106,8 +94,8 @@ def rows(measured: list[Row]) -> list[list[str]]:
         [
             str(r.n),
             str(r.m),
-            str(r.calls["forward"]),
-            str(r.calls["reverse"]),
+            str(r.directions["forward"]),
+            str(r.directions["reverse"]),
             r.cheaper,
             _ms(r.seconds["forward"]),
             _ms(r.seconds["reverse"]),

@@ -27,7 +27,7 @@ import numpy as np
 from graphc import __version__
 from graphc.errors import GraphcError, ParseError
 from graphc.frontend import MAX_SIZE, lower
-from graphc.gradcheck import check_gradients, random_feed
+from graphc.gradcheck import check_gradients, check_hessian, random_feed
 from graphc.runtime import Program
 
 
@@ -116,7 +116,7 @@ def _tolerance(text: str) -> float:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    fn = _program(args.file).compile(args.wrt, args.mode)
+    fn = _program(args.file).compile(args.wrt, args.mode, emit=args.emit)
     if args.output:
         try:
             _write_atomically(args.output, fn.source)
@@ -166,9 +166,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     signed = True if args.signed else False if args.positive else None
     feed = random_feed(program.lowered, dims, seed=args.seed, signed=signed)
+    check = check_hessian if args.hessian else check_gradients
     with np.errstate(all="ignore"):  # a value that is not finite is reported, not warned of
-        report = check_gradients(fn, feed, tolerance=args.tolerance, seed=args.seed)
-    print(f"graphc check {_display(args.file)} ({fn.mode} mode, seed {args.seed})")
+        report = check(fn, feed, tolerance=args.tolerance, seed=args.seed)
+    what = "Hessian, " if args.hessian else ""
+    print(f"graphc check {_display(args.file)} ({what}{fn.mode} mode, seed {args.seed})")
     print(report.text())
     if not report.finite:
         return CHECK_NOT_FINITE
@@ -261,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="emit a standalone NumPy module")
     common(p)
     p.add_argument("-o", "--output", help="write the module here (default: print it)")
+    p.add_argument(
+        "--emit",
+        metavar="FUNCTIONS",
+        help="the functions to write besides value, comma-separated, from value_and_grad,"
+        " jacobian, hessian, hvp, jvp, vjp (default: value_and_grad, or the mode's jvp/vjp)",
+    )
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("graph", help="print the explicit graph")
@@ -299,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: both signs wherever every operator allows them)",
     )
     signs.add_argument("--positive", action="store_true", help="positive values for every variable")
+    p.add_argument(
+        "--hessian",
+        action="store_true",
+        help="check the emitted Hessian (and Hessian-vector product) against central"
+        " differences of the gradient instead",
+    )
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("run", help="evaluate the program on arrays from an .npz file")

@@ -57,6 +57,11 @@ class Op:
                  a program's name
     math         its notation in mathematics (`graphc.notation.Notation`; None:
                  a function of its name), read by `graphc.mathprint`
+    emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
+                 source when some arguments carry a leading axis of directions
+                 (``batched[i]`` says which; a Jacobian's vectorised sweep).
+                 Only operators linear in a tangent meet one; an elementwise
+                 operator needs none (NumPy broadcasts trailing axes)
     """
 
     name: str
@@ -76,6 +81,7 @@ class Op:
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
     math: Any = None
+    emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:

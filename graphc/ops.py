@@ -467,7 +467,18 @@ transpose = linear(
     transpose_rule=lambda node, g: (transpose(g),),
     to_sympy=lambda sp, node, a: a.T if _sym_is_matrix(sp, a) else a,
     math=notation.superscript("ᵀ", "T"),
+    emit_batched=lambda p, node, batched, a: _transpose_batched(p, node, a),
 )
+
+
+def _transpose_batched(p, node: Node, a):
+    if not node.type.is_matrix:
+        return a
+    swapped = p.call("np.swapaxes", a, p.raw("-1"), p.raw("-2"))
+    d = a.diagonal
+    if d is not None and d.shape is not None:  # the seed of a matrix, transposed
+        return swapped._replace(diagonal=d._replace(transposed=not d.transposed))
+    return swapped
 
 
 def _sum_infer(a: Type, *, axis: int | None) -> Type:
@@ -493,7 +504,23 @@ reduce_sum = linear(
     transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
     math=notation.kind("sum"),
+    emit_batched=lambda p, node, batched, a: _sum_batched(p, node, a),
 )
+
+
+def _sum_batched(p, node: Node, a):
+    """Σ over the trailing (per-direction) axes; a scaled identity sums to its scale."""
+    rank, axis = node.args[0].type.rank, node.attr("axis")
+    if rank == 0:
+        return a
+    if rank == 2 and axis is not None:
+        return p.call("np.sum", a, axis=str(axis + 1))
+    if a.diagonal is not None:  # Σⱼ sᵢ δᵢⱼ = sᵢ
+        scale = a.diagonal.scale
+        if a.diagonal.vector:
+            return scale
+        return p.call("np.full", p.raw(p.directions(node)), scale)
+    return p.call("np.sum", a, axis="-1" if rank == 1 else "(-2, -1)")
 
 
 def _sympy_sum(sp, a, axis):
@@ -555,7 +582,18 @@ broadcast = linear(
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
     math=notation.kind("spread"),
+    emit_batched=lambda p, node, batched, g: _broadcast_batched(p, node, g),
 )
+
+
+def _broadcast_batched(p, node: Node, g):
+    axis, t = node.attr("axis"), node.type
+    if axis is None:  # [k] -> [k, *t]
+        lined = p.with_directions(g, 0, t.rank)
+        return p.infix("*", lined, p.call("np.ones", p.raw(p.shape(t))))
+    if axis == 0:  # [k, n] -> [k, m, n]
+        return p.call("np.repeat", p.postfix(g, "[:, None, :]"), p.raw(p.dim(t.dims[0])), axis="1")
+    return p.call("np.repeat", p.postfix(g, "[:, :, None]"), p.raw(p.dim(t.dims[1])), axis="2")
 
 
 def _sympy_broadcast(sp, node, g):
@@ -605,7 +643,51 @@ matmul = bilinear(
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
     math=notation.kind("product"),
+    emit_batched=lambda p, node, batched, a, b: _matmul_batched(p, node, batched, a, b),
 )
+
+
+def _t(p, node: Node, e):
+    """``e`` transposed as text; the argument itself for ``Xᵀ`` (no ``X.T.T``)."""
+    if node.op.name == "transpose" and node.args[0] in p.exprs:
+        return p.exprs[node.args[0]]
+    return p.postfix(e, ".T") if node.type.is_matrix else e
+
+
+def _matmul_batched(p, node: Node, batched, a, b):
+    """A product with one batched operand; a scaled identity folds away:
+    M (s ∘ I) -> directions sᵢ M[:, i], (s ∘ I) M -> directions sᵢ M[i]."""
+    x, y = node.args
+    if _is_outer(node):  # directions of a bᵀ: [k, m, n]
+        return p.infix("*", p.postfix(a, "[..., :, None]"), p.postfix(b, "[..., None, :]"))
+    if batched[1] and y.type.is_vector:  # M yᵢ for each direction
+        if b.diagonal is not None:
+            columns = _t(p, x, a)  # direction i of M eᵢ is column i of M
+            return _scaled_rows(p, b.diagonal, columns, x.type.is_matrix)
+        return p.infix("@", b, _t(p, x, a))
+    if batched[0] and x.type.is_vector and a.diagonal is not None:  # eᵢᵀ M is row i of M
+        return _scaled_rows(p, a.diagonal, b, y.type.is_matrix)
+    # A matrix seed (direction (i, j) is Eᵢⱼ, row i·n + j) times a vector:
+    # Eᵢⱼ y = yⱼ eᵢ (I ⊗ y), Eᵢⱼᵀ y = yᵢ eⱼ (y ⊗ I), xᵀ Eᵢⱼ = xᵢ eⱼᵀ (x ⊗ I),
+    # xᵀ Eᵢⱼᵀ = xⱼ eᵢᵀ (I ⊗ x): Kronecker products, never the (mn)² identity.
+    seed, vector = (a, b) if batched[0] else (b, a)
+    d = seed.diagonal
+    if d is not None and d.shape is not None and (y if batched[0] else x).type.is_vector:
+        rows, cols = d.shape
+        column = p.postfix(vector, "[:, None]")
+        seed_first = batched[0] != d.transposed  # Eᵢⱼ y or xᵀ Eᵢⱼᵀ
+        if seed_first:
+            return p.call("np.kron", p.call("np.eye", p.raw(rows)), column)
+        return p.call("np.kron", column, p.call("np.eye", p.raw(cols)))
+    return p.infix("@", a, b)  # NumPy's matmul broadcasts the leading axis
+
+
+def _scaled_rows(p, d, rows, matrix: bool):
+    if d.scale.text == "1.0":
+        return rows
+    if d.vector and matrix:
+        return p.infix("*", p.postfix(d.scale, "[:, None]"), rows)
+    return p.infix("*", d.scale, rows)
 
 
 def _concat_infer(*parts: Type) -> Type:
@@ -652,7 +734,26 @@ concat = linear(
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
     arity=None,
     math=notation.kind("stack"),
+    emit_batched=lambda p, node, batched, *xs: _concat_batched(p, node, batched, xs),
 )
+
+
+def _concat_batched(p, node: Node, batched, xs):
+    """Stack along the last per-direction axis but one; an unbatched part (a zero
+    tangent) is spread over the directions."""
+    vector = node.type.is_vector
+    parts = []
+    for x, part, is_batched in zip(xs, node.args, batched):
+        t = part.type
+        block = [p.dim(d) for d in t.dims]  # the part as a block of the result
+        if vector and t.is_scalar or not vector and t.is_vector:
+            block.insert(0, "1")
+        if is_batched:
+            parts.append(p.with_directions(x, t.rank, len(block)) if t.rank < len(block) else x)
+        else:
+            shape = ", ".join([p.directions(node), *block])
+            parts.append(p.call("np.broadcast_to", x, p.raw(f"({shape})")))
+    return p.call("np.concatenate", p.list(parts), axis="-1" if vector else "-2")
 
 
 def _sympy_concat(sp, xs):
@@ -708,6 +809,9 @@ take = linear(
     emit=lambda p, node, a: p.postfix(
         a, f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
+    emit_batched=lambda p, node, batched, a: p.postfix(
+        a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -724,6 +828,7 @@ index = linear(
     infer=_index_infer,
     impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
+    emit_batched=lambda p, node, batched, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -759,6 +864,9 @@ diag = linear(
     infer=_diag_infer,
     impl=lambda ctx, node, v: np.diag(v),
     emit=call("np.diag"),
+    emit_batched=lambda p, node, batched, v: p.infix(
+        "*", p.postfix(v, "[:, :, None]"), p.call("np.eye", p.raw(p.dim(node.type.dims[0])))
+    ),
     transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
     to_sympy=lambda sp, node, v: sp.diag(*v) if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v),
     math=notation.function("diag"),
@@ -770,6 +878,7 @@ diagpart = linear(
     infer=_diagpart_infer,
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
+    emit_batched=lambda p, node, batched, a: p.call("np.diagonal", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
     to_sympy=lambda sp, node, a: (
         sp.Matrix([a[i, i] for i in range(a.shape[0])])
@@ -795,6 +904,7 @@ trace = linear(
     infer=_trace_infer,
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
+    emit_batched=lambda p, node, batched, a: p.call("np.trace", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
     math=notation.function("tr"),
@@ -822,6 +932,7 @@ scale_rows = bilinear(
         sp.diag(*v) * m if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v) * m
     ),
     math=notation.kind("hadamard"),  # diag(v) M is written v ∘ M, as it is computed
+    emit_batched=lambda p, node, batched, v, m: p.infix("*", p.postfix(v, "[..., :, None]"), m),
 )
 
 # =============================================================================
