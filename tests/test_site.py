@@ -55,7 +55,7 @@ def test_the_site_has_the_pages_the_project_promises():
         "Architecture",
         "Testing",
     ]
-    assert list(pages)[: len(wanted)] == wanted
+    assert [title for title in pages if title in wanted] == wanted  # in this order, others between
     assert pages["Getting started"] == "index.md"
     for page in pages.values():
         assert (ROOT / "docs" / page).is_file(), page
