@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,15 +39,43 @@ PRECEDENCE = {
 }
 
 # Names the emitted module defines or uses itself; program names are kept apart.
-RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp", "out", "accumulate"}
+RESERVED = {
+    "np",
+    "value",
+    "value_and_grad",
+    "jvp",
+    "vjp",
+    "jacobian",
+    "hessian",
+    "hvp",
+    "out",
+    "accumulate",
+}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
 
 
 class Expr(NamedTuple):
+    """Source text and its precedence.  A batched expression (a leading axis of
+    directions) that is a scaled identity carries its ``diagonal``: ``text``
+    spells the whole array, but an operator may use the diagonal instead."""
+
     text: str
     prec: int
+    diagonal: Diagonal | None = None
+
+
+class Diagonal(NamedTuple):
+    """Direction i of a batched vector is ``scale[i] eᵢ`` (``vector``) or ``scale eᵢ``;
+    with ``shape`` (the text of m and n), direction (i, j) of a batched m×n matrix
+    is the unit matrix Eᵢⱼ (the seed of a matrix variable; ``scale`` is 1), or
+    its transpose."""
+
+    scale: Expr
+    vector: bool
+    shape: tuple[str, str] | None = None
+    transposed: bool = False  # a matrix seed transposed: direction (i, j) is Eⱼᵢ
 
 
 # Soft keywords of any Python version, so that the emitted code is the same on all of them.
@@ -108,6 +137,9 @@ class NumpyPrinter:
         self.names = dict(names)
         self.dim_names = dims
         self.used_dims: set[str] = set()
+        # A batched node (one that reads a seed of identity directions) -> its seed.
+        self.batch: dict[Node, Node] = {}
+        self.exprs: dict[Node, Expr] = {}  # what each node printed as, so far
 
     # ---- the kinds --------------------------------------------------------------
     def wrap(self, e: Expr, at_least: int) -> str:
@@ -181,6 +213,89 @@ class NumpyPrinter:
         dims = [self.dim(d) for d in t.dims]
         return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
+    def size(self, t: Type) -> Dim:
+        n = Dim.of(1)
+        for d in t.dims:
+            n = n * d
+        return n
+
+    def directions(self, node: Node) -> str:
+        """How many directions the batched ``node`` carries (the size of its seed)."""
+        return self.dim(self.size(self.batch[node].type))
+
+    # ---- batched emission: a leading axis of directions -------------------------
+    def identity(self, seed: Node) -> Expr:
+        """The seed of every direction along a variable's entries, leading axis first."""
+        t = seed.type
+        if t.is_scalar:
+            return self.call("np.ones", self.raw("1"))
+        if t.is_vector:
+            eye = self.call("np.eye", self.raw(self.dim(t.dims[0])))
+            return Expr(eye.text, eye.prec, Diagonal(self.literal(1.0), False))
+        n = self.dim(self.size(t))
+        eye = self.call("np.eye", self.raw(n))
+        dense = self.call(f"{eye.text}.reshape", self.raw(f"({n}, {self.shape(t)[1:-1]})"))
+        rows, cols = (self.dim(d) for d in t.dims)
+        return Expr(dense.text, dense.prec, Diagonal(self.literal(1.0), False, (rows, cols)))
+
+    def diagonal(self, scale: Expr, vector: bool, n: str) -> Expr:
+        """A scaled identity: ``np.diag(s)``, ``s * np.eye(n)`` or ``np.eye(n)``."""
+        if vector:
+            text = self.call("np.diag", scale)
+        elif scale.text == "1.0":
+            text = self.call("np.eye", self.raw(n))
+        else:
+            text = self.infix("*", scale, self.call("np.eye", self.raw(n)))
+        return Expr(text.text, text.prec, Diagonal(scale, vector))
+
+    def with_directions(self, a: Expr, rank: int, to_rank: int) -> Expr:
+        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``."""
+        if rank >= to_rank:
+            return a
+        return self.postfix(
+            a, "[" + ", ".join([":"] + ["None"] * (to_rank - rank) + [":"] * rank) + "]"
+        )
+
+    def elementwise_batched(
+        self, node: Node, batched: Sequence[bool], args: Sequence[Expr]
+    ) -> Expr:
+        """An elementwise operator on batched operands: NumPy broadcasts the trailing
+        axes; a scaled identity stays one through an operator linear in it."""
+        linear_in_it = node.op.linear or node.op.bilinear
+        diagonals = [a.diagonal for a, b in zip(args, batched) if b]
+        if (
+            linear_in_it
+            and len(diagonals) == 1
+            and diagonals[0] is not None
+            and diagonals[0].shape is None
+        ):
+            d = diagonals[0]
+            others = [(a, n) for a, n, b in zip(args, node.args, batched) if not b]
+            spread = any(n.type.dims != node.type.dims for n, b in zip(node.args, batched) if b)
+            if not spread and all(
+                n.type.is_scalar or n.type.dims == node.type.dims for _, n in others
+            ):
+                scale_args = [d.scale if b else a for a, b in zip(args, batched)]
+                if node.op.bilinear and d.scale.text == "1.0":  # 1 · v
+                    scale = next(a for a, b in zip(args, batched) if not b)
+                else:
+                    scale = node.op.emit(self, node, *scale_args)
+                vector = d.vector or any(not n.type.is_scalar for _, n in others)
+                return self.diagonal(scale, vector, self.directions(node))
+        lined = [
+            self.with_directions(a, n.type.rank, node.type.rank) if b else a
+            for a, n, b in zip(args, node.args, batched)
+        ]
+        return node.op.emit(self, node, *lined)
+
+    def batched(self, node: Node, args: Sequence[Expr]) -> Expr:
+        batched = [a in self.batch for a in node.args]
+        if node.op.emit_batched is not None:
+            return node.op.emit_batched(self, node, batched, *args)
+        if node.op.elementwise:
+            return self.elementwise_batched(node, batched, args)
+        raise NotImplementedError(f"{node.op.name} has no batched emission (emit_batched)")
+
     def fill(self, value: float, t: Type) -> Expr:
         if t.is_scalar:
             return self.literal(value)
@@ -218,11 +333,17 @@ def function_body(
     graph: Graph,
     outputs: Sequence[Node],
     namer: Namer,
+    directions: Sequence[Node] = (),
     early: Iterable[Node] = (),
     exprs_out: dict[Node, Expr] | None = None,
+    returned: Callable[[list[Expr]], str] | None = None,
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
     name of each node that got a statement.
+
+    A seed in ``directions`` is not a parameter: it is every unit direction of
+    its type at once, stacked on a leading axis (the identity); each node that
+    reads one carries that axis too (`NumpyPrinter.batched`).
 
     Memory is scheduled as a NumPy programmer would: an output in ``early``
     (a gradient) gets a statement as soon as its arguments exist when that
@@ -230,8 +351,24 @@ def function_body(
     (``del t1, H2``) after its last use when more statements follow, so the
     peak holds what the derivation needs at once, not every intermediate.
     ``exprs_out``, if given, receives every node's expression.
+
+    A statement that nothing later reads is dropped (a node stored because the
+    graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
+    ``W``); what a line reads is read off its text, so the deletions follow
+    the text too.  ``returned`` gives the text the function returns from the
+    outputs' expressions (default: those expressions).
     """
     order = topological_order(outputs)
+    batch = printer.batch
+    for node in order:
+        if node in directions:
+            batch[node] = node
+        else:
+            seeds = {batch[a] for a in node.args if a in batch}
+            if len(seeds) > 1:
+                raise NotImplementedError("a node reads two seeds of directions")
+            if seeds:
+                batch[node] = seeds.pop()
     uses = use_counts(order)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
@@ -242,16 +379,19 @@ def function_body(
         if node in graph.names and not node.op.inline
     }
     exprs: dict[Node, Expr] = {}
-    reads: dict[Node, frozenset[Node]] = {}
     statements: list[_Statement] = []
     stored: dict[Node, str] = {}
-    nothing: frozenset[Node] = frozenset()
+    printer.exprs = exprs
     for node in order:
         args = [exprs[a] for a in node.args]
-        expr = node.op.emit(printer, node, *args)
-        read = nothing.union(*(reads[a] for a in node.args)) if node.args else nothing
+        if node in directions:
+            expr = printer.identity(node)
+        elif node in batch:
+            expr = printer.batched(node, args)
+        else:
+            expr = node.op.emit(printer, node, *args)
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
-            exprs[node], reads[node] = expr, read  # costs nothing: never stored
+            exprs[node] = expr  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1
         long_inline = len(expr.text) > MAX_INLINE and node not in outputs
@@ -262,11 +402,23 @@ def function_body(
                 target = namer.fresh(graph.hints[node])
             else:
                 target = namer.fresh("t", numbered=True)
-            statements.append(_Statement(node, target, expr.text, read))
+            if expr.diagonal is not None and expr.diagonal.shape is None:  # the diagonal only
+                scale = expr.diagonal.scale
+                if scale.prec < PRECEDENCE["atom"]:
+                    statements.append(_Statement(node, target, scale.text, frozenset()))
+                    stored[node] = target
+                    scale = Expr(target, PRECEDENCE["atom"])
+                exprs[node] = printer.diagonal(
+                    scale, expr.diagonal.vector, printer.directions(node)
+                )
+                continue
+            statements.append(_Statement(node, target, expr.text, frozenset()))
             stored[node] = target
             expr = Expr(target, PRECEDENCE["atom"])
-            read = frozenset((node,))
-        exprs[node], reads[node] = expr, read
+        exprs[node] = expr
+    out_exprs = [exprs[o] for o in outputs]
+    roots = returned(out_exprs) if returned is not None else "\n".join(e.text for e in out_exprs)
+    statements, reads = _live_statements(statements, outputs, exprs, roots)
     hoisted = _hoisted(statements, outputs, early, reads, exprs)
     output_names = {node: name for name, node in graph.outputs.items()}
     lines: list[str] = []
@@ -283,6 +435,36 @@ def function_body(
     if exprs_out is not None:
         exprs_out.update(exprs)
     return lines, [exprs[o] for o in outputs], stored
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _live_statements(
+    statements: Sequence[_Statement],
+    outputs: Sequence[Node],
+    exprs: Mapping[Node, Expr],
+    roots: str,
+) -> tuple[list[_Statement], dict[Node, frozenset[Node]]]:
+    """The statements that ``roots`` (the returned text) needs, each with the stored
+    nodes its text reads, and the stored nodes each output's expression reads."""
+    defined: dict[str, Node] = {}
+    with_reads = []
+    for s in statements:
+        read = frozenset(defined[w] for w in _WORD.findall(s.text) if w in defined)
+        with_reads.append(s._replace(reads=read))
+        defined[s.target] = s.node
+    live = {defined[w] for w in _WORD.findall(roots) if w in defined}
+    kept = []
+    for s in reversed(with_reads):
+        if s.node in live:
+            kept.append(s)
+            live |= s.reads
+    reads = {
+        o: frozenset(defined[w] for w in _WORD.findall(exprs[o].text) if w in defined)
+        for o in outputs
+    }
+    return kept[::-1], reads
 
 
 def _hoisted(
@@ -374,9 +556,26 @@ def _deaths(
 
 
 # ---- the module's functions, as data ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """A batched node returned as a Jacobian, laid out output shape + variable shape.
+
+    ``node`` carries the directions of ``seed`` on a leading axis.  Forward
+    (``seed`` at a variable of type T, ``node`` of per-direction type S): the
+    array [size T, *S] becomes S + T.  Reverse (``seed`` at the output, of type
+    S; ``node`` the cotangent of a variable of type T): [size S, *T] becomes S + T.
+    """
+
+    node: Node
+    seed: Node
+    forward: bool
+
+
 # What a function returns: an output node, a tuple, or a dict literal keyed by
 # program names ({"W": ∂J/∂W}), nested as needed.
-Returned = Node | tuple["Returned", ...] | Mapping[str, "Returned"]
+Returned = Node | Stacked | tuple["Returned", ...] | Mapping[str, "Returned"]
 
 
 def returned_nodes(returns: Returned) -> list[Node]:
@@ -386,6 +585,8 @@ def returned_nodes(returns: Returned) -> list[Node]:
         item = todo.pop()
         if isinstance(item, Node):
             nodes.append(item)
+        elif isinstance(item, Stacked):
+            nodes.append(item.node)
         else:
             todo.extend(reversed(list(item.values() if isinstance(item, Mapping) else item)))
     return nodes
@@ -399,7 +600,7 @@ def _gradients(returns: Returned) -> list[Node]:
         if isinstance(item, Mapping):
             found += [v for v in item.values() if isinstance(v, Node)]
             todo += [v for v in item.values() if not isinstance(v, Node)]
-        elif not isinstance(item, Node):
+        elif isinstance(item, tuple):  # a Stacked (batched) result stays where it is
             todo.extend(item)
     return found
 
@@ -421,6 +622,7 @@ class FunctionSpec:
     # accumulate=False``: with ``out`` (arrays by name) it writes the gradients
     # into those arrays (adds to them with ``accumulate``) and returns (value, out)
     writes_into: bool = False
+    directions: Sequence[Node] = ()  # seeds of identity directions (not parameters)
 
     @property
     def outputs(self) -> list[Node]:
@@ -488,6 +690,7 @@ class _Layout:
     stored: dict[Node, str]
     printer: NumpyPrinter | None = None
     exprs: dict[Node, Expr] | None = None
+    returned: str = ""  # the text after ``return``
 
 
 def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
@@ -499,10 +702,20 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
     printer = NumpyPrinter(params, dim_names)
     exprs: dict[Node, Expr] = {}
     lines, outs, stored = function_body(
-        printer, spec.graph, spec.outputs, namer, early=_gradients(spec.returns), exprs_out=exprs
+        printer,
+        spec.graph,
+        spec.outputs,
+        namer,
+        spec.directions,
+        early=_gradients(spec.returns),
+        exprs_out=exprs,
+        returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
     )
+    returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
     sources = dim_sources([(v, v.type) for v in variables])
-    needed, todo = set(), sorted(printer.used_dims)
+    # The dims the text uses (an operator may have spelled one it then did not print).
+    words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
+    needed, todo = set(), sorted(d for d in printer.used_dims if dim_names[d] in words)
     while todo:  # the dims used, and the dims they are read with
         d = todo.pop()
         if d not in needed:
@@ -513,7 +726,7 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
-    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs)
+    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned)
 
 
 def function_labels(
@@ -540,16 +753,62 @@ def function_labels(
     return labels
 
 
-def _returned_text(returns: Returned, exprs: Iterator[Expr], top: bool = True) -> str:
+def function_locals(
+    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> dict[Node, str]:
+    """The nodes ``spec``'s emitted function computes in a statement of their own,
+    each with its local name, in the order of the statements."""
+    return dict(_layout(spec, keywords, variables).stored)
+
+
+def _stacked_text(p: NumpyPrinter, item: Stacked, expr: Expr) -> str:
+    """A batched result moved to numerator layout (see `Stacked`)."""
+    out_type = item.node.type if item.forward else item.seed.type
+    var_type = item.seed.type if item.forward else item.node.type
+    s, t = out_type.rank, var_type.rank
+    if item.node not in p.batch:  # a tangent that reads no seed is zero
+        return p.call("np.zeros", p.raw(p.shape(Type(out_type.dims + var_type.dims)))).text
+    if item.forward:  # [size T, *S] -> S + T
+        if t == 0:
+            return p.postfix(expr, "[0]").text
+        if s == 0:
+            return (
+                expr.text
+                if t == 1
+                else p.call(
+                    f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(p.shape(var_type))
+                ).text
+            )
+        if s == 1 and t == 1:
+            return p.postfix(expr, ".T").text
+        both = p.shape(Type(var_type.dims + out_type.dims))
+        moved = p.call(f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(both))
+        source = "(" + ", ".join(str(i) for i in range(t)) + ("," if t == 1 else "") + ")"
+        target = "(" + ", ".join(str(s + i) for i in range(t)) + ("," if t == 1 else "") + ")"
+        return p.call("np.moveaxis", moved, p.raw(source), p.raw(target)).text
+    if s == 0:  # [size S, *T] -> S + T
+        return p.postfix(expr, "[0]").text
+    if s == 1:
+        return expr.text
+    both = p.shape(Type(out_type.dims + var_type.dims))
+    return p.call(f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(both)).text
+
+
+def _returned_text(
+    returns: Returned, exprs: Iterator[Expr], printer: NumpyPrinter, top: bool = True
+) -> str:
     """``J, {'W': dJ_dW}``: a return description with each node's expression."""
     if isinstance(returns, Node):
         return next(exprs).text
+    if isinstance(returns, Stacked):
+        return _stacked_text(printer, returns, next(exprs))
     if isinstance(returns, Mapping):
         items = ", ".join(
-            f"{key!r}: {_returned_text(item, exprs, False)}" for key, item in returns.items()
+            f"{key!r}: {_returned_text(item, exprs, printer, False)}"
+            for key, item in returns.items()
         )
         return "{" + items + "}"
-    items = [_returned_text(item, exprs, False) for item in returns]
+    items = [_returned_text(item, exprs, printer, False) for item in returns]
     text = ", ".join(items) + ("," if len(items) == 1 else "")
     return text if top and items else f"({text})"
 
@@ -558,7 +817,7 @@ def _graph_function(
     spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
 ) -> list[str]:
     layout = _layout(spec, keywords, variables)
-    returned = f"return {_returned_text(spec.returns, iter(layout.outputs))}"
+    returned = f"return {layout.returned}"
     if not spec.writes_into:
         return [*layout.lines, returned]
     return [*layout.lines, *_written_into(spec, layout, returned)]
@@ -573,7 +832,7 @@ def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[st
     """
     value, gradients = spec.returns
     assert layout.exprs is not None and layout.printer is not None
-    value_text = _returned_text(value, iter(layout.outputs))
+    value_text = _returned_text(value, iter(layout.outputs), layout.printer)
     added, written = [], []
     for key, node in gradients.items():
         target = f"out[{key!r}]"

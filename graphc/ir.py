@@ -59,6 +59,13 @@ class Op:
                  the call that writes the result into the array ``target``
                  (a ufunc's ``out=``: ``np.matmul(a, b, out=out['W'])``);
                  None, or no such field, prints ``target[...] = …``
+    math         its notation in mathematics (`graphc.notation.Notation`; None:
+                 a function of its name), read by `graphc.mathprint`
+    emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
+                 source when some arguments carry a leading axis of directions
+                 (``batched[i]`` says which; a Jacobian's vectorised sweep).
+                 Only operators linear in a tangent meet one; an elementwise
+                 operator needs none (NumPy broadcasts trailing axes)
     """
 
     name: str
@@ -78,6 +85,8 @@ class Op:
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
     emit_into: Callable[..., Any] | None = field(default=None, repr=False)
+    math: Any = None
+    emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:

@@ -26,7 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from graphc.compiler import CompiledModule, build_module
+from graphc import display
+from graphc.autodiff import cotangent_seed, tangent_name
+from graphc.compiler import CompiledModule, build_module, derivative_labels
+from graphc.derivation import Derivation, derivation
+from graphc.derive import DerivedGraph, derive
 from graphc.errors import DifferentiationError, FeedError, did_you_mean
 from graphc.evaluate import as_result, evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -168,13 +172,25 @@ class Program:
         return result
 
     def compile(
-        self, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
+        self,
+        wrt: Sequence[str] | str | None = None,
+        mode: str = "reverse",
+        emit: Sequence[str] | str | None = None,
     ) -> CompiledFunction:
+        """Differentiate by ``wrt`` in ``mode``; ``emit`` names the module's functions
+        besides ``value`` (see `graphc.compiler.build_module`)."""
         with collector_paused():
-            return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode))
+            return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode, emit))
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
+
+    # ---- Jupyter: the graph drawn by Graphviz, or how to get it ----------------
+    def _repr_svg_(self) -> str | None:
+        return display.svg(self.to_dot())
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.listing())
 
 
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
@@ -283,6 +299,7 @@ class CompiledFunction:
         self.module = load_module(compiled.source)
         self._plan = FeedPlan(lowered, compiled.param_names)
         self._scalar = compiled.output_type.is_scalar
+        self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
 
     @property
     def source(self) -> str:
@@ -397,37 +414,132 @@ class CompiledFunction:
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
 
-    def jacobian(self, /, **feed: Any) -> dict[str, np.ndarray]:
-        """∂output/∂variable laid out as output shape + variable shape."""
-        if self.compiled.output_type.is_scalar:
-            return self.grad(**feed)  # the gradient is the Jacobian of a scalar
-        kwargs, arrays = self._kwargs(feed)
-        by_name = {v.attr("name"): a for v, a in arrays.items()}
-        value = np.asarray(self.module.value(**kwargs), dtype=np.float64)
-        out_shape = value.shape
-        jac = {w: np.zeros(out_shape + by_name[w].shape) for w in self.wrt}
-        seeds = self.compiled.seed_names
-        if self.mode == "reverse":
-            for i in np.ndindex(out_shape):
-                bar = np.zeros(out_shape)
-                bar[i] = 1.0
-                _, rows = self.module.vjp(**kwargs, **{seeds[self.compiled.output]: bar})
-                for w in self.wrt:
-                    jac[w][i] = rows[w]
-        else:
-            zero = {seeds[w]: np.zeros(by_name[w].shape) for w in self.wrt}
-            for w in self.wrt:
-                for j in np.ndindex(by_name[w].shape):
-                    tangents = dict(zero)
-                    tangents[seeds[w]] = np.zeros(by_name[w].shape)
-                    tangents[seeds[w]][j] = 1.0
-                    column = np.asarray(self.module.jvp(**kwargs, **tangents)[1])
-                    jac[w][(Ellipsis, *j)] = column
-        return {w: as_result(j) for w, j in jac.items()}
+    # ---- higher order: each a function of an emitted module, compiled on first use ----
+    def _function(self, name: str) -> tuple[Any, Mapping[str, str]]:
+        """The module function ``name`` and its keywords, by program (or seed) name."""
+        if name in self.compiled.signatures:
+            return getattr(self.module, name), self.compiled.signatures[name]
+        found = self._extras.get(name)
+        if found is None:
+            compiled = build_module(self.lowered, self.wrt, self.mode, emit=(name,))
+            module = load_module(compiled.source, f"graphc_{name}")
+            found = self._extras[name] = (getattr(module, name), compiled.signatures[name])
+        return found
+
+    def _fed_arrays(
+        self, feed: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
+        """The arrays by Python keyword (the fast plan when it fits) and by variable."""
+        kwargs = self._checked(feed)
+        names = self.compiled.param_names
+        return kwargs, {v: kwargs[names[v.attr("name")]] for v in self.lowered.variables}
+
+    def _tangents(
+        self, what: str, given: Any, arrays: Mapping[Node, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """``given`` ({name: array}, one per variable in wrt) checked against the feed."""
+        if not isinstance(given, Mapping):
+            raise FeedError(
+                f"{what}: expected a dict from each of {', '.join(self.wrt) or 'no variable'}"
+                f" to an array of its shape, got {type(given).__name__}"
+            )
+        by_name = {v.attr("name"): (v, a) for v, a in arrays.items()}
+        wanted = {w: by_name[w][0] for w in self.wrt}
+        named = _by_program_name(given, wanted)
+        missing = [w for w in self.wrt if w not in named]
+        if missing:
+            raise FeedError(f"{what}: missing {', '.join(missing)}")
+        checked = {}
+        for w, value in named.items():
+            v, primal = by_name[w]
+            array = _as_array(f"{what} {w}", value, v)
+            if array.shape != primal.shape:
+                raise FeedError(
+                    f"{what} {w}: expected shape {primal.shape} (the shape of {w}), got"
+                    f" {array.shape}"
+                )
+            checked[w] = array
+        return checked
+
+    def jacobian(self, /, **feed: Any) -> dict[str, Any]:
+        """{W: ∂output/∂W}, laid out output shape + W's shape, by one vectorised
+        sweep per variable (forward mode) or over the output's entries (reverse)."""
+        kwargs = self._checked(feed)
+        function, _ = self._function("jacobian")
+        fed = _fed_ids(kwargs) if self.copy else None
+        return {w: _own(j, fed) for w, j in function(**kwargs).items()}
+
+    def hessian(self, /, **feed: Any) -> dict[str, dict[str, Any]]:
+        """{a: {b: ∂²output/∂a∂b}} of a scalar output, H[a][b] of shape a.shape + b.shape."""
+        kwargs = self._checked(feed)
+        function, _ = self._function("hessian")
+        fed = _fed_ids(kwargs) if self.copy else None
+        return {
+            a: {b: _own(h, fed) for b, h in row.items()} for a, row in function(**kwargs).items()
+        }
+
+    def hvp(self, v: Mapping[str, Any], /, **feed: Any) -> dict[str, Any]:
+        """{a: Σ_b H[a][b] · v[b]}: the Hessian times ``v`` without forming the Hessian."""
+        kwargs, arrays = self._fed_arrays(feed)
+        tangents = self._tangents("hvp", v, arrays)
+        function, keywords = self._function("hvp")
+        seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
+        fed = _fed_ids(kwargs) if self.copy else None
+        return {a: _own(h, fed) for a, h in function(**kwargs, **seeds).items()}
+
+    def jvp(self, v: Mapping[str, Any], /, **feed: Any) -> tuple[Any, Any]:
+        """(output, its derivative along ``v``): ``v`` maps each variable to a tangent."""
+        kwargs, arrays = self._fed_arrays(feed)
+        tangents = self._tangents("jvp", v, arrays)
+        function, keywords = self._function("jvp")
+        seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
+        value, tangent = function(**kwargs, **seeds)
+        fed = _fed_ids(kwargs) if self.copy else None
+        return _own(value, fed), _own(tangent, fed)
+
+    def vjp(self, w: Any, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
+        """(output, {W: wᵀ ∂output/∂W}): the cotangent ``w`` has the output's shape."""
+        arrays, sizes = check_feed(self.lowered, feed)
+        names = self.compiled.param_names
+        kwargs = {names[v.attr("name")]: a for v, a in arrays.items()}
+        output = self.compiled.output
+        out_type = self.compiled.output_type
+        shape = tuple(d.evaluate(sizes) for d in out_type.dims)
+        seed = cotangent_seed(output, out_type)
+        array = _as_array(f"vjp cotangent of {output}", w, seed)
+        if array.shape != shape:
+            raise FeedError(
+                f"vjp: the cotangent of {output} must have its shape {shape}, got {array.shape}"
+            )
+        function, keywords = self._function("vjp")
+        value, grads = function(**kwargs, **{keywords[seed.attr("name")]: array})
+        return as_result(value), {k: as_result(g) for k, g in grads.items()}
 
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)
         return f"<graphc.CompiledFunction {self.compiled.output} by {by} ({self.mode})>"
+
+    # ---- the derivative as mathematics, and its graph ----------------------------
+    @functools.cached_property
+    def derived(self) -> DerivedGraph:
+        """The folded derivative graph the module was emitted from."""
+        return derive(self.lowered, self.wrt, self.mode)
+
+    def derivation(self) -> Derivation:
+        """The derivative in matrix notation: ``str`` is Unicode, Jupyter shows LaTeX."""
+        return derivation(self.derived)
+
+    def derivative_listing(self) -> str:
+        """The derivative graph as ``graphc graph --grad`` lists it."""
+        variables = [*self.derived.variables, *self.derived.seeds.values()]
+        return self.derived.graph.listing(variables, derivative_labels(self.derived))
+
+    def _repr_svg_(self) -> str | None:
+        labels = derivative_labels(self.derived)
+        return display.svg(self.derived.graph.to_dot(self.lowered.filename, labels))
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.derivative_listing())
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
@@ -441,6 +553,7 @@ def compile(  # noqa: A001 - the spec's name
     wrt: Sequence[str] | str | None = None,
     mode: str = "reverse",
     filename: str = "<string>",
+    emit: Sequence[str] | str | None = None,
 ) -> CompiledFunction:
     """Parse, differentiate by ``wrt`` (default: every param), optimise and emit."""
-    return parse(text, filename).compile(wrt, mode)
+    return parse(text, filename).compile(wrt, mode, emit)
