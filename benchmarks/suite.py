@@ -217,6 +217,9 @@ def run_call(key: str, case: workloads.Case, repeats: int, target: float) -> dic
     workloads.agree(reference, case.module(), f"{key}: graphc {case.module_label}")
     workloads.agree(reference, case.fn(), f"{key}: graphc {case.fn_label}")
     calls = {"hand": case.hand, "module": case.module, "fn": case.fn}
+    if case.module_out is not None:
+        workloads.agree(reference, case.module_out(), f"{key}: graphc module with out=")
+        calls["module_out"] = case.module_out
     peer_notes = {}
     for peer in peers.available():
         try:
@@ -242,6 +245,7 @@ def run_call(key: str, case: workloads.Case, repeats: int, target: float) -> dic
 
 
 ROUTES = ("module", "fn")
+GRAPHC = (*ROUTES, "module_out")  # candidates that are graphc, not peers
 
 
 def probe_chain(layers: int, route: str) -> dict[str, float]:
@@ -386,9 +390,12 @@ def cells(w: dict[str, Any]) -> list[str]:
     """One table row, from one workload's record."""
     seconds = w["seconds"]
     if w["kind"] == "call":
-        graphc_cells = [fmt_ratio(w["ratios"]["module"]), fmt_ratio(w["ratios"]["fn"])]
+        module = fmt_ratio(w["ratios"]["module"])
+        if "module_out" in w["ratios"]:
+            module += f", out= {fmt_ratio(w['ratios']['module_out'])}"
+        graphc_cells = [module, fmt_ratio(w["ratios"]["fn"])]
         memory = fmt_bytes([w["memory"][k] for k in ("hand", "module", "fn")])
-        peer_cells = [f"{p} {fmt_ratio(r)}" for p, r in w["ratios"].items() if p not in ROUTES]
+        peer_cells = [f"{p} {fmt_ratio(r)}" for p, r in w["ratios"].items() if p not in GRAPHC]
         hand = fmt_time(seconds["hand"])
     else:
         graphc_cells = [

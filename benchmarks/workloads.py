@@ -44,6 +44,7 @@ class Case:
     fn: Call
     module_label: str = "emitted module"
     fn_label: str = "fn.value_and_grad"
+    module_out: Call | None = None  # the module writing into buffers allocated once (out=)
     forward: Callable | None = None  # forward(xp, params, inputs) -> scalar, for peers
     params: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -89,11 +90,18 @@ def agree(reference: Any, candidate: Any, who: str, rtol: float = 1e-7) -> None:
             raise AssertionError(f"{who}: {name} disagrees with the hand-written reference")
 
 
-def _routes(text: str, feed: dict[str, np.ndarray]) -> tuple[Call, Call]:
-    """graphc's two routes for a gradient: the emitted module, and the compiled function."""
+def _routes(text: str, feed: dict[str, np.ndarray]) -> tuple[Call, Call, Call]:
+    """graphc's routes for a gradient: the emitted module, the compiled function, and the
+    module writing into gradient buffers the caller allocated once (``out=``)."""
     fn = graphc.compile(text)
     module = load_module(fn.source)
-    return (lambda: module.value_and_grad(**feed)), (lambda: fn.value_and_grad(**feed))
+    _, grads = module.value_and_grad(**feed)
+    out = {name: np.empty_like(g) for name, g in grads.items()}
+    return (
+        (lambda: module.value_and_grad(**feed)),
+        (lambda: fn.value_and_grad(**feed)),
+        (lambda: module.value_and_grad(**feed, out=out)),
+    )
 
 
 # --- window NER: J = σ(uᵀ tanh(W x + b)) -------------------------------------------------------
@@ -123,12 +131,13 @@ def ner_window(d: int, n: int) -> Case:
         "u": rng.normal(size=n),
     }
     feed = {**inputs, **params}
-    module, fn = _routes(text, feed)
+    module, fn, module_out = _routes(text, feed)
     return Case(
         f"window NER, d = {d}, one window (W {n}×{5 * d})",
         lambda: ner_hand(**feed),
         module,
         fn,
+        module_out=module_out,
         forward=ner_forward,
         params=params,
         inputs=inputs,
@@ -169,12 +178,13 @@ J = sum(σ(tanh(X Wᵀ + b) u))
         "u": rng.normal(size=n),
     }
     feed = {**inputs, **params}
-    module, fn = _routes(text, feed)
+    module, fn, module_out = _routes(text, feed)
     return Case(
         f"NER batch (X {batch}×{window}, W {n}×{window})",
         lambda: ner_batch_hand(**feed),
         module,
         fn,
+        module_out=module_out,
         forward=ner_batch_forward,
         params=params,
         inputs=inputs,
@@ -220,12 +230,13 @@ def mlp(layers: int, width: int, batch: int) -> Case:
         params[f"W{k}"] = rng.normal(size=(width, width)) / np.sqrt(width)
         params[f"b{k}"] = 0.1 * rng.normal(size=width)
     feed = {**inputs, **params}
-    module, fn = _routes("\n".join(lines) + "\n", feed)
+    module, fn, module_out = _routes("\n".join(lines) + "\n", feed)
     return Case(
         f"MLP, {layers} tanh layers of {width}, batch {batch}",
         lambda: mlp_hand(**feed),
         module,
         fn,
+        module_out=module_out,
         forward=mlp_forward,
         params=params,
         inputs=inputs,
@@ -257,12 +268,13 @@ def logistic(steps: int, n: int) -> Case:
     lines += [f"l{k} = 4 l{k - 1} ∘ (1 − l{k - 1})" for k in range(1, steps + 1)]
     lines += [f"J = sum(l{steps})"]
     params = {"l0": np.random.default_rng(3).uniform(0.05, 0.95, size=n)}
-    module, fn = _routes("\n".join(lines) + "\n", params)
+    module, fn, module_out = _routes("\n".join(lines) + "\n", params)
     return Case(
         f"logistic map, {steps} steps, x ∈ ℝ^{n}",
         lambda: logistic_hand(params["l0"], steps),
         module,
         fn,
+        module_out=module_out,
         forward=lambda xp, p, i: logistic_forward(xp, p, steps),
         params=params,
     )

@@ -145,12 +145,20 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _emitted_gradient(source: str) -> str:
-    """The emitted value_and_grad, without its docstring."""
+    """The emitted value_and_grad as it computes new gradients: without its
+    docstring, and without the part that writes into ``out`` buffers."""
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef) and node.name == "value_and_grad":
-            lines = source.splitlines()[node.lineno - 1 : node.end_lineno]
-            body = [line for line in lines if not line.strip().startswith('"""')]
-            return "\n".join(body)
+            lines = source.splitlines()
+            first = node.body[1] if ast.get_docstring(node) is not None else node.body[0]
+            body = [lines[node.lineno - 1]]
+            for statement in node.body[node.body.index(first) :]:
+                if isinstance(statement, ast.If) and ast.unparse(statement.test) == "out is None":
+                    returned = lines[statement.body[0].lineno - 1]
+                    body.append(returned.replace("    ", "", 1))
+                    break
+                body += lines[statement.lineno - 1 : statement.end_lineno]
+            return "\n".join(body).replace(", out=None, accumulate=False)", ")")
     raise ValueError("no value_and_grad in the emitted code")
 
 
@@ -240,7 +248,7 @@ def markdown() -> str:
             "```",
             "",
             f"SymPy is asked `{o.identity.sympy_code}` and answers `{o.sympy_result}`.",
-            "graphc emits:",
+            "graphc emits (docstring and `out=` buffers left out):",
             "",
             "```text",
             o.graphc_emitted,

@@ -59,6 +59,7 @@ class CompiledModule:
     param_names: dict[str, str]  # program name -> Python keyword
     seed_names: dict[str, str]  # wrt name (or the output, in reverse mode) -> seed keyword
     functions: tuple[str, ...]  # the functions the module defines
+    may_alias: bool = True  # whether a function may return a fed array (or a view of one)
     # each graph function -> its parameters: name in the program (or seed name) -> keyword
     signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
@@ -89,8 +90,12 @@ def derivative_function(derived: DerivedGraph) -> FunctionSpec:
     returns = (derived.value, derived.gradients)
     if derived.output_type.is_scalar:
         by = ", ".join(derived.wrt_names) or "nothing"
-        doc = f"{out} and its gradient by {by} (each of its variable's shape)."
-        return FunctionSpec("value_and_grad", params, derived.graph, returns, doc)
+        doc = (
+            f"{out} and its gradient by {by} (each of its variable's shape).\n\n"
+            "With out (arrays by name), the gradients are written into those arrays\n"
+            "(added to them with accumulate=True), and out is returned."
+        )
+        return FunctionSpec("value_and_grad", params, derived.graph, returns, doc, writes_into=True)
     doc = f"{out} and the vector-Jacobian product {out}_barᵀ ∂{out}/∂(…)."
     return FunctionSpec("vjp", params, derived.graph, returns, doc)
 
@@ -109,6 +114,20 @@ def module_functions(derived: DerivedGraph) -> list[Function]:
     if derived.mode == "forward" and derived.output_type.is_scalar:
         functions.append(gradient_by_jvp(derived))
     return functions
+
+
+def may_alias(derived: DerivedGraph) -> bool:
+    """Whether a returned value may be a fed array or a NumPy view of one.
+
+    Conservatively: a var, or a chain of one-argument operators that are not
+    elementwise (a transpose, an index, a broadcast, ``stop``) down to one.
+    """
+    for node in [*derived.value_graph.outputs.values(), *derived.graph.outputs.values()]:
+        while len(node.args) == 1 and not node.op.elementwise:
+            node = node.args[0]
+        if node.op.name == "var":
+            return True
+    return False
 
 
 # ---- the functions `--emit` may add ------------------------------------------------
@@ -143,7 +162,7 @@ def jacobian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
         f"The Jacobian of {base.output} by {by}: each {base.output}.shape + the variable's"
         f" shape, by one {mode} sweep over all unit directions at once."
     )
-    return FunctionSpec("jacobian", base.variables, graph, returns, doc, directions)
+    return FunctionSpec("jacobian", base.variables, graph, returns, doc, directions=directions)
 
 
 def hessian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
@@ -165,7 +184,12 @@ def hessian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
         " (H[b][a] is its transpose); forward over reverse, one sweep per variable."
     )
     return FunctionSpec(
-        "hessian", base.variables, sweeps.graph, returns, doc, tuple(sweeps.seeds.values())
+        "hessian",
+        base.variables,
+        sweeps.graph,
+        returns,
+        doc,
+        directions=tuple(sweeps.seeds.values()),
     )
 
 
@@ -315,6 +339,7 @@ def module_of(
         {v.attr("name"): keywords[v] for v in derived.variables},
         {name: keywords[seed] for name, seed in derived.seeds.items()},
         names,
+        may_alias(derived),
         {
             f.name: {p.attr("name"): keywords[p] for p in f.params}
             for f in functions

@@ -39,7 +39,18 @@ PRECEDENCE = {
 }
 
 # Names the emitted module defines or uses itself; program names are kept apart.
-RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp"}
+RESERVED = {
+    "np",
+    "value",
+    "value_and_grad",
+    "jvp",
+    "vjp",
+    "jacobian",
+    "hessian",
+    "hvp",
+    "out",
+    "accumulate",
+}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
@@ -310,12 +321,22 @@ def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     return any(expr is a for a in args)
 
 
+class _Statement(NamedTuple):
+    node: Node
+    target: str
+    text: str
+    reads: frozenset[Node]  # the stored nodes its expression reads
+
+
 def function_body(
     printer: NumpyPrinter,
     graph: Graph,
     outputs: Sequence[Node],
     namer: Namer,
     directions: Sequence[Node] = (),
+    early: Iterable[Node] = (),
+    exprs_out: dict[Node, Expr] | None = None,
+    returned: Callable[[list[Expr]], str] | None = None,
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
     name of each node that got a statement.
@@ -323,6 +344,19 @@ def function_body(
     A seed in ``directions`` is not a parameter: it is every unit direction of
     its type at once, stacked on a leading axis (the identity); each node that
     reads one carries that axis too (`NumpyPrinter.batched`).
+
+    Memory is scheduled as a NumPy programmer would: an output in ``early``
+    (a gradient) gets a statement as soon as its arguments exist when that
+    lets a temporary die sooner, and each array temporary is deleted
+    (``del t1, H2``) after its last use when more statements follow, so the
+    peak holds what the derivation needs at once, not every intermediate.
+    ``exprs_out``, if given, receives every node's expression.
+
+    A statement that nothing later reads is dropped (a node stored because the
+    graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
+    ``W``); what a line reads is read off its text, so the deletions follow
+    the text too.  ``returned`` gives the text the function returns from the
+    outputs' expressions (default: those expressions).
     """
     order = topological_order(outputs)
     batch = printer.batch
@@ -345,7 +379,7 @@ def function_body(
         if node in graph.names and not node.op.inline
     }
     exprs: dict[Node, Expr] = {}
-    lines: list[str] = []
+    statements: list[_Statement] = []
     stored: dict[Node, str] = {}
     printer.exprs = exprs
     for node in order:
@@ -371,18 +405,154 @@ def function_body(
             if expr.diagonal is not None and expr.diagonal.shape is None:  # the diagonal only
                 scale = expr.diagonal.scale
                 if scale.prec < PRECEDENCE["atom"]:
-                    lines.append(f"{target} = {scale.text}")
+                    statements.append(_Statement(node, target, scale.text, frozenset()))
                     stored[node] = target
                     scale = Expr(target, PRECEDENCE["atom"])
                 exprs[node] = printer.diagonal(
                     scale, expr.diagonal.vector, printer.directions(node)
                 )
                 continue
-            lines.append(f"{target} = {expr.text}")
+            statements.append(_Statement(node, target, expr.text, frozenset()))
             stored[node] = target
             expr = Expr(target, PRECEDENCE["atom"])
         exprs[node] = expr
+    out_exprs = [exprs[o] for o in outputs]
+    roots = returned(out_exprs) if returned is not None else "\n".join(e.text for e in out_exprs)
+    statements, reads = _live_statements(statements, outputs, exprs, roots)
+    hoisted = _hoisted(statements, outputs, early, reads, exprs)
+    output_names = {node: name for name, node in graph.outputs.items()}
+    lines: list[str] = []
+    dying = _deaths(statements, hoisted, outputs, reads)
+    for at, statement in enumerate(statements):
+        lines.append(f"{statement.target} = {statement.text}")
+        for node in hoisted.get(at, ()):
+            target = namer.fresh(output_names.get(node) or graph.hints.get(node) or "t")
+            lines.append(f"{target} = {exprs[node].text}")
+            stored[node] = target
+            exprs[node] = Expr(target, PRECEDENCE["atom"])
+        if dying.get(at):
+            lines.append("del " + ", ".join(stored[n] for n in dying[at]))
+    if exprs_out is not None:
+        exprs_out.update(exprs)
     return lines, [exprs[o] for o in outputs], stored
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _live_statements(
+    statements: Sequence[_Statement],
+    outputs: Sequence[Node],
+    exprs: Mapping[Node, Expr],
+    roots: str,
+) -> tuple[list[_Statement], dict[Node, frozenset[Node]]]:
+    """The statements that ``roots`` (the returned text) needs, each with the stored
+    nodes its text reads, and the stored nodes each output's expression reads."""
+    defined: dict[str, Node] = {}
+    with_reads = []
+    for s in statements:
+        read = frozenset(defined[w] for w in _WORD.findall(s.text) if w in defined)
+        with_reads.append(s._replace(reads=read))
+        defined[s.target] = s.node
+    live = {defined[w] for w in _WORD.findall(roots) if w in defined}
+    kept = []
+    for s in reversed(with_reads):
+        if s.node in live:
+            kept.append(s)
+            live |= s.reads
+    reads = {
+        o: frozenset(defined[w] for w in _WORD.findall(exprs[o].text) if w in defined)
+        for o in outputs
+    }
+    return kept[::-1], reads
+
+
+def _hoisted(
+    statements: Sequence[_Statement],
+    outputs: Sequence[Node],
+    early: Iterable[Node],
+    reads: Mapping[Node, frozenset[Node]],
+    exprs: Mapping[Node, Expr],
+) -> dict[int, list[Node]]:
+    """Outputs in ``early`` written right after the last statement that reads
+    what they read, by statement index, where that makes them the last use of
+    a temporary with more statements to follow (so it can be deleted then)."""
+    position = {s.node: at for at, s in enumerate(statements)}
+    wanted = set(early)
+    candidates = [
+        o
+        for o in dict.fromkeys(outputs)
+        if o in wanted
+        and o not in position
+        and exprs[o].prec < PRECEDENCE["atom"]
+        and o.op.name != "transpose"  # a view keeps what it reads alive: nothing to gain
+    ]
+    if not candidates or not statements:
+        return {}
+    base_last = dict(position)  # each stored node's last use by a statement
+    for at, s in enumerate(statements):
+        for d in s.reads:
+            base_last[d] = at
+    readers: dict[Node, list[Node]] = {}
+    for c in candidates:
+        for d in reads[c]:
+            readers.setdefault(d, []).append(c)
+    # Each as late as anything else still needs what it reads: then the last of
+    # those written there reads it for the last time, and it can be deleted.
+    at_of = {c: max((base_last[d] for d in reads[c]), default=-1) for c in candidates}
+    todo = list(candidates)
+    while todo:  # positions only grow, up to the last statement
+        c = todo.pop()
+        for d in reads[c]:
+            for other in readers[d]:
+                if at_of[other] < at_of[c]:
+                    at_of[other] = at_of[c]
+                    todo.append(other)
+    final = len(statements) - 1
+    returned = set(outputs)
+    hoisted: dict[int, list[Node]] = {}
+    for c in candidates:
+        at = at_of[c]
+        frees = any(d not in returned and d.type.rank > 0 for d in reads[c])
+        if frees and 0 <= at < final:
+            hoisted.setdefault(at, []).append(c)
+    return hoisted
+
+
+def _deaths(
+    statements: Sequence[_Statement],
+    hoisted: Mapping[int, Sequence[Node]],
+    outputs: Sequence[Node],
+    reads: Mapping[Node, frozenset[Node]],
+) -> dict[int, list[Node]]:
+    """Array temporaries to delete after each statement index (with what is
+    hoisted after it): those read for the last time there, when a statement
+    that allocates an array follows."""
+    last: dict[Node, int] = {}
+    for at, s in enumerate(statements):
+        for d in s.reads:
+            last[d] = at
+        for c in hoisted.get(at, ()):
+            for d in reads[c]:
+                last[d] = at
+    kept = set(outputs)
+    for s in statements:
+        if s.node.op.name == "transpose":
+            kept |= s.reads  # a view keeps them alive: deleting the name frees nothing
+    for o in outputs:
+        if not any(o in nodes for nodes in hoisted.values()):
+            kept |= reads[o]  # read by the return statement
+    # Deleting pays only if an array is allocated afterwards.
+    final = max(
+        (at for at, s in enumerate(statements) if s.node.type.rank > 0),
+        default=-1,
+    )
+    dying: dict[int, list[Node]] = {}
+    for s in statements:
+        at = last.get(s.node)
+        if at is not None and at < final and s.node not in kept and s.node.type.rank > 0:
+            dying.setdefault(at, []).append(s.node)
+    return dying
 
 
 # ---- the module's functions, as data ------------------------------------------
@@ -422,6 +592,19 @@ def returned_nodes(returns: Returned) -> list[Node]:
     return nodes
 
 
+def _gradients(returns: Returned) -> list[Node]:
+    """The nodes a return description keys by name (gradients): written as soon as final."""
+    found, todo = [], [returns]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            found += [v for v in item.values() if isinstance(v, Node)]
+            todo += [v for v in item.values() if not isinstance(v, Node)]
+        elif isinstance(item, tuple):  # a Stacked (batched) result stays where it is
+            todo.extend(item)
+    return found
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """A function of the emitted module computed by a graph.
@@ -435,6 +618,10 @@ class FunctionSpec:
     graph: Graph
     returns: Returned
     doc: str
+    # returns is (value, {name: gradient}) and the function takes ``out=None,
+    # accumulate=False``: with ``out`` (arrays by name) it writes the gradients
+    # into those arrays (adds to them with ``accumulate``) and returns (value, out)
+    writes_into: bool = False
     directions: Sequence[Node] = ()  # seeds of identity directions (not parameters)
 
     @property
@@ -501,20 +688,9 @@ class _Layout:
     lines: list[str]
     outputs: list[Expr]
     stored: dict[Node, str]
-    returned: str  # the text after ``return``
-
-
-def _live(lines: list[str], returned: str) -> list[str]:
-    """The statements whose names are read later: a node stored because the graph
-    uses it twice may be printed through another (a batched ``Wᵀ`` reads ``W``)."""
-    read = set(re.findall(r"\w+", returned))
-    kept = []
-    for line in reversed(lines):
-        target, _, expr = line.partition(" = ")
-        if target in read:
-            kept.append(line)
-            read |= set(re.findall(r"\w+", expr))
-    return kept[::-1]
+    printer: NumpyPrinter | None = None
+    exprs: dict[Node, Expr] | None = None
+    returned: str = ""  # the text after ``return``
 
 
 def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
@@ -524,9 +700,18 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = NumpyPrinter(params, dim_names)
-    lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer, spec.directions)
+    exprs: dict[Node, Expr] = {}
+    lines, outs, stored = function_body(
+        printer,
+        spec.graph,
+        spec.outputs,
+        namer,
+        spec.directions,
+        early=_gradients(spec.returns),
+        exprs_out=exprs,
+        returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
+    )
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
-    lines = _live(lines, returned)
     sources = dim_sources([(v, v.type) for v in variables])
     # The dims the text uses (an operator may have spelled one it then did not print).
     words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
@@ -541,7 +726,7 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
-    return _Layout(namer, [*prelude, *lines], outs, stored, returned)
+    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned)
 
 
 def function_labels(
@@ -632,7 +817,34 @@ def _graph_function(
     spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
 ) -> list[str]:
     layout = _layout(spec, keywords, variables)
-    return [*layout.lines, f"return {layout.returned}"]
+    returned = f"return {layout.returned}"
+    if not spec.writes_into:
+        return [*layout.lines, returned]
+    return [*layout.lines, *_written_into(spec, layout, returned)]
+
+
+def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[str]:
+    """The end of a function that writes its gradients into the caller's ``out``.
+
+    Overwriting, the last operation of each gradient writes into its array
+    (``np.matmul(…, out=out['W'])``, the op's ``emit_into``), so nothing the
+    size of a gradient is allocated; accumulating adds (``+=``).
+    """
+    value, gradients = spec.returns
+    assert layout.exprs is not None and layout.printer is not None
+    value_text = _returned_text(value, iter(layout.outputs), layout.printer)
+    added, written = [], []
+    for key, node in gradients.items():
+        target = f"out[{key!r}]"
+        expr = layout.exprs[node]
+        added.append(f"    {target} += {expr.text}")
+        form = None
+        if expr.prec < PRECEDENCE["atom"] and node.op.emit_into is not None:
+            args = [layout.exprs[a] for a in node.args]
+            form = node.op.emit_into(layout.printer, node, target, *args)
+        written.append("    " + (form.text if form is not None else f"{target}[...] = {expr.text}"))
+    writing = ["if accumulate:", *added, "else:", *written] if added else []
+    return ["if out is None:", f"    {returned}", *writing, f"return {value_text}, out"]
 
 
 def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[str]:
@@ -680,7 +892,10 @@ def emit_function(
         body = _gradient_by_jvp(spec, keywords)
     else:
         body = _graph_function(spec, keywords, variables)
-    text = def_line(spec.name, [keywords[p] for p in spec.params])
+    params = [keywords[p] for p in spec.params]
+    if isinstance(spec, FunctionSpec) and spec.writes_into:
+        params += ["out=None", "accumulate=False"]
+    text = def_line(spec.name, params)
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text

@@ -55,6 +55,10 @@ class Op:
     label        label(node) -> str for a node that is its own label in
                  listings (a var's name, a literal); such a node never takes
                  a program's name
+    emit_into    emit_into(printer, node, target, *arg_exprs) -> Expr | None:
+                 the call that writes the result into the array ``target``
+                 (a ufunc's ``out=``: ``np.matmul(a, b, out=out['W'])``);
+                 None, or no such field, prints ``target[...] = …``
     math         its notation in mathematics (`graphc.notation.Notation`; None:
                  a function of its name), read by `graphc.mathprint`
     emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
@@ -80,6 +84,7 @@ class Op:
     constant: bool = False
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
+    emit_into: Callable[..., Any] | None = field(default=None, repr=False)
     math: Any = None
     emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 

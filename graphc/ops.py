@@ -68,6 +68,11 @@ def infix(symbol: str) -> Callable:
     return lambda p, node, a, b: p.infix(symbol, a, b)
 
 
+def into(fn: str) -> Callable:
+    """Write into an array: ``fn(args…, out=target)`` (a NumPy ufunc)."""
+    return lambda p, node, target, *args: p.call(fn, *args, out=target)
+
+
 def passthrough(p, node, a):
     return a
 
@@ -503,6 +508,11 @@ reduce_sum = linear(
     ),
     transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
+    emit_into=lambda p, node, target, a: (
+        None
+        if node.attr("axis") is None or node.args[0].type.rank <= 1
+        else p.call("np.sum", a, axis=str(node.attr("axis")), out=target)
+    ),
     math=notation.kind("sum"),
     emit_batched=lambda p, node, batched, a: _sum_batched(p, node, a),
 )
@@ -633,6 +643,12 @@ def _matmul_emit(p, node, a, b):
     return p.call("np.outer", a, b) if _is_outer(node) else p.infix("@", a, b)
 
 
+def _matmul_into(p, node, target, a, b):
+    if node.type.is_scalar:
+        return None  # xᵀy: a number, not an array to write into
+    return p.call("np.multiply.outer" if _is_outer(node) else "np.matmul", a, b, out=target)
+
+
 # matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).
 # ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
 matmul = bilinear(
@@ -642,6 +658,7 @@ matmul = bilinear(
     emit=_matmul_emit,
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
+    emit_into=_matmul_into,
     math=notation.kind("product"),
     emit_batched=lambda p, node, batched, a, b: _matmul_batched(p, node, batched, a, b),
 )
@@ -950,6 +967,7 @@ add = elementwise(
     ),
     commutative=True,
     verb="add",
+    emit_into=into("np.add"),
     math=notation.infix("+", "+"),
 )
 
@@ -963,6 +981,7 @@ sub = elementwise(
         lambda sp, node, a, b: _sym_spread(sp, node, a) - _sym_spread(sp, node, b),
     ),
     verb="subtract",
+    emit_into=into("np.subtract"),
     math=notation.infix("−", "-"),
 )
 
@@ -975,6 +994,7 @@ mul = elementwise(
     commutative=True,
     bilinear=True,
     verb="multiply",
+    emit_into=into("np.multiply"),
     math=notation.kind("hadamard"),
 )
 
@@ -986,6 +1006,7 @@ div = elementwise(
     lambda a, b, out: (ONE / b, -(out / b)),
     to_sympy=_sym_elementwise(lambda sp, a, b: a / b, _sym_quotient),
     verb="divide",
+    emit_into=into("np.divide"),
     math=notation.kind("fraction"),
 )
 

@@ -14,11 +14,14 @@ never modified.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
+import gc
 import numbers
+import sys
 import types
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,6 +118,24 @@ def check_feed(
     return arrays, sizes
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """CPython's garbage collector off while compiling.
+
+    Parsing, lowering and rewriting allocate many small objects that stay
+    alive (nodes are interned), so each collection walks them all again for
+    nothing: 12-26 % of compile time.  The collector's state is restored
+    afterwards, and any cyclic garbage compiling left is collected then.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Program:
     """A parsed, checked program: an explicit graph, not yet fed."""
 
@@ -158,7 +179,8 @@ class Program:
     ) -> CompiledFunction:
         """Differentiate by ``wrt`` in ``mode``; ``emit`` names the module's functions
         besides ``value`` (see `graphc.compiler.build_module`)."""
-        return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode, emit))
+        with collector_paused():
+            return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode, emit))
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
@@ -178,13 +200,105 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
     return module
 
 
+FLOAT64 = np.dtype(np.float64)
+
+
+class FeedPlan:
+    """What checking a feed of one compiled function takes, decided at compile time.
+
+    Per accepted keyword (the program's names, and their NFKC spellings) the
+    Python keyword it is passed by; per variable the shape it must have, as
+    integers and dim names.  A feed of float64 ndarrays that fits is checked
+    with dict lookups and shape compares (about a microsecond for a few
+    variables, linear in their number); anything else (other dtypes, lists,
+    a misfit, a dim that is a polynomial) takes `check_feed`, which converts
+    or raises the `FeedError` that says what is wrong.
+    """
+
+    def __init__(self, lowered: LoweredProgram, keywords: Mapping[str, str]):
+        self.keyword: dict[str, str] = {}
+        self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
+        self.simple = True
+        for v in lowered.variables:
+            name = v.attr("name")
+            # Interned, as the emitted code's parameter names are: CPython binds a
+            # keyword by pointer when it can, and by comparing strings when not.
+            kw = sys.intern(keywords[name])
+            self.keyword[name] = self.keyword[unicodedata.normalize("NFKC", name)] = kw
+            template: list[int | str] = []
+            for d in v.type.dims:
+                if d.value is not None:
+                    template.append(d.value)
+                elif len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1:
+                    template.append(d.terms[0][0][0])
+                else:
+                    self.simple = False
+            self.shapes.append((kw, tuple(template)))
+        self.count = len(self.shapes)
+
+    def fast(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+        """``feed`` by keyword if it is float64 arrays that fit; None to take the long way."""
+        if not self.simple or len(feed) != self.count:
+            return None
+        keyword = self.keyword
+        kwargs: dict[str, np.ndarray] = {}
+        for key, value in feed.items():
+            if type(value) is not np.ndarray or value.dtype is not FLOAT64 or key not in keyword:
+                return None
+            kwargs[keyword[key]] = value
+        if len(kwargs) != self.count:  # two spellings of one name
+            return None
+        sizes: dict[str, int] = {}
+        for kw, template in self.shapes:
+            shape = kwargs[kw].shape
+            if shape == template:
+                continue
+            if len(shape) != len(template):
+                return None
+            for got, want in zip(shape, template):
+                if got != (want if type(want) is int else sizes.setdefault(want, got)):
+                    return None
+        return kwargs
+
+
+def _fed_ids(fed: Mapping[str, np.ndarray]) -> set[int]:
+    """The ids of the fed arrays and of the arrays they are views of."""
+    ids = set()
+    for a in fed.values():
+        ids.add(id(a))
+        if a.base is not None:
+            ids.add(id(a.base))
+    return ids
+
+
+def _own(x: Any, fed: set[int] | None) -> Any:
+    """A returned value as the API returns it; copied if it is (a view of) a fed array."""
+    if type(x) is np.ndarray and x.dtype is FLOAT64 and x.ndim:
+        if fed is not None and (id(x) in fed or (x.base is not None and id(x.base) in fed)):
+            return x.copy()
+        return x
+    return as_result(x)  # scalars and other dtypes: converted, so never aliased
+
+
 class CompiledFunction:
-    """The emitted module, with feed checking and the spec's calling convention."""
+    """The emitted module, with feed checking and the spec's calling convention.
+
+    Arrays are passed to the emitted code as given when they are float64
+    ndarrays (others are converted); the emitted code never writes into them.
+    A returned array that would alias a fed one (``J = x``, a gradient that
+    is a transposed input) is copied, so that nothing returned shares memory
+    with the caller's arrays; set ``fn.copy = False`` to skip that check and
+    take results as the module returns them.
+    """
+
+    copy: bool = True
 
     def __init__(self, lowered: LoweredProgram, compiled: CompiledModule):
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
+        self._plan = FeedPlan(lowered, compiled.param_names)
+        self._scalar = compiled.output_type.is_scalar
         self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
 
     @property
@@ -210,19 +324,92 @@ class CompiledFunction:
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
-    def __call__(self, /, **feed: Any) -> Any:
-        kwargs, _ = self._kwargs(feed)
-        return as_result(self.module.value(**kwargs))
+    def _checked(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The arrays by Python keyword: the compile-time plan, or `check_feed`."""
+        kwargs = self._plan.fast(feed)
+        return self._kwargs(feed)[0] if kwargs is None else kwargs
 
-    def value_and_grad(self, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
-        if not self.compiled.output_type.is_scalar:
+    def _fed(self, kwargs: Mapping[str, np.ndarray]) -> set[int] | None:
+        """What `_own` must not return uncopied: None where nothing can alias a fed array."""
+        return _fed_ids(kwargs) if self.copy and self.compiled.may_alias else None
+
+    def __call__(self, /, **feed: Any) -> Any:
+        kwargs = self._checked(feed)
+        return _own(self.module.value(**kwargs), self._fed(kwargs))
+
+    def value_and_grad(
+        self,
+        /,
+        *,
+        out: Mapping[str, np.ndarray] | None = None,
+        accumulate: bool = False,
+        **feed: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """The value and the gradient by each variable of ``wrt``.
+
+        With ``out`` (a float64 array by name for each gradient, allocated
+        once and reused across calls, as frameworks keep ``.grad`` buffers),
+        the gradients are written into those arrays, or added to them with
+        ``accumulate=True``, and ``out`` is returned in their place.
+        """
+        if not self._scalar:
             raise DifferentiationError(
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
             )
-        kwargs, _ = self._kwargs(feed)
+        kwargs = self._plan.fast(feed)
+        if kwargs is None:
+            kwargs = self._kwargs(feed)[0]
+        if out is not None:
+            return self._into(kwargs, out, accumulate, feed)
         value, grads = self.module.value_and_grad(**kwargs)
-        return as_result(value), {k: as_result(g) for k, g in grads.items()}
+        fed = self._fed(kwargs)
+        if fed is None:  # the common case, inlined: float64 arrays pass as they are
+            return _own(value, None), {
+                k: g if type(g) is np.ndarray and g.dtype is FLOAT64 and g.ndim else as_result(g)
+                for k, g in grads.items()
+            }
+        return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}
+
+    def _into(
+        self,
+        kwargs: dict[str, np.ndarray],
+        out: Mapping[str, np.ndarray],
+        accumulate: bool,
+        feed: Mapping[str, Any],
+    ) -> tuple[Any, Mapping[str, np.ndarray]]:
+        """value_and_grad writing into ``out``, checked first like a feed."""
+        if not isinstance(out, Mapping) or set(out) != set(self.wrt):
+            given = ", ".join(map(str, out)) if isinstance(out, Mapping) else type(out).__name__
+            raise FeedError(
+                f"out: expected a dict with an array for each of {', '.join(self.wrt)}, got {given}"
+            )
+        names = self.compiled.param_names
+        fed = _fed_ids({k: a for k, a in feed.items() if isinstance(a, np.ndarray)})
+        for name in self.wrt:
+            buffer, shape = out[name], np.shape(kwargs[names[name]])
+            array = isinstance(buffer, np.ndarray)
+            if not array or buffer.dtype != FLOAT64 or buffer.shape != shape:
+                got = (
+                    f"{buffer.dtype} array of shape {buffer.shape}"
+                    if array
+                    else type(buffer).__name__
+                )
+                raise FeedError(
+                    f"out[{name!r}]: expected a float64 array of shape {shape}, got {got}"
+                )
+            if not buffer.flags.writeable or id(buffer) in fed or id(buffer.base) in fed:
+                raise FeedError(f"out[{name!r}]: expected a writeable array that is not fed")
+        if self.mode == "reverse":
+            value, _ = self.module.value_and_grad(**kwargs, out=out, accumulate=accumulate)
+        else:  # forward mode's value_and_grad builds each gradient entry by entry
+            value, grads = self.module.value_and_grad(**kwargs)
+            for name in self.wrt:
+                if accumulate:
+                    out[name][...] += grads[name]
+                else:
+                    out[name][...] = grads[name]
+        return _own(value, None), out
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
@@ -238,6 +425,14 @@ class CompiledFunction:
             module = load_module(compiled.source, f"graphc_{name}")
             found = self._extras[name] = (getattr(module, name), compiled.signatures[name])
         return found
+
+    def _fed_arrays(
+        self, feed: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
+        """The arrays by Python keyword (the fast plan when it fits) and by variable."""
+        kwargs = self._checked(feed)
+        names = self.compiled.param_names
+        return kwargs, {v: kwargs[names[v.attr("name")]] for v in self.lowered.variables}
 
     def _tangents(
         self, what: str, given: Any, arrays: Mapping[Node, np.ndarray]
@@ -269,34 +464,38 @@ class CompiledFunction:
     def jacobian(self, /, **feed: Any) -> dict[str, Any]:
         """{W: ∂output/∂W}, laid out output shape + W's shape, by one vectorised
         sweep per variable (forward mode) or over the output's entries (reverse)."""
-        kwargs, _ = self._kwargs(feed)
+        kwargs = self._checked(feed)
         function, _ = self._function("jacobian")
-        return {w: as_result(j) for w, j in function(**kwargs).items()}
+        fed = _fed_ids(kwargs) if self.copy else None
+        return {w: _own(j, fed) for w, j in function(**kwargs).items()}
 
     def hessian(self, /, **feed: Any) -> dict[str, dict[str, Any]]:
         """{a: {b: ∂²output/∂a∂b}} of a scalar output, H[a][b] of shape a.shape + b.shape."""
-        kwargs, _ = self._kwargs(feed)
+        kwargs = self._checked(feed)
         function, _ = self._function("hessian")
+        fed = _fed_ids(kwargs) if self.copy else None
         return {
-            a: {b: as_result(h) for b, h in row.items()} for a, row in function(**kwargs).items()
+            a: {b: _own(h, fed) for b, h in row.items()} for a, row in function(**kwargs).items()
         }
 
     def hvp(self, v: Mapping[str, Any], /, **feed: Any) -> dict[str, Any]:
         """{a: Σ_b H[a][b] · v[b]}: the Hessian times ``v`` without forming the Hessian."""
-        kwargs, arrays = self._kwargs(feed)
+        kwargs, arrays = self._fed_arrays(feed)
         tangents = self._tangents("hvp", v, arrays)
         function, keywords = self._function("hvp")
         seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
-        return {a: as_result(h) for a, h in function(**kwargs, **seeds).items()}
+        fed = _fed_ids(kwargs) if self.copy else None
+        return {a: _own(h, fed) for a, h in function(**kwargs, **seeds).items()}
 
     def jvp(self, v: Mapping[str, Any], /, **feed: Any) -> tuple[Any, Any]:
         """(output, its derivative along ``v``): ``v`` maps each variable to a tangent."""
-        kwargs, arrays = self._kwargs(feed)
+        kwargs, arrays = self._fed_arrays(feed)
         tangents = self._tangents("jvp", v, arrays)
         function, keywords = self._function("jvp")
         seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
         value, tangent = function(**kwargs, **seeds)
-        return as_result(value), as_result(tangent)
+        fed = _fed_ids(kwargs) if self.copy else None
+        return _own(value, fed), _own(tangent, fed)
 
     def vjp(self, w: Any, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
         """(output, {W: wᵀ ∂output/∂W}): the cotangent ``w`` has the output's shape."""
@@ -345,7 +544,8 @@ class CompiledFunction:
 
 def parse(text: str, filename: str = "<string>") -> Program:
     """Parse and check a program; no values are involved."""
-    return Program(lower(text, filename))
+    with collector_paused():
+        return Program(lower(text, filename))
 
 
 def compile(  # noqa: A001 - the spec's name

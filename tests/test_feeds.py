@@ -443,3 +443,31 @@ def test_feed_names_match_as_python_reads_identifiers():
     # the emitted module names its keywords, and says how Python spells them
     assert "def value(*, l, x1):" in fn.source
     assert "Python spells ℓ as l, x₁ as x1." in fn.source
+
+
+def test_views_of_inputs_are_copied_unless_copy_is_off():
+    # ∂ sum(A ∘ B)/∂A = B: returned as the caller's B (or a view of it) unless copied.
+    fn = graphc.compile("dim n = 2\nparam A : [n, n]\nparam B : [n, n]\ns = sum(A ∘ Bᵀ)")
+    big = np.arange(8.0).reshape(2, 4)
+    A, B = np.ones((2, 2)), big[:, :2]  # B is a view of the caller's `big`
+    grads = fn.grad(A=A, B=B)
+    assert not np.shares_memory(grads["A"], big)
+    np.testing.assert_array_equal(grads["A"], B.T)
+    fn.copy = False  # the documented opt-out: results as the module returns them
+    assert np.shares_memory(fn.grad(A=A, B=B)["A"], big)
+
+
+def test_the_feed_plan_takes_float64_arrays_that_fit_and_nothing_else():
+    fn = graphc.compile("dim m\ndim n\nparam W : [m, n]\ninput x : [n]\ny = sum(W x)")
+    plan = fn._plan
+    W, x = np.ones((2, 3)), np.ones(3)
+    assert plan.fast({"W": W, "x": x}) == {"W": W, "x": x}
+    assert plan.fast({"W": W, "x": np.ones(4)}) is None  # n = 3 from W, 4 from x
+    assert plan.fast({"W": W.astype(int), "x": x}) is None  # converted on the long way
+    assert plan.fast({"W": W}) is None
+    assert plan.fast({"W": W, "x": x, "z": x}) is None
+    # what the long way says about each (the plan never decides an error)
+    with pytest.raises(graphc.GraphcError, match="x: expected shape"):
+        fn.value_and_grad(W=W, x=np.ones(4))
+    value, grads = fn.value_and_grad(W=W.astype(int), x=[1, 1, 1])
+    assert value == 6.0 and grads["W"].dtype == np.float64

@@ -114,6 +114,40 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: ops.reduce_sum(ops.fill(value=2.0, type=vector(3)), axis=None),
     ],
     "stop_of_stop": [lambda: ops.stop(ops.stop(x))],
+    "common_factor": [
+        lambda: c(4.0) * (x * y) - x * ops.tanh(y),
+        lambda: y * x + x * s,
+        lambda: c(2.0) * (A * B) + c(3.0) * (ops.exp(A) * A),
+    ],
+    "identity_product": [
+        lambda: ops.eye(dim=Dim.of(3)) @ A,
+        lambda: M.T @ ops.eye(dim=Dim.of(3)),
+        lambda: ops.eye(dim=Dim.of(3)) @ x,
+        lambda: r @ ops.eye(dim=Dim.of(3)),
+    ],
+    "transpose_of_identity": [lambda: ops.eye(dim=Dim.of(3)).T],
+    "filled_factor": [
+        lambda: ops.fill(value=0.5, type=vector(3)) * x,
+        lambda: A * ops.fill(value=-2.0, type=A.type),
+    ],
+    "common_matrix_factor": [
+        lambda: A.T @ B + A @ B,
+        lambda: A @ x - B @ x,
+        lambda: M.T @ A - M.T @ B,
+    ],
+    "cheaper_association": [
+        lambda: A @ (x @ r),
+        lambda: (x @ r) @ A,
+        lambda: (x @ r) @ y,
+        lambda: ops.matmul(ops.matmul(M.T, A), x),
+    ],
+    "scale_the_scalar": [lambda: c(-2.0) * (ops.tanh(s) * x)],
+    "collect_affine": [
+        lambda: c(4.0) * (c(1.0) - x) - c(4.0) * x,
+        lambda: x + c(2.0) * x - c(1.0),
+        lambda: -(c(2.0) * A) - A,
+        lambda: (x - c(3.0)) - x,
+    ],
     # stable_forms
     "log_sigmoid": [lambda: ops.log(ops.sigmoid(x))],
     "log_one_minus_sigmoid": [lambda: ops.log(1.0 - ops.sigmoid(x))],

@@ -306,6 +306,186 @@ def stop_of_stop(n: Node) -> Node | None:
     return None
 
 
+def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
+    """``c · (a ∘ b)`` or ``a ∘ b`` as ``(c, a, b)``."""
+    match n:
+        case Node(Op("mul"), [Node(Op("const")) as c, Node(Op("mul"), [a, b])]) if c.type.is_scalar:
+            return c.attr("value"), a, b
+        case Node(Op("mul"), [a, b]):
+            return 1.0, a, b
+    return None
+
+
+# c₁·(g ∘ a) ± c₂·(g ∘ b) -> g ∘ (c₁·a ± c₂·b)  (a local derivative folded before it meets g:
+# the reverse rule of a product gives g ∘ b + g ∘ a; one product of g instead of two)
+@matches("add", "sub")
+def common_factor(n: Node) -> Node | None:
+    left, right = _scaled_product(n.args[0]), _scaled_product(n.args[1])
+    if left is None or right is None:
+        return None
+    (c1, *pair1), (c2, *pair2) = left, right
+    for g in pair1:
+        if g in pair2 and g.type == n.type and not is_const(g):
+            a = pair1[1] if pair1[0] is g else pair1[0]
+            b = pair2[1] if pair2[0] is g else pair2[0]
+            a, b = (a if c1 == 1.0 else const(c1) * a), (b if c2 == 1.0 else const(c2) * b)
+            return g * (a + b if n.op.name == "add" else a - b)
+    return None
+
+
+def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int] | None:
+    """``n`` as ``k + c·x`` for scalar literals k, c and one node x, with the
+    number of operations it takes as written; None if it is not one."""
+    if is_const(n) and n.type.is_scalar:
+        return n.attr("value"), 0.0, None, 0
+    if depth == 0 or n.op.name not in ("add", "sub", "mul", "neg"):
+        return 0.0, 1.0, n, 0
+    parts = [_affine(a, depth - 1) for a in n.args]
+    if any(p is None for p in parts):
+        return None
+    xs = {p[2] for p in parts if p[2] is not None}
+    if len(xs) > 1:
+        return 0.0, 1.0, n, 0  # two unknowns: n is the unknown
+    x, ops_used = (xs.pop() if xs else None), 1 + sum(p[3] for p in parts)
+    match n.op.name, parts:
+        case "neg", [(k, c, _, _)]:
+            return -k, -c, x, ops_used
+        case "add", [(k1, c1, _, _), (k2, c2, _, _)]:
+            return k1 + k2, c1 + c2, x, ops_used
+        case "sub", [(k1, c1, _, _), (k2, c2, _, _)]:
+            return k1 - k2, c1 - c2, x, ops_used
+        case "mul", [(k1, 0.0, _, _), (k2, c2, _, _)]:
+            return k1 * k2, k1 * c2, x, ops_used
+        case "mul", [(k1, c1, _, _), (k2, 0.0, _, _)]:
+            return k1 * k2, c1 * k2, x, ops_used
+    return 0.0, 1.0, n, 0  # x ∘ x: not affine
+
+
+# c₁·(k₁ − x) − c₂·x -> (c₁k₁) − (c₁ + c₂)·x, and every other sum of scaled copies of
+# one x and literals: collected into k + c·x when that takes fewer operations
+@matches("add", "sub")
+def collect_affine(n: Node) -> Node | None:
+    form = _affine(n)
+    if form is None or form[2] is None or form[2] is n or form[2].type != n.type:
+        return None
+    k, c, x, written = form
+    if c == 0.0:
+        return broadcast_to(const(k), n.type)
+    term = x if abs(c) == 1.0 else const(abs(c)) * x
+    if k == 0.0:
+        collected = const(c) * x if c != 1.0 else x  # −2 x, not −(2 x): the sign on the literal
+    else:
+        collected = const(k) + term if c > 0 else const(k) - term
+    needed = (k != 0.0) + (abs(c) != 1.0) + (k == 0.0 and c == -1.0)
+    return collected if needed < written else None
+
+
+# I M -> M,  M I -> M,  I x -> x,  xᵀ I -> xᵀ  (the gradient of a trace brings an identity)
+@matches("matmul")
+def identity_product(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("eye")), b] if b.type == n.type:
+            return b
+        case [a, Node(Op("eye"))] if a.type == n.type:
+            return a
+    return None
+
+
+# Iᵀ -> I
+@matches("transpose")
+def transpose_of_identity(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("eye")) as eye]:
+            return eye
+    return None
+
+
+# fill(c) ∘ x -> c · x,  x ∘ fill(c) -> x · c  (no full array of a constant)
+@matches("mul")
+def filled_factor(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("fill")) as f, x] if x.type == n.type:
+            return const(f.attr("value")) * x
+        case [x, Node(Op("fill")) as f] if x.type == n.type:
+            return x * const(f.attr("value"))
+    return None
+
+
+# A X ± B X -> (A ± B) X,  X A ± X B -> X (A ± B)  (one product instead of two)
+@matches("add", "sub")
+def common_matrix_factor(n: Node) -> Node | None:
+    combine = ops.add if n.op.name == "add" else ops.sub
+    match n.args:
+        case [Node(Op("matmul"), [a, x]), Node(Op("matmul"), [b, y])] if x is y and (
+            a.type == b.type
+        ):
+            return combine(a, b) @ x
+        case [Node(Op("matmul"), [x, a]), Node(Op("matmul"), [y, b])] if x is y and (
+            a.type == b.type
+        ):
+            return x @ combine(a, b)
+    return None
+
+
+# c · (s ∘ x) -> (c · s) ∘ x  for a scalar s and an array x: the literal (and its sign)
+# scales one number, not every entry
+@matches("mul")
+def scale_the_scalar(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("const")) as c, Node(Op("mul"), [s, x])] if (
+            c.type.is_scalar and s.type.is_scalar and not x.type.is_scalar and not is_const(s)
+        ):
+            return (c * s) * x
+    return None
+
+
+def _rows_cols(t: Type) -> tuple[Dim, Dim]:
+    """A product's operand as a matrix: a column vector is n×1, a row vector 1×n."""
+    if t.is_matrix:
+        return t.dims[0], t.dims[1]
+    if t.is_vector:
+        return (Dim.of(1), t.dims[0]) if t.row else (t.dims[0], Dim.of(1))
+    return Dim.of(1), Dim.of(1)
+
+
+def _estimate(d: Dim) -> int:
+    """A dim's size; an unbound one counts as 1000 (a symbolic shape: its degree decides)."""
+    return d.substitute({name: 1000 for name in d.names}).value or 0
+
+
+def _product_cost(a: Type, b: Type) -> int:
+    """Multiplications in ``a b`` (p×q times q×r: p q r)."""
+    (p, q), (_, r) = _rows_cols(a), _rows_cols(b)
+    return _estimate(p) * _estimate(q) * _estimate(r)
+
+
+def _times(a: Node, b: Node) -> Node:
+    """``a b``, or ``a · b`` where one of them is a number (xᵀy inside a chain)."""
+    return a * b if a.type.is_scalar or b.type.is_scalar else a @ b
+
+
+# (A B) C -> A (B C)  and  A (B C) -> (A B) C  when that takes fewer multiplications,
+# as np.linalg.multi_dot orders a chain: Aᵀ (x bᵀ) Aᵀ -> (Aᵀ x)(bᵀ Aᵀ)
+@matches("matmul")
+def cheaper_association(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("matmul"), [a, b]) as ab, c]:
+            inner = _times(b, c)
+            if inner.type.is_scalar and not a.type.is_vector:
+                return None
+            now = _product_cost(a.type, b.type) + _product_cost(ab.type, c.type)
+            other = _product_cost(b.type, c.type) + _product_cost(a.type, inner.type)
+            return _times(a, inner) if other < now else None
+        case [a, Node(Op("matmul"), [b, c]) as bc]:
+            inner = _times(a, b)
+            if inner.type.is_scalar and not c.type.is_vector:
+                return None
+            now = _product_cost(b.type, c.type) + _product_cost(a.type, bc.type)
+            other = _product_cost(a.type, b.type) + _product_cost(inner.type, c.type)
+            return _times(inner, c) if other < now else None
+    return None
+
+
 RULES = [
     add_zero,
     subtract_zero,
@@ -333,6 +513,14 @@ RULES = [
     drop_broadcast,
     sum_of_broadcast,
     stop_of_stop,
+    common_factor,
+    collect_affine,
+    identity_product,
+    transpose_of_identity,
+    filled_factor,
+    common_matrix_factor,
+    scale_the_scalar,
+    cheaper_association,
 ]
 
 

@@ -24,8 +24,18 @@ def value(*, X, y, w):
     return z
 
 
-def value_and_grad(*, X, y, w):
-    """z and its gradient by w (each of its variable's shape)."""
+def value_and_grad(*, X, y, w, out=None, accumulate=False):
+    """z and its gradient by w (each of its variable's shape).
+
+    With out (arrays by name), the gradients are written into those arrays
+    (added to them with accumulate=True), and out is returned.
+    """
     t1 = X @ w - y
     z = np.sum(t1 * t1)
-    return z, {'w': X.T @ (2.0 * t1)}
+    if out is None:
+        return z, {'w': X.T @ (2.0 * t1)}
+    if accumulate:
+        out['w'] += X.T @ (2.0 * t1)
+    else:
+        np.matmul(X.T, 2.0 * t1, out=out['w'])
+    return z, out

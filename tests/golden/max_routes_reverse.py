@@ -20,9 +20,23 @@ def value(*, x, y, z):
     return f
 
 
-def value_and_grad(*, x, y, z):
-    """f and its gradient by x, y, z (each of its variable's shape)."""
+def value_and_grad(*, x, y, z, out=None, accumulate=False):
+    """f and its gradient by x, y, z (each of its variable's shape).
+
+    With out (arrays by name), the gradients are written into those arrays
+    (added to them with accumulate=True), and out is returned.
+    """
     t1 = x + y
     t2 = np.maximum(y, z)
     f = t1 * t2
-    return f, {'x': t2, 'y': t1 * np.where(y >= z, 1.0, 0.0) + t2, 'z': t1 * np.where(z > y, 1.0, 0.0)}
+    if out is None:
+        return f, {'x': t2, 'y': t1 * np.where(y >= z, 1.0, 0.0) + t2, 'z': t1 * np.where(z > y, 1.0, 0.0)}
+    if accumulate:
+        out['x'] += t2
+        out['y'] += t1 * np.where(y >= z, 1.0, 0.0) + t2
+        out['z'] += t1 * np.where(z > y, 1.0, 0.0)
+    else:
+        out['x'][...] = t2
+        np.add(t1 * np.where(y >= z, 1.0, 0.0), t2, out=out['y'])
+        np.multiply(t1, np.where(z > y, 1.0, 0.0), out=out['z'])
+    return f, out

@@ -26,11 +26,25 @@ def value(*, x, W, b, u):
     return J
 
 
-def value_and_grad(*, x, W, b, u):
-    """J and its gradient by W, b, u (each of its variable's shape)."""
+def value_and_grad(*, x, W, b, u, out=None, accumulate=False):
+    """J and its gradient by W, b, u (each of its variable's shape).
+
+    With out (arrays by name), the gradients are written into those arrays
+    (added to them with accumulate=True), and out is returned.
+    """
     f = np.tanh(W @ x + b)
     s = u @ f
     J = np.exp(-np.logaddexp(0.0, -s))
     dJ_ds = J * (1.0 - J)
     delta = u * dJ_ds * (1.0 - f * f)
-    return J, {'W': np.outer(delta, x), 'b': delta, 'u': dJ_ds * f}
+    if out is None:
+        return J, {'W': np.outer(delta, x), 'b': delta, 'u': dJ_ds * f}
+    if accumulate:
+        out['W'] += np.outer(delta, x)
+        out['b'] += delta
+        out['u'] += dJ_ds * f
+    else:
+        np.multiply.outer(delta, x, out=out['W'])
+        out['b'][...] = delta
+        np.multiply(dJ_ds, f, out=out['u'])
+    return J, out

@@ -22,8 +22,18 @@ def value(*, x):
     return z
 
 
-def value_and_grad(*, x):
-    """z and its gradient by x (each of its variable's shape)."""
+def value_and_grad(*, x, out=None, accumulate=False):
+    """z and its gradient by x (each of its variable's shape).
+
+    With out (arrays by name), the gradients are written into those arrays
+    (added to them with accumulate=True), and out is returned.
+    """
     u = x * x
     z = np.sum(u * x)
-    return z, {'x': u}
+    if out is None:
+        return z, {'x': u}
+    if accumulate:
+        out['x'] += u
+    else:
+        out['x'][...] = u
+    return z, out
