@@ -55,6 +55,9 @@ class Op:
     label        label(node) -> str for a node that is its own label in
                  listings (a var's name, a literal); such a node never takes
                  a program's name
+    emit_array_api  emit(printer, node, *arg_exprs) for the array-API module
+                 (graphc.emit_array_api), where ``emit`` does not translate
+                 call by call into the standard; None: ``emit``, translated
     """
 
     name: str
@@ -73,6 +76,7 @@ class Op:
     constant: bool = False
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
+    emit_array_api: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:

@@ -139,7 +139,7 @@ def elementwise(
     partials: Callable[..., Sequence[Node | None]] | None,
     to_sympy: Callable | None = None,
     verb: str | None = None,
-    **facts: bool,
+    **facts: Any,
 ) -> Callable[..., Node]:
     """An elementwise operator from its local partial derivatives.
 
@@ -148,7 +148,7 @@ def elementwise(
     Both derivative rules come from them, so they cannot drift apart.  Its
     arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``verb`` names it
     in shape errors ("cannot multiply …"); ``facts`` are further `Op` facts
-    (commutative, bilinear).
+    (commutative, bilinear) and fields (emit_array_api).
     """
 
     verb = verb or f"apply {name} to"
@@ -218,9 +218,11 @@ def bilinear(
     emit: Callable,
     transposes: Callable[[Node, Node], tuple[Node, Node]],
     to_sympy: Callable | None = None,
+    **facts: Any,
 ) -> Callable[..., Node]:
     """A product a·b, linear in each operand, given its transposes:
-    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b."""
+    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b.  ``facts``
+    are further `Op` fields (emit_array_api)."""
 
     def jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
         a, b = node.args
@@ -231,7 +233,9 @@ def bilinear(
             ]
         )
 
-    return define(Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True))
+    return define(
+        Op(name, infer, impl, emit, jvp, transposes, to_sympy, arity=2, bilinear=True, **facts)
+    )
 
 
 # ---- SymPy translation (graphc.symbolic imports SymPy and passes it in as ``sp``) --------
@@ -424,7 +428,7 @@ eye = define(
         "eye",
         infer=lambda *, dim: matrix(dim, dim),
         impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
-        emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+        emit=lambda p, node: p.made("np.eye", p.raw(p.dim(node.attr("dim")))),  # inputs' dtype
         to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
@@ -533,6 +537,16 @@ def _broadcast_emit(p, node, g):
     return p.call("np.tile", p.postfix(g, "[:, None]"), p.raw(f"(1, {p.dim(t.dims[1])})"))
 
 
+def _broadcast_emit_array_api(p, node, g):
+    """xp.full takes a Python number only: an array scalar is spread by broadcast_to."""
+    arg = node.args[0]
+    if node.attr("axis") is not None:
+        return _broadcast_emit(p, node, g)  # xp.tile
+    if arg.op.leaf and arg.op.name != "var":  # a literal or a dim: a Python number
+        return p.made("full", p.raw(p.shape(node.type)), g)
+    return p.call("broadcast_to", g, p.raw(p.shape(node.type)))
+
+
 # broadcast: spread a scalar to a shape, or a vector along a matrix axis
 # (axis = the axis that is replicated);  transpose: sum over that axis.
 broadcast = linear(
@@ -540,6 +554,7 @@ broadcast = linear(
     infer=_broadcast_infer,
     impl=_broadcast_impl,
     emit=_broadcast_emit,
+    emit_array_api=_broadcast_emit_array_api,
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
@@ -583,6 +598,11 @@ def _matmul_emit(p, node, a, b):
     return p.call("np.outer", a, b) if _is_outer(node) else p.infix("@", a, b)
 
 
+def _matmul_emit_array_api(p, node, a, b):
+    """The outer product x yᵀ as a broadcast product (the main namespace has no outer)."""
+    return p.infix("*", p.postfix(a, "[:, None]"), b) if _is_outer(node) else p.infix("@", a, b)
+
+
 # matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).
 # ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
 matmul = bilinear(
@@ -592,6 +612,7 @@ matmul = bilinear(
     emit=_matmul_emit,
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
+    emit_array_api=_matmul_emit_array_api,
 )
 
 
@@ -627,6 +648,25 @@ def _concat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
     return tuple(pieces)
 
 
+def _concat_emit_array_api(p, node, *xs):
+    """xp.concat joins arrays of one rank: a scalar becomes a 1-vector, a row vector a 1-row
+    matrix (a literal one made in the inputs' dtype)."""
+    pieces = []
+    for arg, x in zip(node.args, xs):
+        if arg.type.is_scalar:
+            one = vector(1)
+            pieces.append(
+                p.fill(arg.attr("value"), one)
+                if arg.op.constant
+                else p.call("reshape", x, p.raw("(1,)"))
+            )
+        elif arg.type.is_vector and node.type.is_matrix:
+            pieces.append(p.postfix(x, "[None, :]"))
+        else:
+            pieces.append(x)
+    return p.call("concat", p.list(pieces), axis="0")
+
+
 # concat: [a; b; c], vertical concatenation;  transpose: the slices.
 concat = linear(
     "concat",
@@ -637,6 +677,7 @@ concat = linear(
     ),
     transpose_rule=_concat_vjp,
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
+    emit_array_api=_concat_emit_array_api,
     arity=None,
 )
 
@@ -694,6 +735,12 @@ take = linear(
     emit=lambda p, node, a: p.postfix(
         a, f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
+    # The standard indexes every axis of a matrix: rows[start:stop, :].
+    emit_array_api=lambda p, node, a: p.postfix(
+        a,
+        f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}"
+        f"{', :' if node.args[0].type.is_matrix else ''}]",
+    ),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -709,6 +756,9 @@ index = linear(
     infer=_index_infer,
     impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
+    emit_array_api=lambda p, node, a: p.postfix(
+        a, f"[{p.dim(node.attr('at'))}{', :' if node.args[0].type.is_matrix else ''}]"
+    ),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -743,6 +793,10 @@ diag = linear(
     infer=_diag_infer,
     impl=lambda ctx, node, v: np.diag(v),
     emit=call("np.diag"),
+    # The standard makes no diagonal matrix: v spread along the rows of the identity.
+    emit_array_api=lambda p, node, v: p.infix(
+        "*", p.postfix(v, "[:, None]"), p.made("eye", p.raw(p.dim(node.type.dims[0])))
+    ),
     transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
     to_sympy=lambda sp, node, v: sp.diag(*v) if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v),
 )
@@ -753,6 +807,7 @@ diagpart = linear(
     infer=_diagpart_infer,
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
+    emit_array_api=lambda p, node, a: _diagonal_array_api(p, node.args[0].type, a),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
     to_sympy=lambda sp, node, a: (
         sp.Matrix([a[i, i] for i in range(a.shape[0])])
@@ -760,6 +815,12 @@ diagpart = linear(
         else sp.DiagonalOf(a)
     ),
 )
+
+
+def _diagonal_array_api(p, t: Type, a):
+    """The diagonal of an n×n matrix, core functions only: every (n+1)-th entry, flattened."""
+    flat = p.call("reshape", a, p.raw("(-1,)"))
+    return p.postfix(flat, f"[:: {p.dim(t.dims[0])} + 1]")
 
 
 def _transpose_orient(v: Node, like: Type) -> Node:
@@ -777,6 +838,7 @@ trace = linear(
     infer=_trace_infer,
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
+    emit_array_api=lambda p, node, a: p.call("sum", _diagonal_array_api(p, node.args[0].type, a)),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
 )
@@ -928,14 +990,14 @@ sign = elementwise("sign", np.sign, call("np.sign"), None, _sym("sign"))
 greater = elementwise(
     "greater",
     lambda a, b: np.where(a > b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">", a, b)),  # (a > b).astype(dtype): no upcast
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
 )
 greater_equal = elementwise(
     "greater_equal",
     lambda a, b: np.where(a >= b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">=", a, b)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
 )

@@ -4,8 +4,13 @@ Feeding checks every array against the declared shapes before any
 arithmetic: missing, extra, misshapen or non-numeric input is a `FeedError`
 naming the variable.  Unbound dims are bound by the first array fed for them
 (in declaration order) and then checked everywhere else.  Accepted arrays are
-converted to float64 (integers and Python numbers included); inputs are
-never modified.
+converted to one floating dtype (`feed_dtype`): the dtype fixed at compile
+time if one was, else the dtype of the floating arrays fed (float32 stays
+float32; float32 beside float64 is an error naming both), else float64;
+integers, Python numbers and lists take it.  Inputs are never modified.
+The array-API backend keeps each library's arrays (a torch tensor stays a
+tensor, on its device); the NumPy backend and the interpreter compute on
+NumPy arrays.
 
 `Program.run` evaluates the graph with each operator's own NumPy evaluation
 (define, then run).  `CompiledFunction` runs the emitted module instead.
@@ -24,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from graphc.compiler import CompiledModule, build_module
-from graphc.errors import DifferentiationError, FeedError, did_you_mean
-from graphc.evaluate import as_result, evaluate
+from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
+from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
 from graphc.ir import Graph, Node
 from graphc.passes import optimize
@@ -40,7 +45,64 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
-def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def _foreign(value: Any) -> bool:
+    """An array of a library other than NumPy that speaks the array API (torch, Dask…)."""
+    if isinstance(value, (np.ndarray, np.generic)) or not hasattr(value, "dtype"):
+        return False
+    try:
+        import array_api_compat
+    except ImportError:  # the optional extra is not installed: no foreign arrays
+        return False
+    return array_api_compat.is_array_api_obj(value)
+
+
+def _foreign_kind(name: str, value: Any, v: Node) -> str:
+    """'f' or 'i' for an array of another library; a FeedError for anything else."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(value)
+    for kind, what in (("real floating", "f"), ("integral", "i")):
+        if xp.isdtype(value.dtype, kind):
+            return what
+    raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got dtype {value.dtype}")
+
+
+def _dtype_name(value: Any) -> str:
+    """``float32`` for a float32 array of any library."""
+    return str(value.dtype).rpartition(".")[2]
+
+
+def feed_dtype(feed: Mapping[str, Any], fixed: str | None = None) -> str:
+    """The one floating dtype a call computes in: ``fixed``, else the floating arrays' own.
+
+    Only float32 and float64 arrays decide it: Python and NumPy numbers, lists, integer
+    arrays and other floats (float16) take the call's dtype, as JAX's weak types do;
+    float32 beside float64 is a FeedError naming the variables.
+    """
+    if fixed is not None:
+        return fixed
+    typed: dict[str, list[str]] = {}
+    for name, value in feed.items():
+        if isinstance(value, np.generic) or not hasattr(value, "dtype"):
+            continue
+        if _dtype_name(value) in FLOAT_DTYPES:
+            typed.setdefault(_dtype_name(value), []).append(name)
+    if len(typed) > 1:
+        listed = "; ".join(f"{', '.join(names)} {dtype}" for dtype, names in sorted(typed.items()))
+        raise FeedError(
+            f"mixed dtypes in one call: {listed}; feed one dtype, or compile with"
+            " dtype='float32' or 'float64' to convert every input"
+        )
+    (dtype,) = typed or ["float64"]
+    return dtype
+
+
+def _as_array(name: str, value: Any, v: Node, dtype: str = "float64") -> Any:
+    if _foreign(value):
+        return _as_foreign(name, value, v, dtype)
     try:
         array = np.asarray(value)
     except Exception as err:  # ragged lists and the like
@@ -58,7 +120,33 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
         }.get(kind, f"dtype {array.dtype}")
         raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got {what}")
     # A private copy: nothing graphc runs or returns aliases the caller's array.
-    return np.array(array, dtype=np.float64, copy=True)
+    return np.array(array, dtype=dtype, copy=True)
+
+
+def _as_foreign(name: str, value: Any, v: Node, dtype: str) -> Any:
+    """An array of another library in ``dtype``, kept in its library and on its device."""
+    import array_api_compat
+
+    _foreign_kind(name, value, v)
+    xp = array_api_compat.array_namespace(value)
+    wanted = getattr(xp, dtype)
+    return value if value.dtype == wanted else xp.astype(value, wanted)
+
+
+def _into_library(arrays: dict[Node, Any]) -> dict[Node, Any]:
+    """NumPy arrays and numbers fed beside another library's arrays, moved into that library
+    (and onto the device of the first of them), so that the call sees one namespace."""
+    foreign = [a for a in arrays.values() if _foreign(a)]
+    if not foreign:
+        return arrays
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(foreign[0])
+    device = array_api_compat.device(foreign[0])
+    return {
+        v: a if _foreign(a) else xp.asarray(a, dtype=getattr(xp, str(a.dtype)), device=device)
+        for v, a in arrays.items()
+    }
 
 
 def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
@@ -82,18 +170,29 @@ def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> d
 
 
 def check_feed(
-    lowered: LoweredProgram, feed: Mapping[str, Any]
+    lowered: LoweredProgram,
+    feed: Mapping[str, Any],
+    dtype: str | None = "float64",
+    foreign: bool = False,
 ) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
-    """Validate ``feed`` against the declarations: arrays by var node, and dim sizes."""
+    """Validate ``feed`` against the declarations: arrays by var node, and dim sizes.
+
+    Every array is converted to ``dtype``; ``None`` follows the arrays fed
+    (`feed_dtype`).  ``foreign``: another library's arrays are kept in it (the
+    array-API backend); otherwise everything becomes a NumPy array.
+    """
     declared = {v.attr("name"): v for v in lowered.variables}
     feed = _by_program_name(feed, declared)
     missing = [name for name in declared if name not in feed]
     if missing:
         listed = ", ".join(_describe(declared[m]) for m in missing)
         raise FeedError(f"missing value{'s' if len(missing) > 1 else ''} for {listed}")
+    if not foreign:
+        feed = {name: _as_numpy(name, value, declared[name]) for name, value in feed.items()}
+    dtype = feed_dtype(feed, dtype)
     arrays: dict[Node, np.ndarray] = {}
     for name, v in declared.items():
-        array = _as_array(name, feed[name], v)
+        array = _as_array(name, feed[name], v, dtype)
         t = v.type
         if array.ndim != t.rank:
             rank = ("a scalar", "a vector", "a matrix")[t.rank]
@@ -108,7 +207,21 @@ def check_feed(
         )
     except SizeMismatch as err:
         raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
-    return arrays, sizes
+    return (_into_library(arrays) if foreign else arrays), sizes
+
+
+def _as_numpy(name: str, value: Any, v: Node) -> Any:
+    """Another library's array as a NumPy array (on the CPU), for the NumPy backend."""
+    if not _foreign(value):
+        return value
+    _foreign_kind(name, value, v)
+    try:
+        return np.asarray(value)
+    except Exception as err:  # a GPU tensor, a lazy array that will not convert
+        raise FeedError(
+            f"{name}: the NumPy backend takes NumPy arrays, not {type(value).__name__} ({err});"
+            " compile with backend='array-api' to run on it"
+        ) from None
 
 
 class Program:
@@ -147,12 +260,66 @@ class Program:
         return result
 
     def compile(
-        self, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
+        self,
+        wrt: Sequence[str] | str | None = None,
+        mode: str = "reverse",
+        backend: str = "numpy",
+        dtype: str | None = None,
     ) -> CompiledFunction:
-        return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode))
+        """The emitted module of ``backend`` ("numpy" or "array-api"); ``dtype``
+        ("float32", "float64") converts every input to it, else results follow the inputs."""
+        if dtype is not None and dtype not in FLOAT_DTYPES:
+            raise GraphcError(f"unknown dtype {dtype!r}: choose {' or '.join(FLOAT_DTYPES)}")
+        compiled = build_module(self.lowered, wrt, mode, backend, dtype)
+        return CompiledFunction(self.lowered, compiled)
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
+
+
+def _result(x: Any, like: Any = None) -> Any:
+    """What the API returns: a NumPy array in the computation's floating dtype (a NumPy
+    scalar for a 0-d one), or another library's array as it came (the array-API backend).
+
+    A Python number (a derivative that is a literal, such as 0.0) takes the dtype, and
+    library and device, of ``like``, an argument of the call."""
+    if _foreign(x):
+        return x
+    if isinstance(x, (int, float)) and like is not None:
+        if _foreign(like):
+            import array_api_compat
+
+            xp = array_api_compat.array_namespace(like)
+            return xp.asarray(x, dtype=like.dtype, device=array_api_compat.device(like))
+        return np.asarray(x, dtype=like.dtype)[()]
+    array = np.asarray(x)
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    return array[()] if array.ndim == 0 else array
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A result as a NumPy array (a tensor copied off its device, a Dask array computed)."""
+    if hasattr(x, "compute"):
+        x = x.compute()
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x)
+
+
+def _as_like(array: np.ndarray, like: Any) -> Any:
+    """A NumPy seed as an array of ``like``'s library, on its device."""
+    if not _foreign(like):
+        return array
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(like)
+    return xp.asarray(array, device=array_api_compat.device(like))
+
+
+def _first(kwargs: Mapping[str, Any]) -> Any:
+    """An argument of the call, whose dtype and library results take (None if none)."""
+    return next(iter(kwargs.values()), None)
 
 
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
@@ -186,16 +353,26 @@ class CompiledFunction:
     def mode(self) -> str:
         return self.compiled.mode
 
+    @property
+    def backend(self) -> str:
+        return self.compiled.backend
+
+    @property
+    def dtype(self) -> str | None:
+        """The dtype fixed at compile time, or None: results follow the inputs'."""
+        return self.compiled.dtype
+
     def _kwargs(
         self, feed: Mapping[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
-        arrays, _ = check_feed(self.lowered, feed)
+        foreign = self.backend == "array-api"
+        arrays, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
     def __call__(self, /, **feed: Any) -> Any:
         kwargs, _ = self._kwargs(feed)
-        return as_result(self.module.value(**kwargs))
+        return _result(self.module.value(**kwargs), _first(kwargs))
 
     def value_and_grad(self, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
         if not self.compiled.output_type.is_scalar:
@@ -205,7 +382,8 @@ class CompiledFunction:
             )
         kwargs, _ = self._kwargs(feed)
         value, grads = self.module.value_and_grad(**kwargs)
-        return as_result(value), {k: as_result(g) for k, g in grads.items()}
+        like = _first(kwargs)
+        return _result(value, like), {k: _result(g, like) for k, g in grads.items()}
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
@@ -216,27 +394,34 @@ class CompiledFunction:
             return self.grad(**feed)  # the gradient is the Jacobian of a scalar
         kwargs, arrays = self._kwargs(feed)
         by_name = {v.attr("name"): a for v, a in arrays.items()}
-        value = np.asarray(self.module.value(**kwargs), dtype=np.float64)
+        # NumPy arrays in the call's dtype; seeds go in as the call's library's arrays
+        like = _first(kwargs)
+        value = _numpy(self.module.value(**kwargs))
+        dtype = np.result_type(value, 1.0)
         out_shape = value.shape
-        jac = {w: np.zeros(out_shape + by_name[w].shape) for w in self.wrt}
+        shapes = {w: tuple(by_name[w].shape) for w in self.wrt}
+        jac = {w: np.zeros(out_shape + shapes[w], dtype) for w in self.wrt}
         seeds = self.compiled.seed_names
         if self.mode == "reverse":
             for i in np.ndindex(out_shape):
-                bar = np.zeros(out_shape)
+                bar = np.zeros(out_shape, dtype)
                 bar[i] = 1.0
-                _, rows = self.module.vjp(**kwargs, **{seeds[self.compiled.output]: bar})
+                _, rows = self.module.vjp(
+                    **kwargs, **{seeds[self.compiled.output]: _as_like(bar, like)}
+                )
                 for w in self.wrt:
-                    jac[w][i] = rows[w]
+                    jac[w][i] = _numpy(rows[w])
         else:
-            zero = {seeds[w]: np.zeros(by_name[w].shape) for w in self.wrt}
+            zero = {seeds[w]: np.zeros(shapes[w], dtype) for w in self.wrt}
             for w in self.wrt:
-                for j in np.ndindex(by_name[w].shape):
+                for j in np.ndindex(shapes[w]):
                     tangents = dict(zero)
-                    tangents[seeds[w]] = np.zeros(by_name[w].shape)
+                    tangents[seeds[w]] = np.zeros(shapes[w], dtype)
                     tangents[seeds[w]][j] = 1.0
-                    column = np.asarray(self.module.jvp(**kwargs, **tangents)[1])
+                    tangents = {k: _as_like(t, like) for k, t in tangents.items()}
+                    column = _numpy(self.module.jvp(**kwargs, **tangents)[1])
                     jac[w][(Ellipsis, *j)] = column
-        return {w: as_result(j) for w, j in jac.items()}
+        return {w: _result(j) for w, j in jac.items()}
 
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)
@@ -253,6 +438,9 @@ def compile(  # noqa: A001 - the spec's name
     wrt: Sequence[str] | str | None = None,
     mode: str = "reverse",
     filename: str = "<string>",
+    backend: str = "numpy",
+    dtype: str | None = None,
 ) -> CompiledFunction:
-    """Parse, differentiate by ``wrt`` (default: every param), optimise and emit."""
-    return parse(text, filename).compile(wrt, mode)
+    """Parse, differentiate by ``wrt`` (default: every param), optimise and emit
+    ``backend``'s module ("numpy", "array-api"); ``dtype`` fixes the dtype."""
+    return parse(text, filename).compile(wrt, mode, backend, dtype)

@@ -22,7 +22,8 @@ def value(*, x, y, z):
 
 def value_and_grad(*, x, y, z):
     """f and its gradient by x, y, z (each of its variable's shape)."""
+    dtype = np.result_type(x, y, z, 1.0)
     t1 = x + y
     t2 = np.maximum(y, z)
     f = t1 * t2
-    return f, {'x': t2, 'y': t1 * np.where(y >= z, 1.0, 0.0) + t2, 'z': t1 * np.where(z > y, 1.0, 0.0)}
+    return f, {'x': t2, 'y': t1 * (y >= z).astype(dtype) + t2, 'z': t1 * (z > y).astype(dtype)}
