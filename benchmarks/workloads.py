@@ -377,7 +377,7 @@ def hessian(n: int, m: int) -> Case:
     inputs = {"A": rng.normal(size=(m, n)) / np.sqrt(n), "B": rng.normal(size=(n, n)) / n}
     params = {"x": rng.normal(size=n)}
     feed = {**inputs, **params}
-    from_f = graphc.compile(HESSIAN_F.format(n=n, m=m))
+    from_f = graphc.compile(HESSIAN_F.format(n=n, m=m), emit="value_and_grad,hessian")
     if hasattr(from_f, "hessian"):  # issue 9: compiled from f alone, once graphc has it
         module = load_module(from_f.source)
         fn_call = lambda: _hessian_block(from_f.hessian(**feed))  # noqa: E731

@@ -8,10 +8,12 @@ A generated part of a page sits between two comment lines::
 
 The command after ``generated:`` is either a graphc command line (run as
 ``python -m graphc …``, its standard output taken) or ``python docs/X.py``
-(a script here, its ``markdown()`` taken).  ``python docs/generate.py``
-rewrites every such part of docs/*.md; ``--check`` only reports the pages
-that differ.  tests/test_symbolic_docs.py regenerates them and compares,
-times excepted (a column or line that holds a time is not compared).
+or ``python benchmarks/X.py`` (a script of the repository, its
+``markdown()`` taken).  ``python docs/generate.py`` rewrites every such part
+of docs/*.md, and docs/index.md, the site's first page, from README.md
+(`index_page`); ``--check`` only reports the pages that differ.
+tests/test_generated_docs.py regenerates them and compares, times excepted
+(a column or line that holds a time is not compared).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 BEGIN = re.compile(r"^<!-- generated: (.+?) -->$", re.M)
 END = "<!-- end generated -->"
+SCRIPT_DIRS = ("docs", "benchmarks")  # where a page's generating script may live
+INDEX = DOCS / "index.md"
+README = ROOT / "README.md"
 
 
 def run(command: str) -> str:
@@ -42,7 +47,7 @@ def run(command: str) -> str:
         if status != 0:
             raise RuntimeError(f"{command} exited with status {status}")
         return out.getvalue().rstrip("\n")
-    if words[0] == "python" and len(words) == 2 and words[1].startswith("docs/"):
+    if words[0] == "python" and len(words) == 2 and words[1].split("/")[0] in SCRIPT_DIRS:
         path = ROOT / words[1]
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
@@ -68,12 +73,23 @@ def regenerate(text: str) -> str:
     return text
 
 
+def index_page(readme: str) -> str:
+    """docs/index.md: the README, its links to docs/X.md made relative to docs/."""
+    note = "<!-- A copy of README.md made by docs/generate.py: edit README.md. -->\n\n"
+    return note + re.sub(r"\]\(docs/", "](", readme)
+
+
 # Figures the pages show, drawn by the same commands (not compared by the tests).
 FIGURES = ["graphc swell --max-k 10 --timeout 60 --format json --plot docs/swell.svg"]
 
 
 def main(argv: list[str]) -> int:
     stale = []
+    index = index_page(README.read_text(encoding="utf-8"))
+    if not INDEX.exists() or INDEX.read_text(encoding="utf-8") != index:
+        stale.append(INDEX.name)
+        if "--check" not in argv:
+            INDEX.write_text(index, encoding="utf-8")
     for page in sorted(DOCS.glob("*.md")):
         text = page.read_text(encoding="utf-8")
         if not parts(text):

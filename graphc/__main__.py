@@ -1,4 +1,4 @@
-"""The command line: ``graphc compile | graph | check | run | compare | swell``
+"""The command line: ``graphc compile | graph | check | run | compare | derive | swell``
 (also ``python -m graphc``).
 
 Errors in a program print as ``FILE:LINE:COL: error: message`` with the
@@ -27,7 +27,7 @@ import numpy as np
 from graphc import __version__
 from graphc.errors import GraphcError, ParseError
 from graphc.frontend import MAX_SIZE, lower
-from graphc.gradcheck import check_gradients, random_feed
+from graphc.gradcheck import check_gradients, check_hessian, random_feed
 from graphc.runtime import Program
 
 
@@ -116,7 +116,9 @@ def _tolerance(text: str) -> float:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    fn = _program(args.file).compile(args.wrt, args.mode, backend=args.backend, dtype=args.dtype)
+    fn = _program(args.file).compile(
+        args.wrt, args.mode, emit=args.emit, backend=args.backend, dtype=args.dtype
+    )
     if args.output:
         try:
             _write_atomically(args.output, fn.source)
@@ -166,9 +168,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     signed = True if args.signed else False if args.positive else None
     feed = random_feed(program.lowered, dims, seed=args.seed, signed=signed)
+    check = check_hessian if args.hessian else check_gradients
     with np.errstate(all="ignore"):  # a value that is not finite is reported, not warned of
-        report = check_gradients(fn, feed, tolerance=args.tolerance, seed=args.seed)
-    print(f"graphc check {_display(args.file)} ({fn.mode} mode, seed {args.seed})")
+        report = check(fn, feed, tolerance=args.tolerance, seed=args.seed)
+    what = "Hessian, " if args.hessian else ""
+    print(f"graphc check {_display(args.file)} ({what}{fn.mode} mode, seed {args.seed})")
     print(report.text())
     if not report.finite:
         return CHECK_NOT_FINITE
@@ -210,6 +214,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print({"text": report.text, "markdown": report.markdown, "json": report.json}[args.format]())
     return 0 if report.ok else 1
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    from graphc.derivation import derivation
+    from graphc.derive import derive
+
+    shown = derivation(derive(_program(args.file).lowered, args.wrt, args.mode))
+    print(shown.latex() if args.format == "latex" else shown.unicode())
+    return 0
 
 
 def cmd_swell(args: argparse.Namespace) -> int:
@@ -264,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["float32", "float64"],
         help="compute in this dtype whatever is fed (default: the arrays' own floating dtype)",
     )
+    p.add_argument(
+        "--emit",
+        metavar="FUNCTIONS",
+        help="the functions to write besides value, comma-separated, from value_and_grad,"
+        " jacobian, hessian, hvp, jvp, vjp (default: value_and_grad, or the mode's jvp/vjp)",
+    )
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("graph", help="print the explicit graph")
@@ -302,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: both signs wherever every operator allows them)",
     )
     signs.add_argument("--positive", action="store_true", help="positive values for every variable")
+    p.add_argument(
+        "--hessian",
+        action="store_true",
+        help="check the emitted Hessian (and Hessian-vector product) against central"
+        " differences of the gradient instead",
+    )
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("run", help="evaluate the program on arrays from an .npz file")
@@ -330,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random points")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser(
+        "derive",
+        help="the derivative in matrix notation, its shared signals named as in the code",
+        description="Print the folded derivative as equations in matrix notation: one per"
+        " statement of the emitted derivative function, named as it names them, then one"
+        " per gradient (the tangent, in forward mode).",
+    )
+    common(p)
+    p.add_argument("--format", choices=["unicode", "latex"], default="unicode")
+    p.set_defaults(run=cmd_derive)
 
     p = sub.add_parser("swell", help="expression swell: the logistic map, SymPy against graphc")
     p.add_argument("--max-k", type=int, default=12, help="steps of the map (default 12)")

@@ -15,22 +15,35 @@ what it returns; `GradientByJvp`); `graphc.emit_numpy` alone writes the Python.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from graphc.derive import MODES, DerivedGraph, derive, resolve_wrt
+from graphc.autodiff import gradient_name
+from graphc.derive import (
+    MODES,
+    DerivedGraph,
+    derive,
+    hessian_sweeps,
+    hvp_sweep,
+    jacobian_sweeps,
+    resolve_wrt,
+)
 from graphc.emit_array_api import ArrayApiPrinter
 from graphc.emit_numpy import (
     Function,
     FunctionSpec,
     GradientByJvp,
     NumpyPrinter,
+    Stacked,
     emit_module,
     function_labels,
+    function_locals,
     keyword_names,
 )
-from graphc.errors import GraphcError
+from graphc.errors import DifferentiationError, GraphcError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Node
+from graphc.passes import prune
+from graphc.passes.gather_factors import gather_factors
 from graphc.shapes import Type
 
 __all__ = [
@@ -74,6 +87,8 @@ class CompiledModule:
     param_names: dict[str, str]  # program name -> Python keyword
     seed_names: dict[str, str]  # wrt name (or the output, in reverse mode) -> seed keyword
     functions: tuple[str, ...]  # the functions the module defines
+    # each graph function -> its parameters: name in the program (or seed name) -> keyword
+    signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     backend: str = "numpy"  # the module's dialect (BACKENDS)
     dtype: str | None = None  # the dtype every function casts its arguments to, if fixed
 
@@ -126,13 +141,145 @@ def module_functions(derived: DerivedGraph) -> list[Function]:
     return functions
 
 
-def _keywords(derived: DerivedGraph) -> dict[Node, str]:
-    return keyword_names([*derived.variables, *derived.seeds.values()])
+# ---- the functions `--emit` may add ------------------------------------------------
+# Each takes the lowered program, wrt and mode, and derives what it needs.
+
+
+def jacobian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
+    """``jacobian(…)`` -> {W: ∂J/∂W}, each J.shape + W.shape, by one vectorised sweep:
+    forward mode seeds every unit direction of W at once (a leading axis of
+    directions), reverse mode every unit cotangent of J."""
+    if mode == "forward":
+        sweeps = jacobian_sweeps(lowered, wrt)
+        base = sweeps.base
+        returns = {
+            w: Stacked(sweeps.tangents[(w, base.output)], sweeps.seeds[w], True)
+            for w in base.wrt_names
+        }
+        graph, directions = sweeps.graph, tuple(sweeps.seeds.values())
+    elif lowered.graph.outputs[lowered.output].type.is_scalar:  # the gradient
+        base = derive(lowered, wrt, "reverse")
+        returns, graph, directions = dict(base.gradients), base.graph, ()
+    else:
+        base = derive(lowered, wrt, "reverse")
+        bar = base.seeds[base.output]
+        graph, directions = prune(gather_factors(base.graph, [bar])), (bar,)
+        returns = {
+            w: Stacked(graph.outputs[gradient_name(base.output, w)], bar, False)
+            for w in base.wrt_names
+        }
+    by = ", ".join(base.wrt_names) or "nothing"
+    doc = (
+        f"The Jacobian of {base.output} by {by}: each {base.output}.shape + the variable's"
+        f" shape, by one {mode} sweep over all unit directions at once."
+    )
+    return FunctionSpec("jacobian", base.variables, graph, returns, doc, directions)
+
+
+def hessian_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
+    """``hessian(…)`` -> {a: {b: ∂²J/∂a∂b}}: forward over reverse, one sweep per variable."""
+    sweeps = hessian_sweeps(lowered, wrt)
+    base = sweeps.base
+    names = base.wrt_names
+    blocks: dict[str, dict[str, Stacked]] = {a: {} for a in names}
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            t = sweeps.tangents[(a, gradient_name(base.output, b))]
+            blocks[b][a] = Stacked(t, sweeps.seeds[a], True)  # b.shape + a.shape
+            if b != a:
+                blocks[a][b] = Stacked(t, sweeps.seeds[a], False)  # its transpose
+    returns = {a: {b: blocks[a][b] for b in names} for a in names}
+    by = ", ".join(names) or "nothing"
+    doc = (
+        f"The Hessian of {base.output} by {by}: H[a][b] has shape a.shape + b.shape"
+        " (H[b][a] is its transpose); forward over reverse, one sweep per variable."
+    )
+    return FunctionSpec(
+        "hessian", base.variables, sweeps.graph, returns, doc, tuple(sweeps.seeds.values())
+    )
+
+
+def hvp_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
+    """``hvp(…, W_dot=…)`` -> {a: Σ_b H_ab v_b}: forward over reverse, one sweep."""
+    sweeps = hvp_sweep(lowered, wrt)
+    base = sweeps.base
+    returns = {a: sweeps.tangents[("v", gradient_name(base.output, a))] for a in base.wrt_names}
+    doc = (
+        f"The Hessian of {base.output} times the tangents *_dot: {{a: Σ_b H[a][b] b_dot}},"
+        " by forward mode over the gradient."
+    )
+    params = (*base.variables, *sweeps.seeds.values())
+    return FunctionSpec("hvp", params, sweeps.graph, returns, doc)
+
+
+def jvp_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
+    return derivative_function(derive(lowered, wrt, "forward"))
+
+
+def vjp_function(lowered: LoweredProgram, wrt, mode: str) -> FunctionSpec:
+    derived = derive(lowered, wrt, "reverse", seeded=True)
+    spec = derivative_function(derived)
+    if spec.name == "vjp":
+        return spec
+    out = derived.output
+    doc = f"{out} and the vector-Jacobian product {out}_barᵀ ∂{out}/∂(…)."
+    return FunctionSpec("vjp", spec.params, spec.graph, spec.returns, doc)
+
+
+def value_and_grad_function(lowered: LoweredProgram, wrt, mode: str) -> Function:
+    derived = derive(lowered, wrt, mode)
+    if not derived.output_type.is_scalar:
+        raise DifferentiationError(
+            f"value_and_grad needs a scalar output, but {derived.output} is"
+            f" {derived.output_type}; emit jacobian or vjp"
+        )
+    return gradient_by_jvp(derived) if mode == "forward" else derivative_function(derived)
+
+
+EMITTABLE = {
+    "value_and_grad": value_and_grad_function,
+    "jacobian": jacobian_function,
+    "hessian": hessian_function,
+    "hvp": hvp_function,
+    "jvp": jvp_function,
+    "vjp": vjp_function,
+}
+# The functions printed with batched directions (emit_batched, NumPy only so far).
+BATCHED = ("jacobian", "hessian", "hvp")
+
+
+def parse_emit(emit: Sequence[str] | str) -> tuple[str, ...]:
+    """``"jacobian,hvp"`` -> the function names, checked; ``value`` is always there."""
+    names = [e.strip() for e in emit.split(",")] if isinstance(emit, str) else list(emit)
+    chosen = []
+    for name in names:
+        if not name or name == "value":
+            continue
+        if name not in EMITTABLE:
+            hint = did_you_mean(name, EMITTABLE)
+            raise DifferentiationError(
+                f"cannot emit {name!r}: choose from value, {', '.join(EMITTABLE)}{hint}"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def _keywords(derived: DerivedGraph, functions: Sequence[Function] = ()) -> dict[Node, str]:
+    params = [*derived.variables, *derived.seeds.values()]
+    for fn in functions:
+        params += [p for p in fn.params if p not in params]
+    return keyword_names(params)
 
 
 def derivative_labels(derived: DerivedGraph) -> dict[Node, str]:
     """Every node of ``derived.graph`` named as the emitted derivative function names it."""
     return function_labels(derivative_function(derived), _keywords(derived), derived.variables)
+
+
+def derivative_locals(derived: DerivedGraph) -> dict[Node, str]:
+    """The nodes the emitted derivative function computes in statements, by local name."""
+    return function_locals(derivative_function(derived), _keywords(derived), derived.variables)
 
 
 def _header(
@@ -166,26 +313,41 @@ def build_module(
     lowered: LoweredProgram,
     wrt: Sequence[str] | str | None = None,
     mode: str = "reverse",
+    emit: Sequence[str] | str | None = None,
     backend: str = "numpy",
     dtype: str | None = None,
 ) -> CompiledModule:
-    """Differentiate, optimise and emit ``lowered`` in the dialect ``backend``; with a
-    ``dtype`` ("float32"), every function first casts its arguments to it."""
+    """Differentiate, optimise and emit ``lowered`` in the dialect ``backend``: ``value``
+    and the functions in ``emit`` (default: ``value_and_grad``, or ``vjp``/``jvp`` as the
+    mode gives); with a ``dtype`` ("float32"), every function first casts its arguments."""
     check_backend(backend)
-    return module_of(lowered, derive(lowered, wrt, mode), backend, dtype)
+    derived = derive(lowered, wrt, mode)
+    if emit is None:
+        return module_of(lowered, derived, None, backend, dtype)
+    names = parse_emit(emit)
+    batched = [name for name in names if name in BATCHED]
+    if backend != "numpy" and batched:
+        raise DifferentiationError(
+            f"cannot emit {', '.join(batched)}: not yet supported on the array-API backend"
+            " (docs/backends.md); use --backend numpy"
+        )
+    functions: list[Function] = [value_function(derived)]
+    functions += [EMITTABLE[name](lowered, wrt, mode) for name in names]
+    return module_of(lowered, derived, functions, backend, dtype)
 
 
 def module_of(
     lowered: LoweredProgram,
     derived: DerivedGraph,
+    functions: Sequence[Function] | None = None,
     backend: str = "numpy",
     dtype: str | None = None,
 ) -> CompiledModule:
     """The module of an already derived program."""
     printer = check_backend(backend).fixed(dtype)
-    functions = module_functions(derived)
+    functions = module_functions(derived) if functions is None else list(functions)
     names = tuple(f.name for f in functions)
-    keywords = _keywords(derived)
+    keywords = _keywords(derived, functions)
     header = _header(
         lowered,
         derived.mode,
@@ -203,6 +365,11 @@ def module_of(
         {v.attr("name"): keywords[v] for v in derived.variables},
         {name: keywords[seed] for name, seed in derived.seeds.items()},
         names,
+        {
+            f.name: {p.attr("name"): keywords[p] for p in f.params}
+            for f in functions
+            if isinstance(f, FunctionSpec)
+        },
         backend,
         dtype,
     )

@@ -23,6 +23,7 @@ from graphc.autodiff import (
     cotangent_seed,
     forward_mode,
     gradient_name,
+    jvp_nodes,
     reverse_mode,
     tangent_name,
     tangent_seed,
@@ -30,7 +31,8 @@ from graphc.autodiff import (
 from graphc.errors import DifferentiationError, NameResolutionError, did_you_mean
 from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
-from graphc.passes import optimize
+from graphc.passes import optimize, prune
+from graphc.passes.gather_factors import gather_factors
 from graphc.shapes import Type
 
 MODES = ("reverse", "forward")
@@ -97,9 +99,16 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
 
 
 def derive(
-    lowered: LoweredProgram, wrt: Sequence[str] | str | None = None, mode: str = "reverse"
+    lowered: LoweredProgram,
+    wrt: Sequence[str] | str | None = None,
+    mode: str = "reverse",
+    seeded: bool = False,
 ) -> DerivedGraph:
-    """Optimise, differentiate by ``wrt`` (default: every param) in ``mode``, optimise."""
+    """Optimise, differentiate by ``wrt`` (default: every param) in ``mode``, optimise.
+
+    Reverse mode seeds a scalar output with 1 (the gradient) unless ``seeded``:
+    then with a cotangent ``J_bar`` like any other output (the vjp).
+    """
     if mode not in MODES:
         raise DifferentiationError(f"unknown mode {mode!r}; use reverse or forward")
     variables = resolve_wrt(lowered, wrt)
@@ -109,7 +118,7 @@ def derive(
     seeds: dict[str, Node] = {}
     if mode == "reverse":
         cotangent = None
-        if not out_type.is_scalar:
+        if seeded or not out_type.is_scalar:
             cotangent = seeds[output] = cotangent_seed(output, out_type)
         derivative = reverse_mode(value_graph, variables, output, cotangent)
     else:
@@ -126,3 +135,88 @@ def derive(
         optimize(derivative),
         seeds,
     )
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    """Derivatives pushed along tangent seeds, as one optimised graph.
+
+    ``tangents[(seed name, of)]`` is the tangent of the node ``of`` (an output
+    name of ``base``) along the seed var ``seeds[seed name]``.  The Jacobian
+    sweeps seed each variable alone (its seed then stands for all its unit
+    directions at once, `emit_numpy.Stacked`); the Hessian-vector product
+    seeds every variable together.
+    """
+
+    base: DerivedGraph
+    graph: Graph
+    seeds: Mapping[str, Node]
+    tangents: Mapping[tuple[str, str], Node]
+
+
+def _sweep(
+    base: DerivedGraph, graph: Graph, plan: Sequence[tuple[str, Mapping[Node, Node], Sequence[str]]]
+) -> Sweeps:
+    """Forward mode over ``graph``: for each (seed name, {variable: seed}, outputs)."""
+    outputs = dict(graph.outputs)
+    names, hints = dict(graph.names), dict(graph.hints)
+    found: dict[tuple[str, str], str] = {}
+    seeds: dict[str, Node] = {}
+    for seed_name, seed_map, of in plan:
+        seeds.update({v.attr("name"): s for v, s in seed_map.items()})
+        results, tangents = jvp_nodes([graph.outputs[o] for o in of], seed_map)
+        for node, name in graph.names.items():
+            t = tangents.get(node)
+            if t is not None and t not in names and t.op.label is None:
+                names[t] = tangent_name(name)
+        for o, t in zip(of, results):
+            key = f"{tangent_name(o)}:{seed_name}"
+            outputs[key] = t
+            found[(seed_name, o)] = key
+    optimised = optimize(Graph(outputs, names, hints))
+    optimised = prune(gather_factors(optimised, list(seeds.values())))
+    tangents = {k: optimised.outputs[key] for k, key in found.items()}
+    return Sweeps(base, optimised, seeds, tangents)
+
+
+def jacobian_sweeps(lowered: LoweredProgram, wrt: Sequence[str] | str | None = None) -> Sweeps:
+    """Forward mode, one sweep per variable: ∂J/∂W along the seed ``W_dot``."""
+    base = derive(lowered, wrt, "reverse")  # only for its value graph and variables
+    graph = Graph(
+        {base.output: base.value_graph.outputs[base.output]},
+        base.value_graph.names,
+        base.value_graph.hints,
+    )
+    plan = [(w.attr("name"), {w: tangent_seed(w)}, [base.output]) for w in base.wrt]
+    return _sweep(base, graph, plan)
+
+
+def hessian_sweeps(lowered: LoweredProgram, wrt: Sequence[str] | str | None = None) -> Sweeps:
+    """Forward over reverse, one sweep per variable a: the tangents of ∂J/∂b along
+    ``a_dot`` for b at or after a (the blocks before a are transposes)."""
+    base = _scalar_base(lowered, wrt, "the Hessian")
+    names = base.wrt_names
+    plan = [
+        (a, {w: tangent_seed(w)}, [gradient_name(base.output, b) for b in names[i:]])
+        for i, (a, w) in enumerate(zip(names, base.wrt))
+    ]
+    return _sweep(base, base.graph, plan)
+
+
+def hvp_sweep(lowered: LoweredProgram, wrt: Sequence[str] | str | None = None) -> Sweeps:
+    """Forward over reverse along one tangent per variable: H v, one sweep."""
+    base = _scalar_base(lowered, wrt, "the Hessian-vector product")
+    seeds = {w: tangent_seed(w) for w in base.wrt}
+    of = [gradient_name(base.output, b) for b in base.wrt_names]
+    return _sweep(base, base.graph, [("v", seeds, of)])
+
+
+def _scalar_base(
+    lowered: LoweredProgram, wrt: Sequence[str] | str | None, what: str
+) -> DerivedGraph:
+    out_type = lowered.graph.outputs[lowered.output].type
+    if not out_type.is_scalar:
+        raise DifferentiationError(
+            f"{what} needs a scalar output, but {lowered.output} is {out_type}; use the Jacobian"
+        )
+    return derive(lowered, wrt, "reverse")

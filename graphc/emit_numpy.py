@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,15 +40,42 @@ PRECEDENCE = {
 
 # Names the emitted module defines or uses itself; program names are kept apart.
 # (array_api_compat: the array-API module's import, graphc.emit_array_api.)
-RESERVED = {"np", "value", "value_and_grad", "jvp", "vjp", "array_api_compat"}
+RESERVED = {
+    "np",
+    "value",
+    "value_and_grad",
+    "jvp",
+    "vjp",
+    "jacobian",
+    "hessian",
+    "hvp",
+    "array_api_compat",
+}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
 
 
 class Expr(NamedTuple):
+    """Source text and its precedence.  A batched expression (a leading axis of
+    directions) that is a scaled identity carries its ``diagonal``: ``text``
+    spells the whole array, but an operator may use the diagonal instead."""
+
     text: str
     prec: int
+    diagonal: Diagonal | None = None
+
+
+class Diagonal(NamedTuple):
+    """Direction i of a batched vector is ``scale[i] eᵢ`` (``vector``) or ``scale eᵢ``;
+    with ``shape`` (the text of m and n), direction (i, j) of a batched m×n matrix
+    is the unit matrix Eᵢⱼ (the seed of a matrix variable; ``scale`` is 1), or
+    its transpose."""
+
+    scale: Expr
+    vector: bool
+    shape: tuple[str, str] | None = None
+    transposed: bool = False  # a matrix seed transposed: direction (i, j) is Eⱼᵢ
 
 
 # Soft keywords of any Python version, so that the emitted code is the same on all of them.
@@ -128,6 +156,9 @@ class NumpyPrinter:
         self.used_dims: set[str] = set()
         self.namer = namer or Namer(self.names.values())
         self.dtype_name: str | None = None  # the local holding the inputs' dtype, once asked
+        # A batched node (one that reads a seed of identity directions) -> its seed.
+        self.batch: dict[Node, Node] = {}
+        self.exprs: dict[Node, Expr] = {}  # what each node printed as, so far
 
     # ---- the operator's own emission ----------------------------------------------
     def emit(self, node: Node, args: Sequence[Expr]) -> Expr:
@@ -238,6 +269,89 @@ class NumpyPrinter:
         dims = [self.dim(d) for d in t.dims]
         return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
+    def size(self, t: Type) -> Dim:
+        n = Dim.of(1)
+        for d in t.dims:
+            n = n * d
+        return n
+
+    def directions(self, node: Node) -> str:
+        """How many directions the batched ``node`` carries (the size of its seed)."""
+        return self.dim(self.size(self.batch[node].type))
+
+    # ---- batched emission: a leading axis of directions -------------------------
+    def identity(self, seed: Node) -> Expr:
+        """The seed of every direction along a variable's entries, leading axis first."""
+        t = seed.type
+        if t.is_scalar:
+            return self.call("np.ones", self.raw("1"))
+        if t.is_vector:
+            eye = self.call("np.eye", self.raw(self.dim(t.dims[0])))
+            return Expr(eye.text, eye.prec, Diagonal(self.literal(1.0), False))
+        n = self.dim(self.size(t))
+        eye = self.call("np.eye", self.raw(n))
+        dense = self.call(f"{eye.text}.reshape", self.raw(f"({n}, {self.shape(t)[1:-1]})"))
+        rows, cols = (self.dim(d) for d in t.dims)
+        return Expr(dense.text, dense.prec, Diagonal(self.literal(1.0), False, (rows, cols)))
+
+    def diagonal(self, scale: Expr, vector: bool, n: str) -> Expr:
+        """A scaled identity: ``np.diag(s)``, ``s * np.eye(n)`` or ``np.eye(n)``."""
+        if vector:
+            text = self.call("np.diag", scale)
+        elif scale.text == "1.0":
+            text = self.call("np.eye", self.raw(n))
+        else:
+            text = self.infix("*", scale, self.call("np.eye", self.raw(n)))
+        return Expr(text.text, text.prec, Diagonal(scale, vector))
+
+    def with_directions(self, a: Expr, rank: int, to_rank: int) -> Expr:
+        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``."""
+        if rank >= to_rank:
+            return a
+        return self.postfix(
+            a, "[" + ", ".join([":"] + ["None"] * (to_rank - rank) + [":"] * rank) + "]"
+        )
+
+    def elementwise_batched(
+        self, node: Node, batched: Sequence[bool], args: Sequence[Expr]
+    ) -> Expr:
+        """An elementwise operator on batched operands: NumPy broadcasts the trailing
+        axes; a scaled identity stays one through an operator linear in it."""
+        linear_in_it = node.op.linear or node.op.bilinear
+        diagonals = [a.diagonal for a, b in zip(args, batched) if b]
+        if (
+            linear_in_it
+            and len(diagonals) == 1
+            and diagonals[0] is not None
+            and diagonals[0].shape is None
+        ):
+            d = diagonals[0]
+            others = [(a, n) for a, n, b in zip(args, node.args, batched) if not b]
+            spread = any(n.type.dims != node.type.dims for n, b in zip(node.args, batched) if b)
+            if not spread and all(
+                n.type.is_scalar or n.type.dims == node.type.dims for _, n in others
+            ):
+                scale_args = [d.scale if b else a for a, b in zip(args, batched)]
+                if node.op.bilinear and d.scale.text == "1.0":  # 1 · v
+                    scale = next(a for a, b in zip(args, batched) if not b)
+                else:
+                    scale = node.op.emit(self, node, *scale_args)
+                vector = d.vector or any(not n.type.is_scalar for _, n in others)
+                return self.diagonal(scale, vector, self.directions(node))
+        lined = [
+            self.with_directions(a, n.type.rank, node.type.rank) if b else a
+            for a, n, b in zip(args, node.args, batched)
+        ]
+        return node.op.emit(self, node, *lined)
+
+    def batched(self, node: Node, args: Sequence[Expr]) -> Expr:
+        batched = [a in self.batch for a in node.args]
+        if node.op.emit_batched is not None:
+            return node.op.emit_batched(self, node, batched, *args)
+        if node.op.elementwise:
+            return self.elementwise_batched(node, batched, args)
+        raise NotImplementedError(f"{node.op.name} has no batched emission (emit_batched)")
+
     def fill(self, value: float, t: Type) -> Expr:
         if t.is_scalar:
             return self.literal(value)
@@ -274,10 +388,26 @@ def function_body(
     graph: Graph,
     outputs: Sequence[Node],
     namer: Namer,
+    directions: Sequence[Node] = (),
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
-    name of each node that got a statement."""
+    name of each node that got a statement.
+
+    A seed in ``directions`` is not a parameter: it is every unit direction of
+    its type at once, stacked on a leading axis (the identity); each node that
+    reads one carries that axis too (`NumpyPrinter.batched`).
+    """
     order = topological_order(outputs)
+    batch = printer.batch
+    for node in order:
+        if node in directions:
+            batch[node] = node
+        else:
+            seeds = {batch[a] for a in node.args if a in batch}
+            if len(seeds) > 1:
+                raise NotImplementedError("a node reads two seeds of directions")
+            if seeds:
+                batch[node] = seeds.pop()
     uses = use_counts(order)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
@@ -290,9 +420,15 @@ def function_body(
     exprs: dict[Node, Expr] = {}
     lines: list[str] = []
     stored: dict[Node, str] = {}
+    printer.exprs = exprs
     for node in order:
         args = [exprs[a] for a in node.args]
-        expr = printer.emit(node, args)
+        if node in directions:
+            expr = printer.identity(node)
+        elif node in batch:
+            expr = printer.batched(node, args)
+        else:
+            expr = printer.emit(node, args)
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
             exprs[node] = expr  # costs nothing: never stored
             continue
@@ -305,6 +441,16 @@ def function_body(
                 target = namer.fresh(graph.hints[node])
             else:
                 target = namer.fresh("t", numbered=True)
+            if expr.diagonal is not None and expr.diagonal.shape is None:  # the diagonal only
+                scale = expr.diagonal.scale
+                if scale.prec < PRECEDENCE["atom"]:
+                    lines.append(f"{target} = {scale.text}")
+                    stored[node] = target
+                    scale = Expr(target, PRECEDENCE["atom"])
+                exprs[node] = printer.diagonal(
+                    scale, expr.diagonal.vector, printer.directions(node)
+                )
+                continue
             lines.append(f"{target} = {expr.text}")
             stored[node] = target
             expr = Expr(target, PRECEDENCE["atom"])
@@ -313,9 +459,26 @@ def function_body(
 
 
 # ---- the module's functions, as data ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """A batched node returned as a Jacobian, laid out output shape + variable shape.
+
+    ``node`` carries the directions of ``seed`` on a leading axis.  Forward
+    (``seed`` at a variable of type T, ``node`` of per-direction type S): the
+    array [size T, *S] becomes S + T.  Reverse (``seed`` at the output, of type
+    S; ``node`` the cotangent of a variable of type T): [size S, *T] becomes S + T.
+    """
+
+    node: Node
+    seed: Node
+    forward: bool
+
+
 # What a function returns: an output node, a tuple, or a dict literal keyed by
 # program names ({"W": ∂J/∂W}), nested as needed.
-Returned = Node | tuple["Returned", ...] | Mapping[str, "Returned"]
+Returned = Node | Stacked | tuple["Returned", ...] | Mapping[str, "Returned"]
 
 
 def returned_nodes(returns: Returned) -> list[Node]:
@@ -325,6 +488,8 @@ def returned_nodes(returns: Returned) -> list[Node]:
         item = todo.pop()
         if isinstance(item, Node):
             nodes.append(item)
+        elif isinstance(item, Stacked):
+            nodes.append(item.node)
         else:
             todo.extend(reversed(list(item.values() if isinstance(item, Mapping) else item)))
     return nodes
@@ -343,6 +508,7 @@ class FunctionSpec:
     graph: Graph
     returns: Returned
     doc: str
+    directions: Sequence[Node] = ()  # seeds of identity directions (not parameters)
 
     @property
     def outputs(self) -> list[Node]:
@@ -408,6 +574,20 @@ class _Layout:
     lines: list[str]
     outputs: list[Expr]
     stored: dict[Node, str]
+    returned: str  # the text after ``return``
+
+
+def _live(lines: list[str], returned: str) -> list[str]:
+    """The statements whose names are read later: a node stored because the graph
+    uses it twice may be printed through another (a batched ``Wᵀ`` reads ``W``)."""
+    read = set(re.findall(r"\w+", returned))
+    kept = []
+    for line in reversed(lines):
+        target, _, expr = line.partition(" = ")
+        if target in read:
+            kept.append(line)
+            read |= set(re.findall(r"\w+", expr))
+    return kept[::-1]
 
 
 def _layout(
@@ -422,9 +602,13 @@ def _layout(
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = printer_class(params, dim_names, namer)
-    lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer)
+    lines, outs, stored = function_body(printer, spec.graph, spec.outputs, namer, spec.directions)
+    returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
+    lines = _live(lines, returned)
     sources = dim_sources([(v, v.type) for v in variables])
-    needed, todo = set(), sorted(printer.used_dims)
+    # The dims the text uses (an operator may have spelled one it then did not print).
+    words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
+    needed, todo = set(), sorted(d for d in printer.used_dims if dim_names[d] in words)
     while todo:  # the dims used, and the dims they are read with
         d = todo.pop()
         if d not in needed:
@@ -436,7 +620,7 @@ def _layout(
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
     prelude = printer.prelude(list(params.values())) + prelude
-    return _Layout(namer, [*prelude, *lines], outs, stored)
+    return _Layout(namer, [*prelude, *lines], outs, stored, returned)
 
 
 def function_labels(
@@ -463,16 +647,62 @@ def function_labels(
     return labels
 
 
-def _returned_text(returns: Returned, exprs: Iterator[Expr], top: bool = True) -> str:
+def function_locals(
+    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> dict[Node, str]:
+    """The nodes ``spec``'s emitted function computes in a statement of their own,
+    each with its local name, in the order of the statements."""
+    return dict(_layout(spec, keywords, variables).stored)
+
+
+def _stacked_text(p: NumpyPrinter, item: Stacked, expr: Expr) -> str:
+    """A batched result moved to numerator layout (see `Stacked`)."""
+    out_type = item.node.type if item.forward else item.seed.type
+    var_type = item.seed.type if item.forward else item.node.type
+    s, t = out_type.rank, var_type.rank
+    if item.node not in p.batch:  # a tangent that reads no seed is zero
+        return p.call("np.zeros", p.raw(p.shape(Type(out_type.dims + var_type.dims)))).text
+    if item.forward:  # [size T, *S] -> S + T
+        if t == 0:
+            return p.postfix(expr, "[0]").text
+        if s == 0:
+            return (
+                expr.text
+                if t == 1
+                else p.call(
+                    f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(p.shape(var_type))
+                ).text
+            )
+        if s == 1 and t == 1:
+            return p.postfix(expr, ".T").text
+        both = p.shape(Type(var_type.dims + out_type.dims))
+        moved = p.call(f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(both))
+        source = "(" + ", ".join(str(i) for i in range(t)) + ("," if t == 1 else "") + ")"
+        target = "(" + ", ".join(str(s + i) for i in range(t)) + ("," if t == 1 else "") + ")"
+        return p.call("np.moveaxis", moved, p.raw(source), p.raw(target)).text
+    if s == 0:  # [size S, *T] -> S + T
+        return p.postfix(expr, "[0]").text
+    if s == 1:
+        return expr.text
+    both = p.shape(Type(out_type.dims + var_type.dims))
+    return p.call(f"{p.wrap(expr, PRECEDENCE['postfix'])}.reshape", p.raw(both)).text
+
+
+def _returned_text(
+    returns: Returned, exprs: Iterator[Expr], printer: NumpyPrinter, top: bool = True
+) -> str:
     """``J, {'W': dJ_dW}``: a return description with each node's expression."""
     if isinstance(returns, Node):
         return next(exprs).text
+    if isinstance(returns, Stacked):
+        return _stacked_text(printer, returns, next(exprs))
     if isinstance(returns, Mapping):
         items = ", ".join(
-            f"{key!r}: {_returned_text(item, exprs, False)}" for key, item in returns.items()
+            f"{key!r}: {_returned_text(item, exprs, printer, False)}"
+            for key, item in returns.items()
         )
         return "{" + items + "}"
-    items = [_returned_text(item, exprs, False) for item in returns]
+    items = [_returned_text(item, exprs, printer, False) for item in returns]
     text = ", ".join(items) + ("," if len(items) == 1 else "")
     return text if top and items else f"({text})"
 
@@ -484,7 +714,7 @@ def _graph_function(
     printer_class: type[NumpyPrinter] = NumpyPrinter,
 ) -> list[str]:
     layout = _layout(spec, keywords, variables, printer_class)
-    return [*layout.lines, f"return {_returned_text(spec.returns, iter(layout.outputs))}"]
+    return [*layout.lines, f"return {layout.returned}"]
 
 
 def _gradient_by_jvp(

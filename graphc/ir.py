@@ -58,6 +58,13 @@ class Op:
     emit_array_api  emit(printer, node, *arg_exprs) for the array-API module
                  (graphc.emit_array_api), where ``emit`` does not translate
                  call by call into the standard; None: ``emit``, translated
+    math         its notation in mathematics (`graphc.notation.Notation`; None:
+                 a function of its name), read by `graphc.mathprint`
+    emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
+                 source when some arguments carry a leading axis of directions
+                 (``batched[i]`` says which; a Jacobian's vectorised sweep).
+                 Only operators linear in a tangent meet one; an elementwise
+                 operator needs none (NumPy broadcasts trailing axes)
     """
 
     name: str
@@ -77,6 +84,8 @@ class Op:
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
     emit_array_api: Callable[..., Any] | None = field(default=None, repr=False)
+    math: Any = None
+    emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:

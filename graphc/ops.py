@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc import shapes
+from graphc import notation, shapes
 from graphc.ir import Node, Op
 from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vector
 
@@ -372,6 +372,7 @@ var = define(
         arity=0,
         inline=True,
         label=lambda node: node.attr("name"),
+        math=notation.kind("name"),
     )
 )
 
@@ -387,6 +388,7 @@ _const = define(
         inline=True,
         constant=True,
         label=lambda node: repr(node.attr("value")),
+        math=notation.kind("literal"),
     )
 )
 
@@ -405,6 +407,7 @@ fill = define(
         arity=0,
         needs_sizes=True,
         constant=True,
+        math=notation.kind("fill"),
     )
 )
 
@@ -419,6 +422,7 @@ dimval = define(
         arity=0,
         needs_sizes=True,
         inline=True,
+        math=notation.kind("dim"),
     )
 )
 
@@ -432,6 +436,7 @@ eye = define(
         to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
+        math=notation.kind("identity"),
     )
 )
 
@@ -451,6 +456,7 @@ neg = linear(
     transpose_rule=lambda node, g: (-g,),
     to_sympy=lambda sp, node, a: -a,
     elementwise=True,
+    math=notation.prefix("−", "-"),
 )
 
 # transpose: xᵀ.  A no-op on 1-D arrays: orientation is static.
@@ -461,7 +467,19 @@ transpose = linear(
     emit=lambda p, node, a: p.postfix(a, ".T") if node.type.is_matrix else a,
     transpose_rule=lambda node, g: (transpose(g),),
     to_sympy=lambda sp, node, a: a.T if _sym_is_matrix(sp, a) else a,
+    math=notation.superscript("ᵀ", "T"),
+    emit_batched=lambda p, node, batched, a: _transpose_batched(p, node, a),
 )
+
+
+def _transpose_batched(p, node: Node, a):
+    if not node.type.is_matrix:
+        return a
+    swapped = p.call("np.swapaxes", a, p.raw("-1"), p.raw("-2"))
+    d = a.diagonal
+    if d is not None and d.shape is not None:  # the seed of a matrix, transposed
+        return swapped._replace(diagonal=d._replace(transposed=not d.transposed))
+    return swapped
 
 
 def _sum_infer(a: Type, *, axis: int | None) -> Type:
@@ -486,7 +504,24 @@ reduce_sum = linear(
     ),
     transpose_rule=lambda node, g: (broadcast_to_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, a: _sympy_sum(sp, a, node.attr("axis")),
+    math=notation.kind("sum"),
+    emit_batched=lambda p, node, batched, a: _sum_batched(p, node, a),
 )
+
+
+def _sum_batched(p, node: Node, a):
+    """Σ over the trailing (per-direction) axes; a scaled identity sums to its scale."""
+    rank, axis = node.args[0].type.rank, node.attr("axis")
+    if rank == 0:
+        return a
+    if rank == 2 and axis is not None:
+        return p.call("np.sum", a, axis=str(axis + 1))
+    if a.diagonal is not None:  # Σⱼ sᵢ δᵢⱼ = sᵢ
+        scale = a.diagonal.scale
+        if a.diagonal.vector:
+            return scale
+        return p.call("np.full", p.raw(p.directions(node)), scale)
+    return p.call("np.sum", a, axis="-1" if rank == 1 else "(-2, -1)")
 
 
 def _sympy_sum(sp, a, axis):
@@ -558,7 +593,19 @@ broadcast = linear(
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
+    math=notation.kind("spread"),
+    emit_batched=lambda p, node, batched, g: _broadcast_batched(p, node, g),
 )
+
+
+def _broadcast_batched(p, node: Node, g):
+    axis, t = node.attr("axis"), node.type
+    if axis is None:  # [k] -> [k, *t]
+        lined = p.with_directions(g, 0, t.rank)
+        return p.infix("*", lined, p.call("np.ones", p.raw(p.shape(t))))
+    if axis == 0:  # [k, n] -> [k, m, n]
+        return p.call("np.repeat", p.postfix(g, "[:, None, :]"), p.raw(p.dim(t.dims[0])), axis="1")
+    return p.call("np.repeat", p.postfix(g, "[:, :, None]"), p.raw(p.dim(t.dims[1])), axis="2")
 
 
 def _sympy_broadcast(sp, node, g):
@@ -613,7 +660,52 @@ matmul = bilinear(
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
     emit_array_api=_matmul_emit_array_api,
+    math=notation.kind("product"),
+    emit_batched=lambda p, node, batched, a, b: _matmul_batched(p, node, batched, a, b),
 )
+
+
+def _t(p, node: Node, e):
+    """``e`` transposed as text; the argument itself for ``Xᵀ`` (no ``X.T.T``)."""
+    if node.op.name == "transpose" and node.args[0] in p.exprs:
+        return p.exprs[node.args[0]]
+    return p.postfix(e, ".T") if node.type.is_matrix else e
+
+
+def _matmul_batched(p, node: Node, batched, a, b):
+    """A product with one batched operand; a scaled identity folds away:
+    M (s ∘ I) -> directions sᵢ M[:, i], (s ∘ I) M -> directions sᵢ M[i]."""
+    x, y = node.args
+    if _is_outer(node):  # directions of a bᵀ: [k, m, n]
+        return p.infix("*", p.postfix(a, "[..., :, None]"), p.postfix(b, "[..., None, :]"))
+    if batched[1] and y.type.is_vector:  # M yᵢ for each direction
+        if b.diagonal is not None:
+            columns = _t(p, x, a)  # direction i of M eᵢ is column i of M
+            return _scaled_rows(p, b.diagonal, columns, x.type.is_matrix)
+        return p.infix("@", b, _t(p, x, a))
+    if batched[0] and x.type.is_vector and a.diagonal is not None:  # eᵢᵀ M is row i of M
+        return _scaled_rows(p, a.diagonal, b, y.type.is_matrix)
+    # A matrix seed (direction (i, j) is Eᵢⱼ, row i·n + j) times a vector:
+    # Eᵢⱼ y = yⱼ eᵢ (I ⊗ y), Eᵢⱼᵀ y = yᵢ eⱼ (y ⊗ I), xᵀ Eᵢⱼ = xᵢ eⱼᵀ (x ⊗ I),
+    # xᵀ Eᵢⱼᵀ = xⱼ eᵢᵀ (I ⊗ x): Kronecker products, never the (mn)² identity.
+    seed, vector = (a, b) if batched[0] else (b, a)
+    d = seed.diagonal
+    if d is not None and d.shape is not None and (y if batched[0] else x).type.is_vector:
+        rows, cols = d.shape
+        column = p.postfix(vector, "[:, None]")
+        seed_first = batched[0] != d.transposed  # Eᵢⱼ y or xᵀ Eᵢⱼᵀ
+        if seed_first:
+            return p.call("np.kron", p.call("np.eye", p.raw(rows)), column)
+        return p.call("np.kron", column, p.call("np.eye", p.raw(cols)))
+    return p.infix("@", a, b)  # NumPy's matmul broadcasts the leading axis
+
+
+def _scaled_rows(p, d, rows, matrix: bool):
+    if d.scale.text == "1.0":
+        return rows
+    if d.vector and matrix:
+        return p.infix("*", p.postfix(d.scale, "[:, None]"), rows)
+    return p.infix("*", d.scale, rows)
 
 
 def _concat_infer(*parts: Type) -> Type:
@@ -679,7 +771,27 @@ concat = linear(
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
     emit_array_api=_concat_emit_array_api,
     arity=None,
+    math=notation.kind("stack"),
+    emit_batched=lambda p, node, batched, *xs: _concat_batched(p, node, batched, xs),
 )
+
+
+def _concat_batched(p, node: Node, batched, xs):
+    """Stack along the last per-direction axis but one; an unbatched part (a zero
+    tangent) is spread over the directions."""
+    vector = node.type.is_vector
+    parts = []
+    for x, part, is_batched in zip(xs, node.args, batched):
+        t = part.type
+        block = [p.dim(d) for d in t.dims]  # the part as a block of the result
+        if vector and t.is_scalar or not vector and t.is_vector:
+            block.insert(0, "1")
+        if is_batched:
+            parts.append(p.with_directions(x, t.rank, len(block)) if t.rank < len(block) else x)
+        else:
+            shape = ", ".join([p.directions(node), *block])
+            parts.append(p.call("np.broadcast_to", x, p.raw(f"({shape})")))
+    return p.call("np.concatenate", p.list(parts), axis="-1" if vector else "-2")
 
 
 def _sympy_concat(sp, xs):
@@ -741,6 +853,9 @@ take = linear(
         f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}"
         f"{', :' if node.args[0].type.is_matrix else ''}]",
     ),
+    emit_batched=lambda p, node, batched, a: p.postfix(
+        a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("start"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -748,6 +863,7 @@ take = linear(
         _sym_dim(sp, node.attr("start")) : _sym_dim(sp, node.attr("stop")), :
     ],
     needs_sizes=True,
+    math=notation.kind("rows"),
 )
 
 # index: element i of a vector, or row i of a matrix (a row vector).
@@ -759,6 +875,7 @@ index = linear(
     emit_array_api=lambda p, node, a: p.postfix(
         a, f"[{p.dim(node.attr('at'))}{', :' if node.args[0].type.is_matrix else ''}]"
     ),
+    emit_batched=lambda p, node, batched, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
     ),
@@ -768,6 +885,7 @@ index = linear(
         else a[_sym_dim(sp, node.attr("at")), :]
     ),
     needs_sizes=True,
+    math=notation.kind("rows"),
 )
 
 
@@ -797,8 +915,12 @@ diag = linear(
     emit_array_api=lambda p, node, v: p.infix(
         "*", p.postfix(v, "[:, None]"), p.made("eye", p.raw(p.dim(node.type.dims[0])))
     ),
+    emit_batched=lambda p, node, batched, v: p.infix(
+        "*", p.postfix(v, "[:, :, None]"), p.call("np.eye", p.raw(p.dim(node.type.dims[0])))
+    ),
     transpose_rule=lambda node, g: (_transpose_orient(diagpart(g), node.args[0].type),),
     to_sympy=lambda sp, node, v: sp.diag(*v) if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v),
+    math=notation.function("diag"),
 )
 
 # diagpart: square matrix -> its diagonal;  transpose: diag(ḡ).
@@ -808,12 +930,14 @@ diagpart = linear(
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
     emit_array_api=lambda p, node, a: _diagonal_array_api(p, node.args[0].type, a),
+    emit_batched=lambda p, node, batched, a: p.call("np.diagonal", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
     to_sympy=lambda sp, node, a: (
         sp.Matrix([a[i, i] for i in range(a.shape[0])])
         if isinstance(a, sp.MatrixBase)
         else sp.DiagonalOf(a)
     ),
+    math=notation.function("diag"),
 )
 
 
@@ -839,8 +963,10 @@ trace = linear(
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
     emit_array_api=lambda p, node, a: p.call("sum", _diagonal_array_api(p, node.args[0].type, a)),
+    emit_batched=lambda p, node, batched, a: p.call("np.trace", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
+    math=notation.function("tr"),
 )
 
 
@@ -864,6 +990,8 @@ scale_rows = bilinear(
     to_sympy=lambda sp, node, v, m: (
         sp.diag(*v) * m if isinstance(v, sp.MatrixBase) else sp.DiagMatrix(v) * m
     ),
+    math=notation.kind("hadamard"),  # diag(v) M is written v ∘ M, as it is computed
+    emit_batched=lambda p, node, batched, v, m: p.infix("*", p.postfix(v, "[..., :, None]"), m),
 )
 
 # =============================================================================
@@ -881,6 +1009,7 @@ add = elementwise(
     ),
     commutative=True,
     verb="add",
+    math=notation.infix("+", "+"),
 )
 
 sub = elementwise(
@@ -893,6 +1022,7 @@ sub = elementwise(
         lambda sp, node, a, b: _sym_spread(sp, node, a) - _sym_spread(sp, node, b),
     ),
     verb="subtract",
+    math=notation.infix("−", "-"),
 )
 
 mul = elementwise(
@@ -904,6 +1034,7 @@ mul = elementwise(
     commutative=True,
     bilinear=True,
     verb="multiply",
+    math=notation.kind("hadamard"),
 )
 
 
@@ -914,6 +1045,7 @@ div = elementwise(
     lambda a, b, out: (ONE / b, -(out / b)),
     to_sympy=_sym_elementwise(lambda sp, a, b: a / b, _sym_quotient),
     verb="divide",
+    math=notation.kind("fraction"),
 )
 
 # pow: a^b with both varying;  powc (below) when the exponent is a literal.
@@ -924,6 +1056,7 @@ pow_ = elementwise(
     lambda a, b, out: (b * a ** (b - ONE), log(a) * out),
     to_sympy=_sym_elementwise(lambda sp, a, b: a**b, _sym_power),
     verb="raise",
+    math=notation.kind("power"),
 )
 
 
@@ -948,13 +1081,21 @@ powc = define(
             sp, node, x, _sym_number(sp, node.attr("p"))
         ),
         elementwise=True,
+        math=notation.kind("power"),
     )
 )
 
 
 exp = elementwise("exp", np.exp, call("np.exp"), lambda x, y: (y,), _sym("exp"))
 log = elementwise("log", np.log, call("np.log"), lambda x, y: (ONE / x,), _sym("log"))
-sqrt = elementwise("sqrt", np.sqrt, call("np.sqrt"), lambda x, y: (const(0.5) / y,), _sym("sqrt"))
+sqrt = elementwise(
+    "sqrt",
+    np.sqrt,
+    call("np.sqrt"),
+    lambda x, y: (const(0.5) / y,),
+    _sym("sqrt"),
+    math=notation.kind("root"),
+)
 sin = elementwise("sin", np.sin, call("np.sin"), lambda x, y: (cos(x),), _sym("sin"))
 cos = elementwise("cos", np.cos, call("np.cos"), lambda x, y: (-sin(x),), _sym("cos"))
 tanh = elementwise("tanh", np.tanh, call("np.tanh"), lambda x, y: (ONE - y * y,), _sym("tanh"))
@@ -973,6 +1114,7 @@ sigmoid = elementwise(
     ),
     lambda x, y: (y * (ONE - y),),
     to_sympy=_sym_function(lambda sp, e: 1 / (1 + sp.exp(-e))),
+    math=notation.function("σ", r"\sigma"),
 )
 
 # softplus(x) = log(1 + eˣ), overflow-free through logaddexp.
@@ -993,6 +1135,7 @@ greater = elementwise(
     lambda p, node, a, b: p.mask(p.infix(">", a, b)),  # (a > b).astype(dtype): no upcast
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
+    math=notation.comparison(">", ">"),
 )
 greater_equal = elementwise(
     "greater_equal",
@@ -1000,6 +1143,7 @@ greater_equal = elementwise(
     lambda p, node, a, b: p.mask(p.infix(">=", a, b)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
+    math=notation.comparison("≥", r"\geq"),
 )
 
 # Subgradients at kinks: relu'(0) = 0, abs'(0) = 0; max and min route the
@@ -1011,13 +1155,16 @@ relu = elementwise(
     lambda x, y: (greater(x, const(0.0)),),
     to_sympy=_sym_elementwise(lambda sp, x: sp.Max(x, 0)),
 )
-abs_ = elementwise("abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), to_sympy=_sym("Abs"))
+abs_ = elementwise(
+    "abs", np.abs, call("np.abs"), lambda x, y: (sign(x),), _sym("Abs"), math=notation.kind("bars")
+)
 maximum = elementwise(
     "maximum",
     np.maximum,
     call("np.maximum"),
     lambda a, b, out: (greater_equal(a, b), greater(b, a)),
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Max(a, b)),
+    math=notation.function("max"),
 )
 minimum = elementwise(
     "minimum",
@@ -1025,6 +1172,7 @@ minimum = elementwise(
     call("np.minimum"),
     lambda a, b, out: (greater_equal(b, a), greater(a, b)),
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Min(a, b)),
+    math=notation.function("min"),
 )
 
 # stop: the value passes, the derivative is zero (stop_gradient / detach).
@@ -1046,6 +1194,7 @@ amax = define(
         impl=lambda ctx, node, a: np.max(a),
         emit=call("np.max"),
         to_sympy=lambda sp, node, a: _sympy_amax(sp, a),
+        math=notation.function("max"),
     )
 )
 
@@ -1088,6 +1237,7 @@ inv = define(
         jvp=lambda node, t: None if t is None else -(node @ t @ node),
         vjp=lambda node, g: (-(node.T @ g @ node.T),),
         to_sympy=lambda sp, node, a: a.inv(),
+        math=notation.superscript("⁻¹", "-1"),
     )
 )
 
@@ -1101,6 +1251,7 @@ det = define(
         jvp=lambda node, t: None if t is None else node * trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * node * inv(node.args[0]).T,),
         to_sympy=lambda sp, node, a: _sympy_det(sp, a),
+        math=notation.function("det"),
     )
 )
 
@@ -1114,6 +1265,7 @@ logdet = define(
         jvp=lambda node, t: None if t is None else trace(inv(node.args[0]) @ t),
         vjp=lambda node, g: (g * inv(node.args[0]).T,),
         to_sympy=lambda sp, node, a: sp.log(sp.Abs(_sympy_det(sp, a))),
+        math=notation.function("log det", r"\log\det"),
     )
 )
 

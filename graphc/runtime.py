@@ -28,7 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from graphc.compiler import CompiledModule, build_module
+from graphc import display
+from graphc.autodiff import cotangent_seed, tangent_name
+from graphc.compiler import CompiledModule, build_module, derivative_labels
+from graphc.derivation import Derivation, derivation
+from graphc.derive import DerivedGraph, derive
 from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
 from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -263,18 +267,28 @@ class Program:
         self,
         wrt: Sequence[str] | str | None = None,
         mode: str = "reverse",
+        emit: Sequence[str] | str | None = None,
         backend: str = "numpy",
         dtype: str | None = None,
     ) -> CompiledFunction:
-        """The emitted module of ``backend`` ("numpy" or "array-api"); ``dtype``
-        ("float32", "float64") converts every input to it, else results follow the inputs."""
+        """Differentiate by ``wrt`` in ``mode``; ``emit`` names the module's functions
+        besides ``value`` (see `graphc.compiler.build_module`); ``backend``: "numpy" or
+        "array-api"; ``dtype`` ("float32", "float64") converts every input to it, else
+        results follow the inputs."""
         if dtype is not None and dtype not in FLOAT_DTYPES:
             raise GraphcError(f"unknown dtype {dtype!r}: choose {' or '.join(FLOAT_DTYPES)}")
-        compiled = build_module(self.lowered, wrt, mode, backend, dtype)
+        compiled = build_module(self.lowered, wrt, mode, emit, backend, dtype)
         return CompiledFunction(self.lowered, compiled)
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
+
+    # ---- Jupyter: the graph drawn by Graphviz, or how to get it ----------------
+    def _repr_svg_(self) -> str | None:
+        return display.svg(self.to_dot())
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.listing())
 
 
 def _result(x: Any, like: Any = None) -> Any:
@@ -317,6 +331,11 @@ def _as_like(array: np.ndarray, like: Any) -> Any:
     return xp.asarray(array, device=array_api_compat.device(like))
 
 
+def _float_name(like: Any) -> str:
+    """The floating dtype of a fed array (any library), by name: seeds are made in it."""
+    return "float32" if "float32" in str(getattr(like, "dtype", "")) else "float64"
+
+
 def _first(kwargs: Mapping[str, Any]) -> Any:
     """An argument of the call, whose dtype and library results take (None if none)."""
     return next(iter(kwargs.values()), None)
@@ -336,6 +355,7 @@ class CompiledFunction:
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
+        self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
 
     @property
     def source(self) -> str:
@@ -388,8 +408,60 @@ class CompiledFunction:
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
 
-    def jacobian(self, /, **feed: Any) -> dict[str, np.ndarray]:
-        """∂output/∂variable laid out as output shape + variable shape."""
+    # ---- higher order: each a function of an emitted module, compiled on first use ----
+    def _function(self, name: str) -> tuple[Any, Mapping[str, str]]:
+        """The module function ``name`` and its keywords, by program (or seed) name."""
+        if name in self.compiled.signatures:
+            return getattr(self.module, name), self.compiled.signatures[name]
+        found = self._extras.get(name)
+        if found is None:
+            compiled = build_module(
+                self.lowered, self.wrt, self.mode, (name,), self.backend, self.dtype
+            )
+            module = load_module(compiled.source, f"graphc_{name}")
+            found = self._extras[name] = (getattr(module, name), compiled.signatures[name])
+        return found
+
+    def _tangents(
+        self, what: str, given: Any, arrays: Mapping[Node, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """``given`` ({name: array}, one per variable in wrt) checked against the feed."""
+        if not isinstance(given, Mapping):
+            raise FeedError(
+                f"{what}: expected a dict from each of {', '.join(self.wrt) or 'no variable'}"
+                f" to an array of its shape, got {type(given).__name__}"
+            )
+        by_name = {v.attr("name"): (v, a) for v, a in arrays.items()}
+        wanted = {w: by_name[w][0] for w in self.wrt}
+        named = _by_program_name(given, wanted)
+        missing = [w for w in self.wrt if w not in named]
+        if missing:
+            raise FeedError(f"{what}: missing {', '.join(missing)}")
+        checked = {}
+        for w, value in named.items():
+            v, primal = by_name[w]
+            array = _as_array(f"{what} {w}", value, v, _float_name(primal))
+            if array.shape != primal.shape:
+                raise FeedError(
+                    f"{what} {w}: expected shape {primal.shape} (the shape of {w}), got"
+                    f" {array.shape}"
+                )
+            checked[w] = array
+        return checked
+
+    def jacobian(self, /, **feed: Any) -> dict[str, Any]:
+        """{W: ∂output/∂W}, laid out output shape + W's shape, by one vectorised
+        sweep per variable (forward mode) or over the output's entries (reverse)."""
+        if self.backend != "numpy":
+            return self._jacobian_by_sweeps(feed)
+        kwargs, _ = self._kwargs(feed)
+        like = _first(kwargs)
+        function, _ = self._function("jacobian")
+        return {w: _result(j, like) for w, j in function(**kwargs).items()}
+
+    def _jacobian_by_sweeps(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        """The Jacobian by one jvp (forward) or vjp (reverse) per entry: the array-API
+        backend does not print the vectorised sweep yet (docs/backends.md)."""
         if self.compiled.output_type.is_scalar:
             return self.grad(**feed)  # the gradient is the Jacobian of a scalar
         kwargs, arrays = self._kwargs(feed)
@@ -423,9 +495,80 @@ class CompiledFunction:
                     jac[w][(Ellipsis, *j)] = column
         return {w: _result(j) for w, j in jac.items()}
 
+    def hessian(self, /, **feed: Any) -> dict[str, dict[str, Any]]:
+        """{a: {b: ∂²output/∂a∂b}} of a scalar output, H[a][b] of shape a.shape + b.shape."""
+        kwargs, _ = self._kwargs(feed)
+        like = _first(kwargs)
+        function, _ = self._function("hessian")
+        return {
+            a: {b: _result(h, like) for b, h in row.items()}
+            for a, row in function(**kwargs).items()
+        }
+
+    def hvp(self, v: Mapping[str, Any], /, **feed: Any) -> dict[str, Any]:
+        """{a: Σ_b H[a][b] · v[b]}: the Hessian times ``v`` without forming the Hessian."""
+        kwargs, arrays = self._kwargs(feed)
+        like = _first(kwargs)
+        tangents = self._tangents("hvp", v, arrays)
+        function, keywords = self._function("hvp")
+        seeds = {keywords[tangent_name(w)]: _as_like(t, like) for w, t in tangents.items()}
+        return {a: _result(h, like) for a, h in function(**kwargs, **seeds).items()}
+
+    def jvp(self, v: Mapping[str, Any], /, **feed: Any) -> tuple[Any, Any]:
+        """(output, its derivative along ``v``): ``v`` maps each variable to a tangent."""
+        kwargs, arrays = self._kwargs(feed)
+        like = _first(kwargs)
+        tangents = self._tangents("jvp", v, arrays)
+        function, keywords = self._function("jvp")
+        seeds = {keywords[tangent_name(w)]: _as_like(t, like) for w, t in tangents.items()}
+        value, tangent = function(**kwargs, **seeds)
+        return _result(value, like), _result(tangent, like)
+
+    def vjp(self, w: Any, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
+        """(output, {W: wᵀ ∂output/∂W}): the cotangent ``w`` has the output's shape."""
+        foreign = self.backend == "array-api"
+        arrays, sizes = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
+        names = self.compiled.param_names
+        kwargs = {names[v.attr("name")]: a for v, a in arrays.items()}
+        like = _first(kwargs)
+        output = self.compiled.output
+        out_type = self.compiled.output_type
+        shape = tuple(d.evaluate(sizes) for d in out_type.dims)
+        seed = cotangent_seed(output, out_type)
+        array = _as_array(f"vjp cotangent of {output}", w, seed, _float_name(like))
+        if tuple(array.shape) != shape:
+            raise FeedError(
+                f"vjp: the cotangent of {output} must have its shape {shape}, got {array.shape}"
+            )
+        function, keywords = self._function("vjp")
+        value, grads = function(**kwargs, **{keywords[seed.attr("name")]: _as_like(array, like)})
+        return _result(value, like), {k: _result(g, like) for k, g in grads.items()}
+
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)
         return f"<graphc.CompiledFunction {self.compiled.output} by {by} ({self.mode})>"
+
+    # ---- the derivative as mathematics, and its graph ----------------------------
+    @functools.cached_property
+    def derived(self) -> DerivedGraph:
+        """The folded derivative graph the module was emitted from."""
+        return derive(self.lowered, self.wrt, self.mode)
+
+    def derivation(self) -> Derivation:
+        """The derivative in matrix notation: ``str`` is Unicode, Jupyter shows LaTeX."""
+        return derivation(self.derived)
+
+    def derivative_listing(self) -> str:
+        """The derivative graph as ``graphc graph --grad`` lists it."""
+        variables = [*self.derived.variables, *self.derived.seeds.values()]
+        return self.derived.graph.listing(variables, derivative_labels(self.derived))
+
+    def _repr_svg_(self) -> str | None:
+        labels = derivative_labels(self.derived)
+        return display.svg(self.derived.graph.to_dot(self.lowered.filename, labels))
+
+    def _repr_html_(self) -> str | None:
+        return display.missing_graphviz_html(self.derivative_listing())
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
@@ -438,9 +581,11 @@ def compile(  # noqa: A001 - the spec's name
     wrt: Sequence[str] | str | None = None,
     mode: str = "reverse",
     filename: str = "<string>",
+    emit: Sequence[str] | str | None = None,
     backend: str = "numpy",
     dtype: str | None = None,
 ) -> CompiledFunction:
     """Parse, differentiate by ``wrt`` (default: every param), optimise and emit
-    ``backend``'s module ("numpy", "array-api"); ``dtype`` fixes the dtype."""
-    return parse(text, filename).compile(wrt, mode, backend, dtype)
+    ``backend``'s module ("numpy", "array-api"); ``dtype`` fixes the dtype; ``emit``
+    names the functions besides ``value``."""
+    return parse(text, filename).compile(wrt, mode, emit, backend, dtype)

@@ -52,6 +52,7 @@ from graphc import builtins
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MIRROR = ROOT / "docs" / "index.md"  # the site's first page, a copy of README.md
 FILENAME = "example.gc"  # the file name `gc error` blocks are compiled under
 KNOWN_TAGS = {"gc", "gc error", "python", "console", "sh", "text"}
 
@@ -111,6 +112,8 @@ def _collect() -> tuple[list, list]:
         if not path.exists():
             continue
         files.append(pytest.param(path, id=str(path.relative_to(ROOT))))
+        if path == MIRROR:
+            continue  # README's blocks, run there (tests/test_generated_docs.py keeps it equal)
         for block in fenced_blocks(path):
             if block.tag in ("gc", "gc error", "python", "console"):
                 run.append(pytest.param(block, id=block.name))

@@ -62,6 +62,7 @@ def test_the_pages_have_generated_parts():
     commands = [p.values[1] for p in PARTS]
     assert any(c.startswith("graphc swell") for c in commands)
     assert "python docs/matrix_calculus.py" in commands
+    assert "python benchmarks/forward_vs_reverse.py" in commands
 
 
 @pytest.mark.parametrize(("page", "command"), PARTS)

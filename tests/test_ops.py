@@ -39,7 +39,7 @@ import pytest
 
 from graphc import ops
 from graphc.autodiff import jvp_nodes, vjp_nodes
-from graphc.emit_numpy import FunctionSpec, emit_module
+from graphc.emit_numpy import PRECEDENCE, Diagonal, Expr, FunctionSpec, emit_module
 from graphc.evaluate import evaluate
 from graphc.ir import Graph, Node, Op
 from graphc.runtime import load_module
@@ -649,3 +649,162 @@ def test_checks_accept_a_builder_and_symbolic_dims():
     W = ops.var(name="W", kind="param", type=matrix("m", "n"))
     feed = {x: np.array([0.1, 0.2, 0.3]), W: np.arange(6.0).reshape(2, 3) / 6}
     check_grads(lambda x, W: ops.tanh(W @ x), feed, order=2)
+
+
+# ---- batched emission: a leading axis of directions (Jacobians in one sweep) -------------
+
+DIRECTIONS = 2
+
+
+def _batched_choices(case: Case) -> list[tuple[bool, ...]]:
+    """Which operands carry directions: in a tangent sweep an operator meets
+    them only where it is linear in them (any subset of a linear operator's
+    operands, one operand of a product); elementwise operators broadcast."""
+    op, n = ops.OPS[case.op], len(case.types)
+    if not (op.linear or op.bilinear or op.elementwise):
+        return []
+    singles = [tuple(i == j for j in range(n)) for i in range(n)]
+    if op.linear and n > 1:
+        return [*singles, (True,) * n]
+    return singles
+
+
+BATCHED_CASES = [
+    pytest.param(case, choice, id=f"{case.id}-{''.join('b' if c else 'u' for c in choice)}")
+    for case in CASES
+    for choice in _batched_choices(case)
+]
+
+
+def _emit_batched(node: Node, args: tuple[Node, ...], exprs: list[Expr], choice, k) -> str:
+    from graphc.emit_numpy import NumpyPrinter
+
+    printer = NumpyPrinter({a: a.attr("name") for a in args}, {})
+    seed = ops.var(name="seed", kind="tangent", type=vector(k))
+    for a, batched in zip(args, choice):
+        if batched:
+            printer.batch[a] = seed
+    printer.batch[node] = seed
+    return printer.batched(node, exprs).text
+
+
+@pytest.mark.parametrize("case, choice", BATCHED_CASES)
+def test_batched_emission_matches_a_loop_over_directions(case, choice):
+    """Every operator a tangent sweep can meet, printed with a leading axis of
+    directions on some operands, equals the operator applied direction by direction."""
+    node, args = case.node(), case.args
+    rng = np.random.default_rng(case.seed())
+    primals = case.primals()
+    values = {}
+    for a, batched in zip(args, choice):
+        x = primals[a]
+        # Directions near the primal, of its sign: inside every domain (log, sqrt).
+        values[a] = (
+            np.stack([x * (1.0 + 0.2 * rng.uniform(size=np.shape(x))) for _ in range(DIRECTIONS)])
+            if batched
+            else x
+        )
+    exprs = [Expr(a.attr("name"), PRECEDENCE["atom"]) for a in args]
+    text = _emit_batched(node, args, exprs, choice, DIRECTIONS)
+    got = eval(text, {"np": np, **{a.attr("name"): v for a, v in values.items()}})
+    want = [
+        evaluate([node], {a: v[i] if b else v for (a, v), b in zip(values.items(), choice)}, {})[0]
+        for i in range(DIRECTIONS)
+    ]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12, err_msg=text)
+
+
+@pytest.mark.parametrize(
+    "case, choice",
+    [
+        p
+        for p in BATCHED_CASES
+        if sum(p.values[1]) == 1
+        and (ops.OPS[p.values[0].op].linear or ops.OPS[p.values[0].op].bilinear)
+        and p.values[0].types[p.values[1].index(True)].is_vector
+    ],
+)
+def test_batched_emission_of_a_scaled_identity(case, choice):
+    """A batched vector that is a scaled identity (the seed of a Jacobian, sᵢ eᵢ):
+    whatever the operator folds it into equals the operator on the dense array."""
+    node, args = case.node(), case.args
+    which = choice.index(True)
+    n = case.types[which].dims[0].value
+    primals = case.primals()
+    scale = np.linspace(0.5, 1.5, n)
+    for vector_scale in (True, False):
+        dense = np.diag(scale) if vector_scale else np.eye(n)
+        s = Expr("s", PRECEDENCE["atom"]) if vector_scale else Expr("1.0", PRECEDENCE["atom"])
+        exprs = [Expr(a.attr("name"), PRECEDENCE["atom"]) for a in args]
+        text = "np.diag(s)" if vector_scale else f"np.eye({n})"
+        exprs[which] = Expr(text, PRECEDENCE["postfix"], Diagonal(s, vector_scale))
+        emitted = _emit_batched(node, args, exprs, choice, n)
+        values = {a.attr("name"): primals[a] for a in args}
+        got = eval(emitted, {"np": np, "s": scale, **values})
+        want = [evaluate([node], {**primals, args[which]: dense[i]}, {})[0] for i in range(n)]
+        np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12, err_msg=emitted)
+
+
+def _scalarised(case: Case) -> tuple[Node, Node]:
+    """Σ (node ∘ w) for a fixed weight w of the node's type: a scalar of the case."""
+    node = case.node()
+    weight = ops.var(name="w", kind="input", type=node.type)
+    return ops.reduce_sum(node * weight, axis=None), weight
+
+
+@pytest.mark.parametrize("case", params(SECOND_ORDER))
+def test_second_derivatives_forward_over_reverse_and_reverse_over_forward(case):
+    """H v of Σ (op(args) ∘ w) three ways: forward over reverse (what fn.hvp and
+    fn.hessian emit), reverse over forward, and central differences of the gradient."""
+    s, weight = _scalarised(case)
+    args = list(case.args)
+    rng = np.random.default_rng(case.seed())
+    primals = case.primals()
+    feed = {**primals, weight: random_value(weight.type, rng)}
+    tangents = {a: ops.var(name=f"v{i}", kind="tangent", type=a.type) for i, a in enumerate(args)}
+    for t in tangents.values():
+        feed[t] = random_value(t.type, rng)
+    grads, _ = vjp_nodes(s, args, ops.ONE)
+    over_reverse, _ = jvp_nodes(grads, tangents)
+    (s_dot,), _ = jvp_nodes([s], tangents)
+    over_forward, _ = vjp_nodes(s_dot, args, ops.ONE)
+    got = evaluate([*over_reverse, *over_forward], feed, {})
+    n = len(args)
+    step = 1e-6
+    up = {**feed, **{a: feed[a] + step * feed[tangents[a]] for a in args}}
+    down = {**feed, **{a: feed[a] - step * feed[tangents[a]] for a in args}}
+    differences = [
+        (u - d) / (2 * step) for u, d in zip(evaluate(grads, up, {}), evaluate(grads, down, {}))
+    ]
+    for a, fo_r, r_fo, fd in zip(args, got[:n], got[n:], differences):
+        scale = max(1.0, float(np.max(np.abs(fd))))
+        np.testing.assert_allclose(fo_r, r_fo, rtol=1e-10, atol=1e-12 * scale, err_msg=str(a))
+        np.testing.assert_allclose(fo_r, fd, rtol=1e-5, atol=1e-6 * scale, err_msg=str(a))
+
+
+@pytest.mark.parametrize("row", [False, True], ids=["Mv", "vM"])
+@pytest.mark.parametrize("transposed", [False, True], ids=["W", "WT"])
+def test_batched_emission_of_a_matrix_seed(row, transposed):
+    """The seed of a matrix variable (direction (i, j) is the unit matrix Eᵢⱼ), or its
+    transpose, times a vector folds to a Kronecker product, not the (mn)² identity."""
+    from graphc.emit_numpy import NumpyPrinter
+
+    W = ops.var(name="W", kind="param", type=matrix(3, 4))
+    M = W.T if transposed else W
+    size = M.type.dims[0 if row else 1].value
+    x = ops.var(name="x", kind="param", type=vector(size, row=row))
+    node = x @ M if row else M @ x
+    printer = NumpyPrinter({W: "W", x: "x"}, {})
+    for n in (W, M, node):
+        printer.batch[n] = W
+    seed = printer.identity(W)
+    if transposed:
+        seed = printer.batched(M, [seed])
+    name = Expr("x", PRECEDENCE["atom"])
+    text = printer.batched(node, [name, seed] if row else [seed, name]).text
+    assert "kron" in text and "np.eye(12)" not in text, text
+    value = np.arange(1.0, size + 1.0)
+    got = eval(text, {"np": np, "x": value})
+    unit = np.eye(12).reshape(12, 3, 4)
+    want = [evaluate([node], {W: unit[k], x: value}, {})[0] for k in range(12)]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-15)

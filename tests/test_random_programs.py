@@ -1116,6 +1116,36 @@ def test_gradients_agree_on_random_programs(case: Case) -> None:
     check_case(case)
 
 
+@settings(max_examples=30, **SETTINGS)
+@given(programs())
+def test_hessians_of_random_programs(case: Case) -> None:
+    """fn.hessian is symmetric (H[b][a] the transpose of H[a][b]), agrees with
+    central differences of the gradient and with fn.hvp (`check_hessian`), and
+    the forward-mode module computes the same Hessian."""
+    from graphc.gradcheck import check_hessian
+
+    note(case.text)
+    feed = case.feed()
+    reverse = graphc.compile(case.text, wrt=case.wrt, mode="reverse")
+    H = reverse.hessian(**feed)
+    assert list(H) == case.wrt and all(list(row) == case.wrt for row in H.values())
+    for a in case.wrt:
+        for b in case.wrt:
+            ra, rb = np.ndim(feed[a]), np.ndim(feed[b])
+            assert np.shape(H[a][b]) == np.shape(feed[a]) + np.shape(feed[b])
+            moved = np.moveaxis(H[b][a], tuple(range(rb)), tuple(range(ra, ra + rb)))
+            size = max(1.0, float(np.max(np.abs(moved), initial=0.0)))
+            assert close(H[a][b], moved, 1e-9, 1e-11 * size), (a, b)
+    forward = graphc.compile(case.text, wrt=case.wrt, mode="forward").hessian(**feed)
+    for a in case.wrt:
+        for b in case.wrt:
+            size = max(1.0, float(np.max(np.abs(H[a][b]), initial=0.0)))
+            assert close(forward[a][b], H[a][b], 1e-9, 1e-11 * size), (a, b)
+    with np.errstate(all="ignore"):
+        report = check_hessian(reverse, feed, tolerance=1e-4, max_entries=8)
+    assert report.ok or not report.finite, report.text()
+
+
 def numpy_only_import(name, globals=None, locals=None, fromlist=(), level=0):
     if name != "numpy" or level:
         raise ImportError(f"the emitted module imports {name}; it may import only numpy")

@@ -239,15 +239,19 @@ def test_sympy_missing_is_a_clear_error(monkeypatch):
         sympy_module()
 
 
-def test_compile_and_check_do_not_import_sympy():
+def test_compile_check_and_derive_do_not_import_sympy():
     code = (
         "import sys, io, contextlib\n"
         "from graphc.__main__ import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['compile', 'examples/ner_window.gc']) == 0\n"
         "    assert main(['check', 'examples/ner_window.gc']) == 0\n"
+        "    assert main(['derive', 'examples/ner_window.gc']) == 0\n"
+        "    assert main(['derive', 'examples/ner_window.gc', '--format', 'latex']) == 0\n"
         "import graphc\n"
-        "graphc.compile(open('examples/log_sin.gc').read()).grad(x1=2.0, x2=5.0)\n"
+        "fn = graphc.compile(open('examples/log_sin.gc').read())\n"
+        "fn.grad(x1=2.0, x2=5.0)\n"
+        "str(fn.derivation()), fn.derivation()._repr_latex_(), fn._repr_html_()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sympy'))\n"
     )
     done = subprocess.run(
