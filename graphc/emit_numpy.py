@@ -26,6 +26,9 @@ from graphc.shapes import Dim, DimSource, Type, dim_sources
 PRECEDENCE = {
     ">": 5,
     ">=": 5,
+    "<": 5,
+    "<=": 5,
+    "==": 5,
     "+": 10,
     "-": 10,
     "*": 20,

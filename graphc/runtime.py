@@ -18,6 +18,7 @@ import functools
 import numbers
 import types
 import unicodedata
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,8 +58,26 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
             "S": "bytes",
         }.get(kind, f"dtype {array.dtype}")
         raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got {what}")
+    if v.type.integer:
+        values = np.array(array, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise FeedError(f"{name}: expected integers for {_describe(v)}")
+        return np.array(values, dtype=np.intp)
     # A private copy: nothing graphc runs or returns aliases the caller's array.
     return np.array(array, dtype=np.float64, copy=True)
+
+
+def _check_ids(lowered: LoweredProgram, arrays: Mapping[Node, np.ndarray], sizes) -> None:
+    """Integer data select within the axis they index: 0 <= id < its size."""
+    for v, array in arrays.items():
+        for bound in lowered.index_bounds.get(v.attr("name"), ()):
+            size = bound.evaluate(sizes)
+            if size is not None and array.size and (array.min() < 0 or array.max() >= size):
+                bad = array.min() if array.min() < 0 else array.max()
+                raise FeedError(
+                    f"{v.attr('name')}: id {bad} is out of range: {_describe(v)} selects from"
+                    f" {size} entries ({bound}), so each id is in 0..{size - 1}"
+                )
 
 
 def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
@@ -108,6 +127,7 @@ def check_feed(
         )
     except SizeMismatch as err:
         raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
+    _check_ids(lowered, arrays, sizes)
     return arrays, sizes
 
 
@@ -244,8 +264,12 @@ class CompiledFunction:
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
-    """Parse and check a program; no values are involved."""
-    return Program(lower(text, filename))
+    """Parse and check a program; no values are involved.  A construct that probably
+    does not say what was meant raises a `graphc.GraphcWarning` (`warnings.warn`)."""
+    lowered = lower(text, filename)
+    for warning in lowered.warnings:
+        warnings.warn(warning, stacklevel=3)
+    return Program(lowered)
 
 
 def compile(  # noqa: A001 - the spec's name
