@@ -87,11 +87,7 @@ def _extremum(reduce: Callable[..., Node], pairwise: Callable[..., Node]) -> Cal
     """max(a, b) is elementwise; max(a) and max(a, axis=k) reduce."""
 
     def build(a: Node, b: Node | None = None, axis: Node | None = None) -> Node:
-        if b is not None:
-            if axis is not None:
-                raise ArgumentError(
-                    "an axis reduces one argument; max(a, b) and min(a, b) are elementwise", 2
-                )
+        if b is not None:  # (the front end refuses an axis beside two arguments)
             return pairwise(a, b)
         return reduce(a, axis=_reduced_axis(a, axis))
 

@@ -190,7 +190,7 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
                 choices.add("NORM_BAR")
             kinds = (kinds & choices) or kinds
         expected = sorted({_describe_token(k) for k in kinds if not k.startswith("__")})
-        hint = f"; expected {', '.join(expected[:6])}" if expected else ""
+        hint = f"; expected {', '.join(expected[:8])}" if expected else ""
         line, column = err.line, err.column
         if token.type == "$END" or line in (None, -1):  # just past the last character
             text = source.rstrip()
@@ -428,7 +428,7 @@ class _Program:
             *tokens, shape = tokens
             if kind == "param":
                 raise ShapeError(
-                    "a param is differentiated, integer data are not: declare ids as an input"
+                    "a param is differentiated and integer data are not: declare integer data as an input"
                     " (input y : [N] int)",
                     marker.line,
                     marker.column,

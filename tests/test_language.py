@@ -416,6 +416,12 @@ BUILTINS = [
     ("x ones(3)ᵀ", np.outer(X, np.ones(3))),
     ("2 π s", 2 * np.pi * S),
     ("pi", np.pi),
+    # selection
+    ("where(x > 0, x, y)", np.where(X > 0, X, Y)),
+    ("where(x ≤ y, 1, 0)", (X <= Y) * 1.0),
+    ("where(W > 0, W, v)", np.where(W > 0, W, V[:, None])),
+    ("clip(x, -0.5, 0.5)", np.clip(X, -0.5, 0.5)),
+    ("clip(W, -s, s)", np.clip(W, -S, S)),
 ]
 
 
@@ -440,12 +446,17 @@ ONE_OPERATOR = sorted(
 )
 
 
+# The shape each built-in's arguments are declared with in the test below.
+ARGUMENT_SHAPES = {"pick": ["param a0 : [3, 3]", "input a1 : [3] int"]}
+
+
 @pytest.mark.parametrize("name", ONE_OPERATOR)
 def test_a_builtin_spelling_builds_its_operator(name):
     arity = builtins.lookup(name).arities[0]
     params = [f"a{i}" for i in range(arity)]
+    declared = ARGUMENT_SHAPES.get(name, [f"param {a} : [3, 3]" for a in params])
     program = graphc.parse(
-        "".join(f"param {a} : [3, 3]\n" for a in params) + f"y = {name}({', '.join(params)})"
+        "".join(f"{line}\n" for line in declared) + f"y = {name}({', '.join(params)})"
     )
     found = {n.attr("name"): n for n in program.graph.nodes() if n.op.name == "var"}
     assert program.graph.outputs["y"] is builtins.lookup(name).build(*(found[a] for a in params))
