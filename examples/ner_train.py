@@ -102,7 +102,8 @@ def train(epochs: int, out: Path, batch: int = 32, rate: float = 0.5, seed: int 
     }
     majority = float(np.mean(test_labels == np.bincount(train_labels).argmax()))
     print(
-        f"{len(train_labels)} training windows, {len(test_labels)} held out, vocabulary {len(vocabulary)}"
+        f"{len(train_labels)} training windows, {len(test_labels)} held out,"
+        f" vocabulary {len(vocabulary)}"
     )
     losses = []
     for epoch in range(1, epochs + 1):

@@ -428,8 +428,8 @@ class _Program:
             *tokens, shape = tokens
             if kind == "param":
                 raise ShapeError(
-                    "a param is differentiated and integer data are not: declare integer data as an input"
-                    " (input y : [N] int)",
+                    "a param is differentiated and integer data are not: declare integer data"
+                    " as an input (input y : [N] int)",
                     marker.line,
                     marker.column,
                     width=len(marker),
