@@ -191,7 +191,7 @@ def vector_axis(vec: Type, mat: Type) -> int | None:
     """
     if vec.dims[0] == mat.dims[1]:
         return 1
-    if vec.dims[0] == mat.dims[0]:
+    if vec.dims[0] == mat.dims[0] and not vec.row:  # a row vector lies along a row
         return 0
     return None
 
@@ -219,6 +219,12 @@ def broadcast(a: Type, b: Type, verb: str = "combine") -> Type:
             )
         return a
     mat, vec = (a, b) if a.is_matrix else (b, a)
+    if vector_axis(vec, mat) is None and vec.row and vec.dims[0] == mat.dims[0]:
+        raise ShapeMismatch(
+            f"cannot {verb} {{0}} and {{1}}: a row vector runs along the rows, and"
+            f" {_differ(vec.dims[0], mat.dims[1])}; a column of the matrix's row dim spreads"
+            " across its columns"
+        )
     if vector_axis(vec, mat) is None:
         raise ShapeMismatch(
             f"cannot {verb} {{0}} and {{1}}: a vector broadcasts along the matrix axis whose"

@@ -424,12 +424,21 @@ def operand_types(draw, ty: tuple) -> tuple[tuple, tuple]:
     pairs = [(ty, ty), (ty, ty), (ty, S), (S, ty)]
     if ty[0] == "M":  # a vector along the matrix's last axis, either orientation
         pairs += [(ty, C(ty[2])), (ty, R(ty[2])), (R(ty[2]), ty)]
+        if ty[1] != ty[2]:  # a column of the row dim, spread across the columns
+            pairs += [(ty, C(ty[1])), (C(ty[1]), ty)]
     return draw(st.sampled_from(pairs))
+
+
+def aligned(e: Expr, ty: tuple) -> Expr:
+    """``e`` as NumPy broadcasts it against a ``ty``: a column of the row dim as v[:, None]."""
+    if ty[0] == "M" and e.ty == C(ty[1]) and ty[1] != ty[2]:
+        return Expr(e.text, e.ty, e.level, e.zero, lambda env: np.asarray(e.ev(env))[:, None])
+    return e
 
 
 def operands(draw, ctx: Ctx, ty: tuple, depth: int) -> tuple[Expr, Expr]:
     a, b = operand_types(draw, ty)
-    return gen(draw, ctx, a, depth), gen(draw, ctx, b, depth)
+    return aligned(gen(draw, ctx, a, depth), ty), aligned(gen(draw, ctx, b, depth), ty)
 
 
 def positive(draw, ctx: Ctx, ty: tuple, depth: int, strong: bool = False) -> Expr:
@@ -491,7 +500,8 @@ def r_hadamard(draw, ctx, ty, depth):
 
 def r_divide(draw, ctx, ty, depth):
     num_ty, den_ty = operand_types(draw, ty)
-    num, den = gen(draw, ctx, num_ty, depth), positive(draw, ctx, den_ty, depth)
+    num = aligned(gen(draw, ctx, num_ty, depth), ty)
+    den = aligned(positive(draw, ctx, den_ty, depth), ty)
     text = f"{wrap(num, PRODUCT)} / {wrap(den, UNARY)}"
     return Expr(text, ty, PRODUCT, num.zero, lift(lambda x, y: x / y, num, den))
 
@@ -883,7 +893,7 @@ def ill_shaped_expression(draw, ctx: Ctx, depth: int) -> str:
         if form in ("tr", "diag", "inv", "det"):
             return f"{form}({g(M(d, e)).text})"
         if form == "softmax":
-            return f"softmax({g(draw(st.sampled_from([S, M(d, e)]))).text})"
+            return f"softmax({g(S).text})"
         if form == "outer":
             return f"outer({g(M(d, e)).text}, {g(C(d)).text})"
         ty, axis = draw(st.sampled_from([(S, "0"), (C(d), "1"), (M(d, e), "2"), (M(d, e), "-3")]))
