@@ -660,9 +660,15 @@ class ExpressionLowering(Transformer_NonRecursive):
 
     def hadamard(self, meta, children):
         left, right = operands = self._terms(children)
+        spelled = [str(c) for c in children if isinstance(c, Token)]
         kinds = {left.node.type.rank, right.node.type.rank}
-        if kinds == {1, 2}:
-            mat, vec = (left, right) if left.node.type.is_matrix else (right, left)
+        mat, vec = (left, right) if left.node.type.is_matrix else (right, left)
+        if (
+            spelled == ["*"]  # ∘ and ⊙ say Hadamard on purpose
+            and kinds == {1, 2}
+            and not vec.node.type.row
+            and vec.node.type.dims[0] == mat.node.type.dims[1]
+        ):
             self.warn(
                 meta,
                 f"{left.text} * {right.text} multiplies entry by entry, spreading the vector"
