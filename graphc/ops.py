@@ -1177,7 +1177,11 @@ minimum = elementwise(
 
 
 def _where_infer(c: Type, a: Type, b: Type) -> Type:
-    return shapes.broadcast(shapes.broadcast(c, a, "select"), b, "select")
+    # from the operand of highest rank: a vector meets the matrix, never another vector first
+    first, *rest = sorted((c, a, b), key=lambda t: -t.rank)
+    for t in rest:
+        first = shapes.broadcast(first, t, "select")
+    return first
 
 
 def _select(c: Node, a: Node | None, b: Node | None, like: Type) -> Node | None:
@@ -1185,7 +1189,12 @@ def _select(c: Node, a: Node | None, b: Node | None, like: Type) -> Node | None:
     if a is None and b is None:
         return None
     zero = const(0.0)
-    return broadcast_to(where(c, zero if a is None else a, zero if b is None else b), like)
+    if a is None or b is None:  # c and the one branch may not reach the matrix on their own
+        present = a if b is None else b
+        if present.type.rank < like.rank and c.type.rank < like.rank:
+            present = broadcast_to(present, like)
+        a, b = (present, zero) if b is None else (zero, present)
+    return broadcast_to(where(c, a, b), like)
 
 
 # where: where(c, a, b) = a where the condition c ≠ 0, else b.  No derivative flows
