@@ -1105,8 +1105,14 @@ def check_case(case: Case) -> None:
         assert np.all(ok), f"∂/∂{name}: reverse {g_r} vs central differences {fd}"
 
 
+# Deterministic by default (as tests/test_fuzz.py): CI must not fail on the day a
+# random draw finds a fault of the generator itself (two were found so: a naive
+# log(1 − σ(s)) reference, and stop(s)ᵀ frozen as a name); GRAPHC_RANDOM=1 draws afresh.
 SETTINGS = dict(
-    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=not os.environ.get("GRAPHC_RANDOM"),
+    database=None,
 )
 
 
