@@ -258,10 +258,10 @@ def parse_emit(emit: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def _keywords(derived: DerivedGraph, functions: Sequence[Function] = ()) -> dict[Node, str]:
-    params = [*derived.variables, *derived.seeds.values()]
+    params = dict.fromkeys([*derived.variables, *derived.seeds.values()])
     for fn in functions:
-        params += [p for p in fn.params if p not in params]
-    return keyword_names(params)
+        params.update(dict.fromkeys(fn.params))  # a set's lookups: linear in the parameters
+    return keyword_names(list(params))
 
 
 def derivative_labels(derived: DerivedGraph) -> dict[Node, str]:

@@ -539,8 +539,9 @@ def _deaths(
     for s in statements:
         if s.node.op.name == "transpose":
             kept |= s.reads  # a view keeps them alive: deleting the name frees nothing
+    written_early = {n for nodes in hoisted.values() for n in nodes}
     for o in outputs:
-        if not any(o in nodes for nodes in hoisted.values()):
+        if o not in written_early:
             kept |= reads[o]  # read by the return statement
     # Deleting pays only if an array is allocated afterwards.
     final = max(
