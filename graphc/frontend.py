@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    GrammarError,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lark import PostLex
 from lark.visitors import Transformer_NonRecursive, v_args
 
@@ -491,8 +497,43 @@ class _Program:
         )
 
 
+class _Dispatch:
+    """Lark's Transformer dispatch, without its cost per node.
+
+    Lark looks a callback up on the instance for every tree node, and a
+    method decorated by ``v_args`` then builds a fresh wrapper object
+    (``functools.update_wrapper``) each time: a third of lowering.  The
+    callback and its ``v_args`` calling convention are looked up once per
+    class and rule here, and called the way Lark calls them.
+    """
+
+    def _call_userfunc(self, tree, new_children=None):
+        children = new_children if new_children is not None else tree.children
+        callbacks = type(self).__dict__.get("_callbacks")
+        if callbacks is None:
+            callbacks = {}
+            type.__setattr__(type(self), "_callbacks", callbacks)
+        found = callbacks.get(tree.data)
+        if found is None:
+            attribute = getattr(type(self), tree.data, None)
+            wrapper = getattr(attribute, "visit_wrapper", None)
+            function = getattr(attribute, "base_func", attribute)
+            found = callbacks[tree.data] = (function, wrapper)
+        function, wrapper = found
+        if function is None:
+            return self.__default__(tree.data, children, tree.meta)
+        try:
+            if wrapper is not None:
+                return wrapper(function.__get__(self), tree.data, children, tree.meta)
+            return function(self, children)
+        except GrammarError:
+            raise
+        except Exception as e:
+            raise VisitError(tree.data, tree, e) from e
+
+
 @v_args(inline=True)
-class _DimLowering(Transformer_NonRecursive):
+class _DimLowering(_Dispatch, Transformer_NonRecursive):
     """Dimension expressions: integers, dim names, + - *."""
 
     def __init__(self, program: _Program):
@@ -535,7 +576,7 @@ class _DimLowering(Transformer_NonRecursive):
 
 
 @v_args(meta=True)
-class ExpressionLowering(Transformer_NonRecursive):
+class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
     """Expression trees -> graph nodes, one method per grammar alias."""
 
     def __init__(self, program: _Program, scope: dict[str, Term]):
