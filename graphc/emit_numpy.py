@@ -50,7 +50,11 @@ RESERVED = {
     "hvp",
     "out",
     "accumulate",
+    "feed",
 }
+# Each function f of a module has a twin f_dict(feed, /) taking the arrays in one dict.
+DICT_SUFFIX = "_dict"
+RESERVED |= {name + DICT_SUFFIX for name in RESERVED - {"np", "out", "accumulate", "feed"}}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
@@ -889,10 +893,18 @@ def emit_function(
     ``keywords`` names every var node the function takes; ``variables`` are
     the program's, which the sizes of unbound dims are read from.
     """
+    return _emit_function(spec, keywords, _function_body(spec, keywords, variables))
+
+
+def _function_body(
+    spec: Function, keywords: Mapping[Node, str], variables: Sequence[Node]
+) -> list[str]:
     if isinstance(spec, GradientByJvp):
-        body = _gradient_by_jvp(spec, keywords)
-    else:
-        body = _graph_function(spec, keywords, variables)
+        return _gradient_by_jvp(spec, keywords)
+    return _graph_function(spec, keywords, variables)
+
+
+def _emit_function(spec: Function, keywords: Mapping[Node, str], body: list[str]) -> str:
     params = [keywords[p] for p in spec.params]
     if isinstance(spec, FunctionSpec) and spec.writes_into:
         params += ["out=None", "accumulate=False"]
@@ -900,6 +912,49 @@ def emit_function(
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text
+
+
+# The most parameters a function binds by keyword and still holds its body:
+# Python binds each keyword argument by searching the parameters, so a call
+# by keyword is quadratic in their number (2,000 keywords: 1.9 ms a call).
+KEYWORD_BODY_LIMIT = 32
+
+
+def _twins(spec: Function, keywords: Mapping[Node, str], body: list[str]) -> tuple[str, str]:
+    """``f(*, x, W)`` and its twin ``f_dict(feed, /)``, which takes the arrays in one
+    dict keyed by their names in the program.
+
+    The body is printed once: in ``f`` while it has at most
+    `KEYWORD_BODY_LIMIT` parameters (``f_dict`` then calls ``f``), else in
+    ``f_dict``, which reads each array from the dict in a line of its own, so
+    that a call stays linear in the number of variables (``f`` then calls
+    ``f_dict``).
+    """
+    into = isinstance(spec, FunctionSpec) and spec.writes_into
+    extra = ", out=None, accumulate=False" if into else ""
+    twin = f"{spec.name}{DICT_SUFFIX}"
+    head = f"def {twin}(feed, /{extra}):\n"
+    head += (
+        f'    """{spec.name} with the arrays in one dict, keyed by their names in the program."""\n'
+    )
+    if len(spec.params) <= KEYWORD_BODY_LIMIT:
+        passed = [f"{keywords[p]}=feed[{p.attr('name')!r}]" for p in spec.params]
+        passed += ["out=out", "accumulate=accumulate"] if into else []
+        call = _call_lines(spec.name, passed)
+        return _emit_function(spec, keywords, body), head + "".join(f"    {c}\n" for c in call)
+    unpacked = [f"{keywords[p]} = feed[{p.attr('name')!r}]" for p in spec.params]
+    dict_fn = head + "".join(f"    {line}\n" for line in [*unpacked, *body])
+    by_name = ", ".join(f"{p.attr('name')!r}: {keywords[p]}" for p in spec.params)
+    passed = ["{" + by_name + "}"] + (["out", "accumulate"] if into else [])
+    return _emit_function(spec, keywords, _call_lines(twin, passed)), dict_fn
+
+
+def _call_lines(name: str, args: Sequence[str]) -> list[str]:
+    """``return name(a, b)``, one argument a line when they are many."""
+    one = f"return {name}({', '.join(args)})"
+    if len(one) <= 90:
+        return [one]
+    return [f"return {name}(", *(f"    {a}," for a in args), ")"]
 
 
 def emit_module(
@@ -911,5 +966,6 @@ def emit_module(
     """A module: the docstring ``doc``, ``import numpy as np``, the functions."""
     parts = [_docstring(doc), "", "import numpy as np", ""]
     for fn in functions:
-        parts += ["", emit_function(fn, keywords, variables).rstrip("\n"), ""]
+        for text in _twins(fn, keywords, _function_body(fn, keywords, variables)):
+            parts += ["", text.rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -201,30 +201,28 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
 
 
 FLOAT64 = np.dtype(np.float64)
+FLOAT64_SCALAR = np.float64
 
 
 class FeedPlan:
     """What checking a feed of one compiled function takes, decided at compile time.
 
-    Per accepted keyword (the program's names, and their NFKC spellings) the
-    Python keyword it is passed by; per variable the shape it must have, as
-    integers and dim names.  A feed of float64 ndarrays that fits is checked
-    with dict lookups and shape compares (about a microsecond for a few
-    variables, linear in their number); anything else (other dtypes, lists,
-    a misfit, a dim that is a polynomial) takes `check_feed`, which converts
-    or raises the `FeedError` that says what is wrong.
+    Per variable, its name and the shape it must have, as integers and dim
+    names.  A feed of float64 ndarrays by the program's names that fits is
+    checked with one dict lookup and a shape compare each (under a
+    microsecond for a few variables, linear in their number) and passed on
+    as it is, to the module's ``*_dict`` functions; anything else (other
+    dtypes, lists, NFKC spellings of a name, a misfit, a dim that is a
+    polynomial) takes `check_feed`, which converts or raises the
+    `FeedError` that says what is wrong.
     """
 
-    def __init__(self, lowered: LoweredProgram, keywords: Mapping[str, str]):
-        self.keyword: dict[str, str] = {}
+    def __init__(self, lowered: LoweredProgram):
+        # per variable: its name, and the shape it must have (integers and dim names)
         self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
         self.simple = True
         for v in lowered.variables:
             name = v.attr("name")
-            # Interned, as the emitted code's parameter names are: CPython binds a
-            # keyword by pointer when it can, and by comparing strings when not.
-            kw = sys.intern(keywords[name])
-            self.keyword[name] = self.keyword[unicodedata.normalize("NFKC", name)] = kw
             template: list[int | str] = []
             for d in v.type.dims:
                 if d.value is not None:
@@ -233,32 +231,30 @@ class FeedPlan:
                     template.append(d.terms[0][0][0])
                 else:
                     self.simple = False
-            self.shapes.append((kw, tuple(template)))
+            self.shapes.append((sys.intern(name), tuple(template)))
         self.count = len(self.shapes)
 
-    def fast(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
-        """``feed`` by keyword if it is float64 arrays that fit; None to take the long way."""
+    def fast(self, feed: Mapping[str, Any]) -> Mapping[str, np.ndarray] | None:
+        """``feed`` itself if it is float64 arrays that fit, by the program's names;
+        None to take the long way (`check_feed`: conversions, other spellings, errors)."""
         if not self.simple or len(feed) != self.count:
             return None
-        keyword = self.keyword
-        kwargs: dict[str, np.ndarray] = {}
-        for key, value in feed.items():
-            if type(value) is not np.ndarray or value.dtype is not FLOAT64 or key not in keyword:
+        sizes: dict[str, int] | None = None
+        for name, template in self.shapes:
+            value = feed.get(name)
+            if type(value) is not np.ndarray or value.dtype is not FLOAT64:
                 return None
-            kwargs[keyword[key]] = value
-        if len(kwargs) != self.count:  # two spellings of one name
-            return None
-        sizes: dict[str, int] = {}
-        for kw, template in self.shapes:
-            shape = kwargs[kw].shape
+            shape = value.shape
             if shape == template:
                 continue
             if len(shape) != len(template):
                 return None
+            if sizes is None:
+                sizes = {}
             for got, want in zip(shape, template):
                 if got != (want if type(want) is int else sizes.setdefault(want, got)):
                     return None
-        return kwargs
+        return feed
 
 
 def _fed_ids(fed: Mapping[str, np.ndarray]) -> set[int]:
@@ -273,6 +269,8 @@ def _fed_ids(fed: Mapping[str, np.ndarray]) -> set[int]:
 
 def _own(x: Any, fed: set[int] | None) -> Any:
     """A returned value as the API returns it; copied if it is (a view of) a fed array."""
+    if type(x) is FLOAT64_SCALAR:
+        return x
     if type(x) is np.ndarray and x.dtype is FLOAT64 and x.ndim:
         if fed is not None and (id(x) in fed or (x.base is not None and id(x.base) in fed)):
             return x.copy()
@@ -297,7 +295,7 @@ class CompiledFunction:
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
-        self._plan = FeedPlan(lowered, compiled.param_names)
+        self._plan = FeedPlan(lowered)
         self._scalar = compiled.output_type.is_scalar
         self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
 
@@ -317,25 +315,27 @@ class CompiledFunction:
     def mode(self) -> str:
         return self.compiled.mode
 
-    def _kwargs(
-        self, feed: Mapping[str, Any]
-    ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
-        arrays, _ = check_feed(self.lowered, feed)
-        names = self.compiled.param_names
-        return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
+    def _arrays(self, feed: Mapping[str, Any]) -> Mapping[str, np.ndarray]:
+        """The arrays by program name: ``feed`` itself when the compile-time plan
+        passes it, else as `check_feed` converts them (or the error it raises)."""
+        arrays = self._plan.fast(feed)
+        if arrays is None:
+            checked, _ = check_feed(self.lowered, feed)
+            arrays = {v.attr("name"): a for v, a in checked.items()}
+        return arrays
 
     def _checked(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """The arrays by Python keyword: the compile-time plan, or `check_feed`."""
-        kwargs = self._plan.fast(feed)
-        return self._kwargs(feed)[0] if kwargs is None else kwargs
+        """The arrays by Python keyword."""
+        names = self.compiled.param_names
+        return {names[name]: a for name, a in self._arrays(feed).items()}
 
-    def _fed(self, kwargs: Mapping[str, np.ndarray]) -> set[int] | None:
+    def _fed(self, arrays: Mapping[str, np.ndarray]) -> set[int] | None:
         """What `_own` must not return uncopied: None where nothing can alias a fed array."""
-        return _fed_ids(kwargs) if self.copy and self.compiled.may_alias else None
+        return _fed_ids(arrays) if self.copy and self.compiled.may_alias else None
 
     def __call__(self, /, **feed: Any) -> Any:
-        kwargs = self._checked(feed)
-        return _own(self.module.value(**kwargs), self._fed(kwargs))
+        arrays = self._arrays(feed)
+        return _own(self.module.value_dict(arrays), self._fed(arrays))
 
     def value_and_grad(
         self,
@@ -357,23 +357,26 @@ class CompiledFunction:
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
             )
-        kwargs = self._plan.fast(feed)
-        if kwargs is None:
-            kwargs = self._kwargs(feed)[0]
+        arrays = self._plan.fast(feed)
+        if arrays is None:
+            arrays = self._arrays(feed)
         if out is not None:
-            return self._into(kwargs, out, accumulate, feed)
-        value, grads = self.module.value_and_grad(**kwargs)
-        fed = self._fed(kwargs)
-        if fed is None:  # the common case, inlined: float64 arrays pass as they are
-            return _own(value, None), {
-                k: g if type(g) is np.ndarray and g.dtype is FLOAT64 and g.ndim else as_result(g)
-                for k, g in grads.items()
-            }
-        return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}
+            return self._into(arrays, out, accumulate, feed)
+        value, grads = self.module.value_and_grad_dict(arrays)
+        if self.copy and self.compiled.may_alias:
+            fed = _fed_ids(arrays)
+            return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}
+        # the common case, inlined: float64 arrays and NumPy scalars pass as they are
+        if type(value) is not FLOAT64_SCALAR:
+            value = _own(value, None)
+        for g in grads.values():
+            if type(g) is not np.ndarray or g.dtype is not FLOAT64 or not g.ndim:
+                return value, {k: _own(g, None) for k, g in grads.items()}
+        return value, grads
 
     def _into(
         self,
-        kwargs: dict[str, np.ndarray],
+        arrays: Mapping[str, np.ndarray],
         out: Mapping[str, np.ndarray],
         accumulate: bool,
         feed: Mapping[str, Any],
@@ -384,10 +387,9 @@ class CompiledFunction:
             raise FeedError(
                 f"out: expected a dict with an array for each of {', '.join(self.wrt)}, got {given}"
             )
-        names = self.compiled.param_names
         fed = _fed_ids({k: a for k, a in feed.items() if isinstance(a, np.ndarray)})
         for name in self.wrt:
-            buffer, shape = out[name], np.shape(kwargs[names[name]])
+            buffer, shape = out[name], np.shape(arrays[name])
             array = isinstance(buffer, np.ndarray)
             if not array or buffer.dtype != FLOAT64 or buffer.shape != shape:
                 got = (
@@ -401,9 +403,9 @@ class CompiledFunction:
             if not buffer.flags.writeable or id(buffer) in fed or id(buffer.base) in fed:
                 raise FeedError(f"out[{name!r}]: expected a writeable array that is not fed")
         if self.mode == "reverse":
-            value, _ = self.module.value_and_grad(**kwargs, out=out, accumulate=accumulate)
+            value, _ = self.module.value_and_grad_dict(arrays, out=out, accumulate=accumulate)
         else:  # forward mode's value_and_grad builds each gradient entry by entry
-            value, grads = self.module.value_and_grad(**kwargs)
+            value, grads = self.module.value_and_grad_dict(arrays)
             for name in self.wrt:
                 if accumulate:
                     out[name][...] += grads[name]
@@ -430,9 +432,10 @@ class CompiledFunction:
         self, feed: Mapping[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
         """The arrays by Python keyword (the fast plan when it fits) and by variable."""
-        kwargs = self._checked(feed)
+        arrays = self._arrays(feed)
         names = self.compiled.param_names
-        return kwargs, {v: kwargs[names[v.attr("name")]] for v in self.lowered.variables}
+        kwargs = {names[name]: a for name, a in arrays.items()}
+        return kwargs, {v: arrays[v.attr("name")] for v in self.lowered.variables}
 
     def _tangents(
         self, what: str, given: Any, arrays: Mapping[Node, np.ndarray]
