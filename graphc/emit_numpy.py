@@ -144,6 +144,7 @@ class NumpyPrinter:
         # A batched node (one that reads a seed of identity directions) -> its seed.
         self.batch: dict[Node, Node] = {}
         self.exprs: dict[Node, Expr] = {}  # what each node printed as, so far
+        self.returned: set[Node] = set()  # the function's outputs: arrays the caller owns
 
     # ---- the kinds --------------------------------------------------------------
     def wrap(self, e: Expr, at_least: int) -> str:
@@ -386,6 +387,7 @@ def function_body(
     statements: list[_Statement] = []
     stored: dict[Node, str] = {}
     printer.exprs = exprs
+    printer.returned = set(outputs)
     for node in order:
         args = [exprs[a] for a in node.args]
         if node in directions:

@@ -573,12 +573,15 @@ def _broadcast_impl(ctx, node, g):
 
 
 def _broadcast_emit(p, node, g):
+    """A vector spread along an axis is a read-only view (``np.broadcast_to``): what
+    reads it (a product, a sum) needs no copy; a returned one is a fresh array."""
     axis, t = node.attr("axis"), node.type
     if axis is None:
         return p.call("np.full", p.raw(p.shape(t)), g)
-    if axis == 0:
-        return p.call("np.tile", g, p.raw(f"({p.dim(t.dims[0])}, 1)"))
-    return p.call("np.tile", p.postfix(g, "[:, None]"), p.raw(f"(1, {p.dim(t.dims[1])})"))
+    spread = p.call(
+        "np.broadcast_to", g if axis == 0 else p.postfix(g, "[:, None]"), p.raw(p.shape(t))
+    )
+    return p.postfix(spread, ".copy()") if node in p.returned else spread
 
 
 # broadcast: spread a scalar to a shape, or a vector along a matrix axis
