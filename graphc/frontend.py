@@ -307,6 +307,7 @@ class _Program:
         self.sizes = dict(sizes or {})  # sizes that replace the declared ones (graphc compare)
         self.dims: dict[str, Dim] = {}
         self.variables: list[Node] = []
+        self.sized: set[str] = set()  # the dim names in the shapes of the variables so far
         self.values: dict[str, Node] = {}  # variables and intermediates
         self.functions: dict[str, _Function] = {}
         self.declared_at: dict[str, tuple[int, int]] = {}
@@ -415,6 +416,7 @@ class _Program:
             name = self.claim(token, kind)
             node = ops.var(name=name, kind=kind, type=Type(dims))
             self.variables.append(node)
+            self.sized.update(node.type.names)
             self.values[name] = node
 
     def _input_decl(self, tree: Tree) -> None:
@@ -668,8 +670,7 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
             return self.term(program.values[name], meta)
         if name in program.dims:
             size = program.dims[name]
-            sized = {n for v in program.variables for n in v.type.names}
-            unsized = [n for n in size.names if n not in sized]
+            unsized = [n for n in size.names if n not in program.sized]
             if unsized:
                 raise ShapeError(
                     f"dim {unsized[0]} has no size here: give it one (dim {unsized[0]} = …)"
@@ -691,8 +692,7 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
     def split_name(self, token: Token, meta) -> Term:
         """Read an undeclared name as a product of declared ones (``Wx`` -> W x)."""
         word = str(token)
-        known = set(self.scope) | set(self.program.values)
-        readings = _readings(word, known)
+        readings = _readings(word, _Known(self.scope, self.program.values))
         if not readings:
             raise self.program.unknown(word, token.line, token.column)
         if len(readings) > 1:
@@ -790,6 +790,20 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
 
 # An operand is quoted in messages as written, up to this many characters;
 # a longer one keeps its two ends (so lowering a long expression stays linear).
+def _plain_helpers(cls: type, rules: set[str]) -> None:
+    """A class decorated by ``v_args`` has every method wrapped, helpers too, and
+    Lark builds a fresh wrapper (``functools.update_wrapper``) at each access:
+    the methods that no grammar rule names are made plain methods again."""
+    for name, attribute in list(vars(cls).items()):
+        if name not in rules and hasattr(attribute, "visit_wrapper"):
+            setattr(cls, name, attribute.base_func)
+
+
+_RULES = set(re.findall(r"->\s*(\w+)", grammar_text()))
+_RULES |= set(re.findall(r"^\??(\w+)\s*:", grammar_text(), re.M))
+_plain_helpers(ExpressionLowering, _RULES)
+_plain_helpers(_DimLowering, _RULES)
+
 QUOTE_LIMIT = 160
 
 
@@ -802,7 +816,17 @@ def _quote(source: str, start: int, end: int) -> str:
     return f"{head} … {tail}"
 
 
-def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:
+class _Known:
+    """The names in scope, for membership tests (not copied for every undeclared name)."""
+
+    def __init__(self, *scopes: Mapping[str, Any]):
+        self.scopes = scopes
+
+    def __contains__(self, name: str) -> bool:
+        return any(name in scope for scope in self.scopes)
+
+
+def _readings(word: str, known: Any, limit: int = 8) -> list[list[str]]:
     """Every way to write ``word`` as a concatenation of two or more known names."""
     n = len(word)
     ways: list[list[list[str]]] = [[] for _ in range(n + 1)]
