@@ -1206,6 +1206,52 @@ inv = define(
     )
 )
 
+
+def _solve_infer(a: Type, b: Type) -> Type:
+    _square(a, "solve")
+    if b.is_scalar or (b.is_vector and b.row) or b.dims[0] != a.dims[0]:
+        raise ShapeMismatch("cannot solve {0} X = {1}: the right side needs the matrix's rows")
+    return b
+
+
+def _solve_jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
+    a, _ = node.args
+    change = total([tb, None if ta is None else -(ta @ node)])  # dB − dA X
+    return None if change is None else solve(a, change)
+
+
+def _solve_vjp(node: Node, g: Node) -> tuple[Node, Node]:
+    a, _ = node.args
+    g_b = solve(a.T, g)
+    return -(g_b @ node.T), g_b
+
+
+def _solve_batched(p, node: Node, batched, a, b):
+    """Directions of a vector right side stacked as rows: solve them as columns."""
+    if batched[0]:
+        raise NotImplementedError("solve with a matrix that carries directions")
+    if node.type.is_vector:
+        return p.postfix(p.call("np.linalg.solve", a, p.postfix(b, ".T")), ".T")
+    return p.call("np.linalg.solve", a, b)  # NumPy solves a stack of matrices
+
+
+# solve: X = A⁻¹ B without forming A⁻¹ (LU, as np.linalg.solve does).
+# dX = A⁻¹ (dB − dA X);  B̄ = A⁻ᵀ ḡ,  Ā = −B̄ Xᵀ.
+solve = define(
+    Op(
+        "solve",
+        infer=_solve_infer,
+        impl=lambda ctx, node, a, b: np.linalg.solve(a, b),
+        emit=call("np.linalg.solve"),
+        jvp=_solve_jvp,
+        vjp=_solve_vjp,
+        to_sympy=lambda sp, node, a, b: a.inv() * b,
+        arity=2,
+        math=notation.function("solve"),
+        emit_batched=_solve_batched,
+    )
+)
+
 # det: |A|.  d|A| = |A| tr(A⁻¹ dA);  Ā = ḡ |A| A⁻ᵀ.
 det = define(
     Op(
