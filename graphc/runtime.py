@@ -31,6 +31,7 @@ from graphc.autodiff import cotangent_seed, tangent_name
 from graphc.compiler import CompiledModule, build_module, derivative_labels
 from graphc.derivation import Derivation, derivation
 from graphc.derive import DerivedGraph, derive
+from graphc.emit_numpy import KEYWORD_BODY_LIMIT
 from graphc.errors import DifferentiationError, FeedError, did_you_mean
 from graphc.evaluate import as_result, evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -298,6 +299,12 @@ class CompiledFunction:
         self._plan = FeedPlan(lowered)
         self._scalar = compiled.output_type.is_scalar
         self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
+        # A checked feed is keyed by program names.  Where those are the module's
+        # keywords and value_and_grad holds the body (a few variables), it is
+        # called with them directly; else its f_dict twin reads them (linear).
+        self._by_keyword = len(lowered.variables) <= KEYWORD_BODY_LIMIT and all(
+            name == keyword for name, keyword in compiled.param_names.items()
+        )
 
     @property
     def source(self) -> str:
@@ -362,7 +369,10 @@ class CompiledFunction:
             arrays = self._arrays(feed)
         if out is not None:
             return self._into(arrays, out, accumulate, feed)
-        value, grads = self.module.value_and_grad_dict(arrays)
+        if self._by_keyword:
+            value, grads = self.module.value_and_grad(**arrays)
+        else:
+            value, grads = self.module.value_and_grad_dict(arrays)
         if self.copy and self.compiled.may_alias:
             fed = _fed_ids(arrays)
             return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}

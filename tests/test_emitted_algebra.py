@@ -106,3 +106,21 @@ def test_a_returned_spread_is_an_array_of_its_own():
     np.testing.assert_array_equal(r, [[1, 2, 3], [1, 2, 3]])
     np.testing.assert_array_equal(c, [[1] * 4, [2] * 4, [3] * 4])
     assert r.flags.writeable and c.flags.writeable and r.flags.owndata and c.flags.owndata
+
+
+def test_ridge_solves_instead_of_inverting():
+    # w = (XᵀX + λ XᵀX)⁻¹ Xᵀ y: one solve for the vector Xᵀ y, never np.linalg.inv
+    text = "dim n = 6\ndim m = 4\ninput X : [n, m]\ninput y : [n]\nparam lam : []\n"
+    text += "w = inv(Xᵀ X + lam Xᵀ X) Xᵀ y\nJ = sum(w ∘ w)\n"
+    code = gradient_code(text)
+    assert "np.linalg.inv" not in code
+    assert "w = np.linalg.solve(t2, t1 @ y)" in code
+    assert "np.linalg.solve(t2.T, dJ_dw)" in code  # the adjoint solve
+    X, y = RNG.normal(size=(6, 4)), RNG.normal(size=6)
+    _, grads = graphc.compile(text).value_and_grad(X=X, y=y, lam=np.float64(0.3))
+
+    def loss(lam: float) -> float:
+        return float(np.sum(np.linalg.solve((1 + lam) * X.T @ X, X.T @ y) ** 2))
+
+    slope = (loss(0.3 + 1e-6) - loss(0.3 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(grads["lam"], slope, rtol=1e-6)
