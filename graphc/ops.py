@@ -1247,7 +1247,7 @@ solve = define(
         vjp=_solve_vjp,
         to_sympy=lambda sp, node, a, b: a.inv() * b,
         arity=2,
-        math=notation.function("solve"),
+        math=notation.solve("⁻¹", "-1"),
         emit_batched=_solve_batched,
     )
 )
