@@ -331,6 +331,14 @@ class CompiledFunction:
             arrays = {v.attr("name"): a for v, a in checked.items()}
         return arrays
 
+    def _kwargs(
+        self, feed: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
+        """The arrays by Python keyword and by variable, as `check_feed` gives them."""
+        arrays, _ = check_feed(self.lowered, feed)
+        names = self.compiled.param_names
+        return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
+
     def _checked(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The arrays by Python keyword."""
         names = self.compiled.param_names
