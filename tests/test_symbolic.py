@@ -107,6 +107,8 @@ CASES = [
     ("stop", ops.stop(x), True),
     ("amax", ops.amax(z), False),
     ("inv", ops.inv(A), True),
+    ("solve", ops.solve(A, x), True),
+    ("solve", ops.solve(A, ops.transpose(C)), True),
     ("det", ops.det(A), True),
     ("logdet", ops.logdet(A), True),
     ("logdet", ops.logdet(ops.neg(A)), True),  # log |det A| of a negative determinant
