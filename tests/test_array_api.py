@@ -325,3 +325,18 @@ def test_jvp_and_vjp_on_strict_arrays(mode):
     _, want_grads = reference.vjp(cotangent, **feed)
     for w in want_grads:
         np.testing.assert_allclose(np.asarray(grads[w]), want_grads[w], rtol=1e-12, atol=1e-14)
+
+
+def test_results_never_alias_fed_tensors():
+    # As with NumPy arrays (tests/test_feeds.py): a result that is a fed tensor, or a
+    # view of one, is copied; fn.copy = False returns it as the module does.
+    torch = pytest.importorskip("torch", reason="PyTorch is optional (docs/backends.md)")
+    same = graphc.compile("dim n\ninput x : [n]\ny = x", backend="array-api")
+    x = torch.arange(3.0, dtype=torch.float64)
+    assert same(x=x).data_ptr() != x.data_ptr()
+    flipped = graphc.compile("dim n\nparam A : [n, n]\ny = Aᵀ", backend="array-api")
+    A = torch.arange(4.0, dtype=torch.float64).reshape(2, 2)
+    got = flipped(A=A)
+    assert got.data_ptr() != A.data_ptr() and torch.equal(got, A.T)
+    flipped.copy = False
+    assert flipped(A=A).data_ptr() == A.data_ptr()
