@@ -165,12 +165,4 @@ class ArrayApiPrinter(NumpyPrinter):
         ]
 
 
-def module_header_line() -> str:
-    """What the array-API module's docstring says its arguments are."""
-    return (
-        "Keyword arguments are arrays of one real floating dtype from any library that"
-        " array-api-compat knows (NumPy, PyTorch, JAX, CuPy, Dask); a vector is 1-D."
-    )
-
-
-__all__ = ["ArrayApiPrinter", "NotInStandard", "module_header_line"]
+__all__ = ["ArrayApiPrinter", "NotInStandard"]
