@@ -8,7 +8,8 @@ suite's `mlp`), the gradient by:
 * graphc's array-API module on PyTorch CPU tensors (target: ≤ 1.1 × PyTorch eager);
 * PyTorch eager autograd of the same forward function (`benchmarks/peers.py`).
 
-Each is the median of ``--repeats`` calls after one warm-up call, with the
+Each is the median of ``--repeats`` calls after one warm-up call (the routes
+interleaved, one call of each per round), with the
 same number of threads for NumPy's BLAS and PyTorch (``--threads``, default 1:
 the project's machine is shared); the results must agree before anything is
 timed.  ``--write docs/backends.md`` records the table in that page.
@@ -68,14 +69,18 @@ def mlp_text(layers: int, width: int, batch: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def median_seconds(call, repeats: int) -> float:
-    call()  # warm-up: caches, lazy imports
-    times = []
+def median_seconds(calls: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Each call's median time over ``repeats`` rounds, the calls interleaved in every
+    round, so that a change of the machine's load reaches every route alike."""
+    for call in calls.values():
+        call()  # warm-up: caches, lazy imports
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def measure(layers: int, width: int, batch: int, repeats: int, threads: int) -> dict[str, Any]:
@@ -100,7 +105,7 @@ def measure(layers: int, width: int, batch: int, repeats: int, threads: int) -> 
         np.testing.assert_allclose(value, want_value, rtol=1e-10, err_msg=name)
         for k, g in want_grads.items():
             np.testing.assert_allclose(grads[k], g, rtol=1e-8, atol=1e-10, err_msg=f"{name} {k}")
-    seconds = {name: median_seconds(call, repeats) for name, call in calls.items()}
+    seconds = median_seconds(calls, repeats)
     ratios = {
         f"{route} / {reference}": seconds[route] / seconds[reference]
         for route, reference in (

@@ -12,6 +12,7 @@ results.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,3 +87,19 @@ def test_the_page_shows_what_the_benchmark_rendered():
     )
     assert set(results["ratios"]) == set(bench.TARGETS)
     assert "8 tanh layers of 512, batch 256" in results["workload"]
+
+
+def test_the_benchmark_runs_quick():
+    # Not a timing test: the script runs, every route agrees with the hand-written
+    # gradient (it checks that before timing), and it prints both ratios.
+    pytest.importorskip("torch", reason="PyTorch is optional: pip install '.[test,torch]'")
+    script = ROOT / "benchmarks" / "backends.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--quick", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| array-api on NumPy / NumPy module |" in run.stdout
+    assert "| array-api on torch / torch eager |" in run.stdout
