@@ -58,7 +58,8 @@ class Op:
     emit_into    emit_into(printer, node, target, *arg_exprs) -> Expr | None:
                  the call that writes the result into the array ``target``
                  (a ufunc's ``out=``: ``np.matmul(a, b, out=out['W'])``);
-                 None, or no such field, prints ``target[...] = …``
+                 None, or no such field, prints ``target[...] = …``; the
+                 NumPy module's only (the array-API one has no ``out=``)
     emit_array_api  emit(printer, node, *arg_exprs) for the array-API module
                  (graphc.emit_array_api), where ``emit`` does not translate
                  call by call into the standard; None: ``emit``, translated
