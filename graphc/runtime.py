@@ -465,10 +465,13 @@ def _fed_ids(fed: Mapping[str, Any]) -> set[int]:
 def _own(x: Any, fed: set[int] | None, like: Any = None) -> Any:
     """A returned value as the API returns it (`_result`); copied if it is (a view of)
     a fed array."""
-    if type(x) is np.ndarray and x.ndim and x.dtype.kind == "f":
+    kind = type(x)
+    if kind is np.ndarray and x.ndim and x.dtype.kind == "f":
         if fed is not None and (id(x) in fed or (x.base is not None and id(x.base) in fed)):
             return x.copy()
         return x
+    if (kind is np.float64 or kind is np.float32) and (like is None or x.dtype is like.dtype):
+        return x  # a NumPy scalar in the call's dtype: nothing to convert, never aliased
     if fed is not None and _foreign(x) and (id(x) in fed or id(_base(x)) in fed):
         import array_api_compat
 
