@@ -153,7 +153,7 @@ def elementwise(
     Both derivative rules come from them, so they cannot drift apart.  Its
     arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``verb`` names it
     in shape errors ("cannot multiply …"); ``facts`` are further `Op` facts
-    (commutative, bilinear).
+    (commutative, bilinear) and fields (emit_array_api).
     """
 
     verb = verb or f"apply {name} to"
@@ -226,7 +226,8 @@ def bilinear(
     **facts: Any,
 ) -> Callable[..., Node]:
     """A product a·b, linear in each operand, given its transposes:
-    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b."""
+    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b.  ``facts``
+    are further `Op` fields (emit_array_api)."""
 
     def jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
         a, b = node.args
@@ -436,7 +437,7 @@ eye = define(
         "eye",
         infer=lambda *, dim: matrix(dim, dim),
         impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
-        emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+        emit=lambda p, node: p.made("np.eye", p.raw(p.dim(node.attr("dim")))),  # inputs' dtype
         to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
@@ -581,7 +582,17 @@ def _broadcast_emit(p, node, g):
     spread = p.call(
         "np.broadcast_to", g if axis == 0 else p.postfix(g, "[:, None]"), p.raw(p.shape(t))
     )
-    return p.postfix(spread, ".copy()") if node in p.returned else spread
+    return p.copied(spread) if node in p.returned else spread
+
+
+def _broadcast_emit_array_api(p, node, g):
+    """xp.full takes a Python number only: an array scalar is spread by broadcast_to."""
+    arg = node.args[0]
+    if node.attr("axis") is not None:
+        return _broadcast_emit(p, node, g)  # xp.broadcast_to
+    if arg.op.leaf and arg.op.name != "var":  # a literal or a dim: a Python number
+        return p.made("full", p.raw(p.shape(node.type)), g)
+    return p.call("broadcast_to", g, p.raw(p.shape(node.type)))
 
 
 # broadcast: spread a scalar to a shape, or a vector along a matrix axis
@@ -591,6 +602,7 @@ broadcast = linear(
     infer=_broadcast_infer,
     impl=_broadcast_impl,
     emit=_broadcast_emit,
+    emit_array_api=_broadcast_emit_array_api,
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
@@ -652,6 +664,11 @@ def _matmul_into(p, node, target, a, b):
     return p.call("np.multiply.outer" if _is_outer(node) else "np.matmul", a, b, out=target)
 
 
+def _matmul_emit_array_api(p, node, a, b):
+    """The outer product x yᵀ as a broadcast product (the main namespace has no outer)."""
+    return p.infix("*", p.postfix(a, "[:, None]"), b) if _is_outer(node) else p.infix("@", a, b)
+
+
 # matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).
 # ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
 matmul = bilinear(
@@ -662,6 +679,7 @@ matmul = bilinear(
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
     emit_into=_matmul_into,
+    emit_array_api=_matmul_emit_array_api,
     math=notation.kind("product"),
     emit_batched=lambda p, node, batched, a, b: _matmul_batched(p, node, batched, a, b),
 )
@@ -742,6 +760,25 @@ def _concat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
     return tuple(pieces)
 
 
+def _concat_emit_array_api(p, node, *xs):
+    """xp.concat joins arrays of one rank: a scalar becomes a 1-vector, a row vector a 1-row
+    matrix (a literal one made in the inputs' dtype)."""
+    pieces = []
+    for arg, x in zip(node.args, xs):
+        if arg.type.is_scalar:
+            one = vector(1)
+            pieces.append(
+                p.fill(arg.attr("value"), one)
+                if arg.op.constant
+                else p.call("reshape", x, p.raw("(1,)"))
+            )
+        elif arg.type.is_vector and node.type.is_matrix:
+            pieces.append(p.postfix(x, "[None, :]"))
+        else:
+            pieces.append(x)
+    return p.call("concat", p.list(pieces), axis="0")
+
+
 # concat: [a; b; c], vertical concatenation;  transpose: the slices.
 concat = linear(
     "concat",
@@ -752,6 +789,7 @@ concat = linear(
     ),
     transpose_rule=_concat_vjp,
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
+    emit_array_api=_concat_emit_array_api,
     arity=None,
     math=notation.kind("stack"),
     emit_batched=lambda p, node, batched, *xs: _concat_batched(p, node, batched, xs),
@@ -829,6 +867,12 @@ take = linear(
     emit=lambda p, node, a: p.postfix(
         a, f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
+    # The standard indexes every axis of a matrix: rows[start:stop, :].
+    emit_array_api=lambda p, node, a: p.postfix(
+        a,
+        f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}"
+        f"{', :' if node.args[0].type.is_matrix else ''}]",
+    ),
     emit_batched=lambda p, node, batched, a: p.postfix(
         a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
@@ -848,6 +892,9 @@ index = linear(
     infer=_index_infer,
     impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
+    emit_array_api=lambda p, node, a: p.postfix(
+        a, f"[{p.dim(node.attr('at'))}{', :' if node.args[0].type.is_matrix else ''}]"
+    ),
     emit_batched=lambda p, node, batched, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
@@ -884,6 +931,10 @@ diag = linear(
     infer=_diag_infer,
     impl=lambda ctx, node, v: np.diag(v),
     emit=call("np.diag"),
+    # The standard makes no diagonal matrix: v spread along the rows of the identity.
+    emit_array_api=lambda p, node, v: p.infix(
+        "*", p.postfix(v, "[:, None]"), p.made("eye", p.raw(p.dim(node.type.dims[0])))
+    ),
     emit_batched=lambda p, node, batched, v: p.infix(
         "*", p.postfix(v, "[:, :, None]"), p.call("np.eye", p.raw(p.dim(node.type.dims[0])))
     ),
@@ -898,6 +949,7 @@ diagpart = linear(
     infer=_diagpart_infer,
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
+    emit_array_api=lambda p, node, a: _diagonal_array_api(p, node.args[0].type, a),
     emit_batched=lambda p, node, batched, a: p.call("np.diagonal", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
     to_sympy=lambda sp, node, a: (
@@ -907,6 +959,12 @@ diagpart = linear(
     ),
     math=notation.function("diag"),
 )
+
+
+def _diagonal_array_api(p, t: Type, a):
+    """The diagonal of an n×n matrix, core functions only: every (n+1)-th entry, flattened."""
+    flat = p.call("reshape", a, p.raw("(-1,)"))
+    return p.postfix(flat, f"[:: {p.dim(t.dims[0])} + 1]")
 
 
 def _transpose_orient(v: Node, like: Type) -> Node:
@@ -924,6 +982,7 @@ trace = linear(
     infer=_trace_infer,
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
+    emit_array_api=lambda p, node, a: p.call("sum", _diagonal_array_api(p, node.args[0].type, a)),
     emit_batched=lambda p, node, batched, a: p.call("np.trace", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
@@ -1097,7 +1156,7 @@ sign = elementwise("sign", np.sign, call("np.sign"), None, _sym("sign"))
 greater = elementwise(
     "greater",
     lambda a, b: np.where(a > b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">", a, b)),  # (a > b).astype(dtype): no upcast
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
     math=notation.comparison(">", ">"),
@@ -1105,7 +1164,7 @@ greater = elementwise(
 greater_equal = elementwise(
     "greater_equal",
     lambda a, b: np.where(a >= b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">=", a, b)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
     math=notation.comparison("≥", r"\geq"),
