@@ -93,6 +93,11 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
                 f"cannot differentiate by {name}: it is not an input or param"
                 f" (declared: {declared}){hint}"
             )
+        if by_name[name].type.integer:
+            raise DifferentiationError(
+                f"cannot differentiate by {name}: it is integer data, which selects entries"
+                " and has no derivative"
+            )
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     return chosen

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from graphc.ir import Graph, Node, topological_order, use_counts
-from graphc.shapes import Dim, DimSource, Type, dim_sources
+from graphc.shapes import Dim, DimSource, Type, dim_sources, vector_axis
 
 PRECEDENCE = {
     ">": 5,
     ">=": 5,
+    "<": 5,
+    "<=": 5,
+    "==": 5,
     "+": 10,
     "-": 10,
     "*": 20,
@@ -248,10 +251,13 @@ class NumpyPrinter:
             text = self.infix("*", scale, self.call("np.eye", self.raw(n)))
         return Expr(text.text, text.prec, Diagonal(scale, vector))
 
-    def with_directions(self, a: Expr, rank: int, to_rank: int) -> Expr:
-        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``."""
+    def with_directions(self, a: Expr, rank: int, to_rank: int, down: bool = False) -> Expr:
+        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``;
+        ``down``: a vector spread across a matrix's columns (``[:, :, None]``)."""
         if rank >= to_rank:
             return a
+        if down:
+            return self.postfix(a, "[:, :, None]")
         return self.postfix(
             a, "[" + ", ".join([":"] + ["None"] * (to_rank - rank) + [":"] * rank) + "]"
         )
@@ -283,7 +289,9 @@ class NumpyPrinter:
                 vector = d.vector or any(not n.type.is_scalar for _, n in others)
                 return self.diagonal(scale, vector, self.directions(node))
         lined = [
-            self.with_directions(a, n.type.rank, node.type.rank) if b else a
+            self.with_directions(a, n.type.rank, node.type.rank, _runs_down(n.type, node.type))
+            if b
+            else a
             for a, n, b in zip(args, node.args, batched)
         ]
         return node.op.emit(self, node, *lined)
@@ -314,6 +322,11 @@ def _read_dim(
     if source.offset != 0:
         size = f"({size} - {dim_text(source.offset)})"
     return f"{size} // {dim_text(source.coeff)}" if source.coeff != 1 else size
+
+
+def _runs_down(arg: Type, out: Type) -> bool:
+    """A vector operand spread across a matrix's columns (its dim is the row dim)."""
+    return arg.is_vector and out.is_matrix and vector_axis(arg, out) == 0
 
 
 def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:

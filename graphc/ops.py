@@ -30,6 +30,7 @@ source text.  Vectors are 1-D at run time; orientation is ``node.type.row``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,10 +44,33 @@ from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vec
 OPS: dict[str, Op] = {}
 
 
-def define(op: Op) -> Callable[..., Node]:
-    """Register ``op`` and return its graph constructor."""
+def define(op: Op, index_operands: tuple[int, ...] = ()) -> Callable[..., Node]:
+    """Register ``op`` and return its graph constructor.
+
+    Integer data (``input y : [N] int``) only select: an operand is integer data
+    exactly at the positions ``index_operands`` (the ids of a gather), so no
+    operator computes with indices and no derivative flows into them.
+    """
     if op.name in OPS:
         raise ValueError(f"operator {op.name} defined twice")
+    infer = op.infer
+
+    @functools.wraps(infer)
+    def checked(*types: Type, **attrs: Any) -> Type:
+        for i, t in enumerate(types):
+            if t.integer and i not in index_operands:
+                raise ShapeMismatch(
+                    f"{{{i}}} is integer data: it selects (E[ids], pick(Z, y)), it does not"
+                    " take part in arithmetic"
+                )
+            if i in index_operands and not t.integer:
+                raise ShapeMismatch(
+                    f"{{{i}}} cannot select entries: indices are integer data"
+                    " (input ids : [n] int) or integer literals"
+                )
+        return infer(*types, **attrs)
+
+    op.infer = checked
     OPS[op.name] = op
 
     def construct(*args: Node, **attrs) -> Node:
@@ -101,7 +125,8 @@ def broadcast_to(x: Node, t: Type) -> Node:
         return broadcast(x, type=t, axis=None)
     if x.type.is_vector and t.is_vector:
         return transpose(x)  # orientation only
-    return broadcast(x, type=t, axis=0)
+    # broadcast's axis is the one replicated: the other one than the vector runs along
+    return broadcast(x, type=t, axis=1 - shapes.vector_axis(x.type, t))
 
 
 def unbroadcast(g: Node, t: Type) -> Node:
@@ -111,7 +136,7 @@ def unbroadcast(g: Node, t: Type) -> Node:
     if t.is_scalar:
         return reduce_sum(g, axis=None)
     if g.type.is_matrix and t.is_vector:
-        g = reduce_sum(g, axis=0)
+        g = reduce_sum(g, axis=1 - shapes.vector_axis(t, g.type))
     return g if g.type == t else transpose(g)
 
 
@@ -135,6 +160,42 @@ def scale(g: Node, d: Node) -> Node:
 
 def zeros(t: Type) -> Node:
     return fill(value=0.0, type=t)
+
+
+def runs_down_columns(arg: Type, out: Type) -> bool:
+    """A vector operand spread across a matrix's columns (its dim is the row dim):
+    NumPy needs it as a column, ``v[:, None]``."""
+    return arg.is_vector and out.is_matrix and shapes.vector_axis(arg, out) == 0
+
+
+def _aligned_values(node: Node, values: Sequence[Any]) -> list[Any]:
+    return [
+        np.asarray(x)[:, None] if runs_down_columns(a.type, node.type) else x
+        for a, x in zip(node.args, values)
+    ]
+
+
+def _aligned(p, node: Node, exprs: Sequence[Any]) -> tuple[Any, ...]:
+    # A batched operand (a Jacobian's sweep) the printer has lined up already.
+    batch = getattr(p, "batch", {})
+    return tuple(
+        p.postfix(x, "[:, None]") if runs_down_columns(a.type, node.type) and a not in batch else x
+        for a, x in zip(node.args, exprs)
+    )
+
+
+def _aligned_emit(emit: Callable) -> Callable:
+    def aligned(p, node, *exprs):
+        return emit(p, node, *_aligned(p, node, exprs))
+
+    return aligned
+
+
+def _aligned_into(emit_into: Callable) -> Callable:
+    def aligned(p, node, target, *exprs):
+        return emit_into(p, node, target, *_aligned(p, node, exprs))
+
+    return aligned
 
 
 def elementwise(
@@ -182,14 +243,14 @@ def elementwise(
         Op(
             name,
             infer=infer,
-            impl=lambda ctx, node, *xs: impl(*xs),
-            emit=emit,
+            impl=lambda ctx, node, *xs: impl(*_aligned_values(node, xs)),
+            emit=_aligned_emit(emit),
             jvp=jvp if partials else None,
             vjp=vjp if partials else None,
             to_sympy=to_sympy,
             arity=arity,
             elementwise=True,
-            **facts,
+            **{k: _aligned_into(f) if k == "emit_into" else f for k, f in facts.items()},
         )
     )
 
@@ -282,8 +343,9 @@ def _sym_is_matrix(sp, x) -> bool:
     return isinstance(x, (sp.MatrixBase, sp.MatrixExpr))
 
 
-def _sym_entry(sp, a, i: int, j: int, shape: tuple):
-    """Entry (i, j) of ``a`` broadcast to ``shape`` (NumPy's rules on 1-D vectors)."""
+def _sym_entry(sp, a, i: int, j: int, shape: tuple, down: bool = False):
+    """Entry (i, j) of ``a`` broadcast to ``shape``; ``down``: a vector that runs
+    down the columns (`runs_down_columns`), otherwise along the rows."""
     if not isinstance(a, sp.MatrixBase):
         return a
     if a.shape == shape:
@@ -291,7 +353,7 @@ def _sym_entry(sp, a, i: int, j: int, shape: tuple):
     flat = list(a)
     if 1 in shape:
         return flat[i + j]  # a vector of the other orientation
-    return flat[j]  # a vector spread along a matrix's rows
+    return flat[i] if down else flat[j]
 
 
 def _sym_spread(sp, node: Node, a):
@@ -314,9 +376,13 @@ def _sym_elementwise(scalar_fn: Callable, matrix_fn: Callable | None = None) -> 
     def translate(sp, node, *args):
         if any(isinstance(a, sp.MatrixBase) for a in args):
             shape = _sym_shape(sp, node.type)
+            down = [runs_down_columns(a.type, node.type) for a in node.args]
+            down += [False] * (len(args) - len(down))  # powc passes its exponent too
             return sp.Matrix(
                 *shape,
-                lambda i, j: scalar_fn(sp, *(_sym_entry(sp, a, i, j, shape) for a in args)),
+                lambda i, j: scalar_fn(
+                    sp, *(_sym_entry(sp, a, i, j, shape, d) for a, d in zip(args, down))
+                ),
             )
         if any(_sym_is_matrix(sp, a) for a in args):
             if matrix_fn is None:
@@ -859,6 +925,191 @@ index = linear(
 )
 
 
+# ---- selection by integer data: gathers and their scatter-adds -----------------------
+
+
+def _gather_infer(a: Type, ids: Type) -> Type:
+    if a.is_scalar or a.row:
+        raise ShapeMismatch(
+            "cannot select rows of {0} by {1}: it needs a column vector or a matrix"
+        )
+    if ids.rank > 1:
+        raise ShapeMismatch("cannot select rows of {0} by {1}: the ids are a vector or one id")
+    rest = a.dims[1:]
+    if ids.is_scalar:
+        return vector(rest[0]) if rest else SCALAR  # E[i]: one word vector, a column
+    return matrix(ids.dims[0], rest[0]) if rest else vector(ids.dims[0])
+
+
+def _scatter_infer(g: Type, ids: Type, *, rows: Dim) -> Type:
+    if ids.rank > 1 or (ids.is_vector and (g.is_scalar or g.dims[0] != ids.dims[0])):
+        raise ShapeMismatch("cannot scatter {0} by the ids {1}: one row of it per id")
+    if g.row:
+        raise ShapeMismatch("cannot scatter {0}: it needs a column vector, a matrix or a scalar")
+    rest = g.dims[1:] if ids.is_vector else g.dims
+    if len(rest) > 1:
+        raise ShapeMismatch("cannot scatter {0} by one id: it needs a vector or a scalar")
+    return matrix(rows, rest[0]) if rest else vector(rows)
+
+
+def _scatter_impl(ctx, node, g, ids):
+    out = np.zeros(ctx.shape(node.type))
+    np.add.at(out, np.asarray(ids, dtype=np.intp), g)  # repeated ids accumulate
+    return out
+
+
+def _scatter_emit(p, node, g, ids):
+    # np.add.at, as one expression: a bincount over flat positions (repeated ids accumulate)
+    rows = p.dim(node.attr("rows"))
+    if node.type.is_vector:
+        if node.args[1].type.is_scalar:  # one id
+            ids, g = p.list([ids]), p.list([g])
+        return p.call("np.bincount", ids, weights=g.text, minlength=rows)
+    width = p.dim(node.type.dims[1])
+    flat = p.infix(
+        "+",
+        p.infix("*", p.postfix(ids, "[..., None]"), p.raw(width)),
+        p.call("np.arange", p.raw(width)),
+    )
+    counted = p.call(
+        "np.bincount",
+        p.call("np.ravel", flat),
+        weights=p.call("np.ravel", g).text,
+        minlength=p.infix("*", p.raw(rows), p.raw(width)).text,
+    )
+    return p.call(p.postfix(counted, ".reshape").text, p.raw(rows), p.raw(width))
+
+
+# gather: E[ids], rows of E (entries of a vector) picked by integer data;
+# E̅ = the scatter-add of ḡ at the ids (repeated ids accumulate).
+gather = define(
+    Op(
+        "gather",
+        infer=_gather_infer,
+        impl=lambda ctx, node, a, ids: a[np.asarray(ids, dtype=np.intp)],
+        emit=lambda p, node, a, ids: p.postfix(a, f"[{ids.text}]"),
+        jvp=lambda node, t, t_ids: None if t is None else gather(t, node.args[1]),
+        vjp=lambda node, g: (
+            scatter_add(g, node.args[1], rows=node.args[0].type.dims[0]),
+            None,
+        ),
+        arity=2,
+        math=notation.kind("select"),
+        # linear in E: each direction's rows, picked along the axis after the directions
+        emit_batched=lambda p, node, batched, a, ids: p.postfix(a, f"[:, {ids.text}]"),
+    ),
+    index_operands=(1,),
+)
+
+# scatter_add: the transpose of gather: zeros of ``rows`` rows, ḡ's rows added at the ids.
+scatter_add = define(
+    Op(
+        "scatter_add",
+        infer=_scatter_infer,
+        impl=_scatter_impl,
+        emit=_scatter_emit,
+        jvp=lambda node, t, t_ids: (
+            None if t is None else scatter_add(t, node.args[1], rows=node.attr("rows"))
+        ),
+        vjp=lambda node, g: (gather(g, node.args[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.Notation("scatter", "onehot", r"\mathrm{onehot}"),
+        emit_batched=lambda p, node, batched, g, ids: _scatter_batched(p, node, g, ids),
+    ),
+    index_operands=(1,),
+)
+
+
+def _scatter_batched(p, node: Node, g, ids):
+    """Each direction's scatter-add at once: the one-hot matrix of the ids, transposed,
+    times every direction (a bincount has no axis of directions)."""
+    rows = p.dim(node.attr("rows"))
+    grad, by = node.args
+    if by.type.is_scalar:  # one id: eᵢ gᵀ for each direction
+        hit = p.infix("==", p.call("np.arange", p.raw(rows)), ids)
+        if grad.type.is_scalar:
+            return p.infix("*", hit, p.postfix(g, "[:, None]"))
+        return p.infix("*", p.postfix(hit, "[:, None]"), p.postfix(g, "[:, None, :]"))
+    onehot = p.infix("==", p.postfix(ids, "[:, None]"), p.call("np.arange", p.raw(rows)))
+    if grad.type.is_vector:  # [k, n] @ [n, V]
+        return p.infix("@", g, p.call(p.postfix(onehot, ".astype").text, p.raw("float")))
+    return p.infix("@", p.call(p.postfix(onehot, ".T.astype").text, p.raw("float")), g)
+
+
+def _pick_infer(z: Type, ids: Type) -> Type:
+    if not z.is_matrix or not ids.is_vector or ids.dims[0] != z.dims[0]:
+        raise ShapeMismatch(
+            "pick takes a matrix [N×K] and one integer id per row [N]: not {0} and {1}"
+        )
+    return vector(z.dims[0])
+
+
+def _unpick_infer(g: Type, ids: Type, *, cols: Dim) -> Type:
+    if not g.is_vector or g.row or not ids.is_vector or ids.dims[0] != g.dims[0]:
+        raise ShapeMismatch("cannot spread {0} by the ids {1}: one entry per id")
+    return matrix(g.dims[0], cols)
+
+
+def _one_hot(p, ids, cols: Dim):
+    return p.infix("==", p.call("np.arange", p.raw(p.dim(cols))), p.postfix(ids, "[:, None]"))
+
+
+# pick: pick(Z, y) = [Z[i, yᵢ]]ᵢ, one entry per row (the true class's logit);
+# Z̄ = ḡ put at (i, yᵢ), zeros elsewhere.
+pick = define(
+    Op(
+        "pick",
+        infer=_pick_infer,
+        impl=lambda ctx, node, z, ids: z[
+            np.arange(ctx.dim(node.type.dims[0])), np.asarray(ids, dtype=np.intp)
+        ],
+        emit=lambda p, node, z, ids: p.postfix(
+            z, f"[np.arange({p.dim(node.type.dims[0])}), {ids.text}]"
+        ),
+        jvp=lambda node, t, t_ids: None if t is None else pick(t, node.args[1]),
+        vjp=lambda node, g: (unpick(g, node.args[1], cols=node.args[0].type.dims[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.function("pick"),
+        emit_batched=lambda p, node, batched, z, ids: p.postfix(
+            z, f"[:, np.arange({p.dim(node.type.dims[0])}), {ids.text}]"
+        ),
+    ),
+    index_operands=(1,),
+)
+
+
+def _unpick_impl(ctx, node, g, ids):
+    out = np.zeros(ctx.shape(node.type))
+    out[np.arange(out.shape[0]), np.asarray(ids, dtype=np.intp)] = g
+    return out
+
+
+# unpick: the transpose of pick: an [N×K] matrix with gᵢ at (i, yᵢ), zeros elsewhere.
+unpick = define(
+    Op(
+        "unpick",
+        infer=_unpick_infer,
+        impl=_unpick_impl,
+        emit=lambda p, node, g, ids: p.infix(
+            "*", _one_hot(p, ids, node.attr("cols")), p.postfix(g, "[:, None]")
+        ),
+        jvp=lambda node, t, t_ids: (
+            None if t is None else unpick(t, node.args[1], cols=node.attr("cols"))
+        ),
+        vjp=lambda node, g: (pick(g, node.args[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.Notation("unpick", "onehot", r"\mathrm{onehot}"),
+        emit_batched=lambda p, node, batched, g, ids: p.infix(
+            "*", _one_hot(p, ids, node.attr("cols")), p.postfix(g, "[..., None]")
+        ),
+    ),
+    index_operands=(1,),
+)
+
+
 def _square(a: Type, what: str) -> None:
     if not a.is_matrix or a.dims[0] != a.dims[1]:
         raise ShapeMismatch(f"{what} needs a square matrix, not {{0}}")
@@ -1137,6 +1388,50 @@ minimum = elementwise(
     math=notation.function("min"),
 )
 
+
+def _where_infer(c: Type, a: Type, b: Type) -> Type:
+    # from the operand of highest rank: a vector meets the matrix, never another vector first
+    first, *rest = sorted((c, a, b), key=lambda t: -t.rank)
+    for t in rest:
+        first = shapes.broadcast(first, t, "select")
+    return first
+
+
+def _select(c: Node, a: Node | None, b: Node | None, like: Type) -> Node | None:
+    """where(c, a, b) with None for zero; the result spread to at least ``like``'s shape."""
+    if a is None and b is None:
+        return None
+    zero = const(0.0)
+    if a is None or b is None:  # c and the one branch may not reach the matrix on their own
+        present = a if b is None else b
+        if present.type.rank < like.rank and c.type.rank < like.rank:
+            present = broadcast_to(present, like)
+        a, b = (present, zero) if b is None else (zero, present)
+    return broadcast_to(where(c, a, b), like)
+
+
+# where: where(c, a, b) = a where the condition c ≠ 0, else b.  No derivative flows
+# through c; each branch's derivative is selected, as JAX's select (so a branch that is
+# nan where it is not taken gives no nan).
+where = define(
+    Op(
+        "where",
+        infer=_where_infer,
+        impl=lambda ctx, node, *xs: np.where(*_aligned_values(node, xs)),
+        emit=_aligned_emit(lambda p, node, c, a, b: p.call("np.where", c, a, b)),
+        jvp=lambda node, tc, ta, tb: _select(node.args[0], ta, tb, node.type),
+        vjp=lambda node, g: (
+            None,
+            unbroadcast(_select(node.args[0], g, None, node.type), node.args[1].type),
+            unbroadcast(_select(node.args[0], None, g, node.type), node.args[2].type),
+        ),
+        to_sympy=_sym_elementwise(lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True))),
+        arity=3,
+        elementwise=True,
+        math=notation.function("where"),
+    )
+)
+
 # stop: the value passes, the derivative is zero (stop_gradient / detach).
 stop = define(
     Op(
@@ -1148,25 +1443,68 @@ stop = define(
     )
 )
 
-# amax: the largest element; only used under `stop` (stable logsumexp).
-amax = define(
-    Op(
-        "amax",
-        infer=lambda a: SCALAR,
-        impl=lambda ctx, node, a: np.max(a),
-        emit=call("np.max"),
-        to_sympy=lambda sp, node, a: _sympy_amax(sp, a),
-        math=notation.function("max"),
-    )
+# equal: 1 where a = b, else 0 (the ties of max and min).
+equal = elementwise(
+    "equal",
+    lambda a, b: np.where(a == b, 1.0, 0.0),
+    lambda p, node, a, b: p.call("np.where", p.infix("==", a, b), p.literal(1.0), p.literal(0.0)),
+    None,
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True))),
+    math=notation.comparison("=", "="),
 )
 
 
-def _sympy_amax(sp, a):
-    if isinstance(a, sp.MatrixBase):
-        return sp.Max(*a)
-    if _sym_is_matrix(sp, a):
-        raise NotImplementedError("the largest entry has no matrix form in SymPy")
-    return a
+def _extremum_weights(node: Node) -> Node:
+    """Where the extremum is attained, 1/count of its ties, else 0 (JAX's convention)."""
+    a, axis = node.args[0], node.attr("axis")
+    hits = equal(a, broadcast_to_axis(node, a.type, axis))
+    return hits / broadcast_to_axis(reduce_sum(hits, axis=axis), a.type, axis)
+
+
+def _extremum(name: str, np_fn: Callable, np_name: str, sym_fn: str) -> Callable[..., Node]:
+    """max(a) or min(a) over all entries (axis None) or along an axis, as `sum` reduces.
+    The derivative goes to the entries that attain it, split evenly between ties."""
+
+    def emit(p, node, a):
+        if node.attr("axis") is None or node.args[0].type.rank <= 1:
+            return p.call(np_name, a)
+        return p.call(np_name, a, axis=str(node.attr("axis")))
+
+    def to_sympy(sp, node, a):
+        fn, axis = getattr(sp, sym_fn), node.attr("axis")
+        if isinstance(a, sp.MatrixBase):
+            if axis is None or 1 in a.shape:
+                return fn(*a)
+            lines = [a.col(j) if axis == 0 else a.row(j) for j in range(a.shape[1 - axis])]
+            return sp.Matrix([fn(*line) for line in lines])
+        if _sym_is_matrix(sp, a):
+            raise NotImplementedError(f"the {name} of a matrix has no matrix form in SymPy")
+        return a
+
+    return define(
+        Op(
+            name,
+            infer=_sum_infer,
+            impl=lambda ctx, node, a: np_fn(a, axis=node.attr("axis")),
+            emit=emit,
+            jvp=lambda node, t: (
+                None
+                if t is None
+                else reduce_sum(_extremum_weights(node) * t, axis=node.attr("axis"))
+            ),
+            vjp=lambda node, g: (
+                _extremum_weights(node)
+                * broadcast_to_axis(g, node.args[0].type, node.attr("axis")),
+            ),
+            to_sympy=to_sympy,
+            math=notation.Notation("extremum", sym_fn.lower(), rf"\{sym_fn.lower()}"),
+        )
+    )
+
+
+# amax, amin: max(A), min(A), max(A, axis=k), min(A, axis=k).
+amax = _extremum("amax", np.max, "np.max", "Max")
+amin = _extremum("amin", np.min, "np.min", "Min")
 
 
 # =============================================================================

@@ -21,6 +21,7 @@ import numbers
 import sys
 import types
 import unicodedata
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -64,8 +65,26 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
             "S": "bytes",
         }.get(kind, f"dtype {array.dtype}")
         raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got {what}")
+    if v.type.integer:
+        values = np.array(array, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise FeedError(f"{name}: expected integers for {_describe(v)}")
+        return np.array(values, dtype=np.intp)
     # A private copy: nothing graphc runs or returns aliases the caller's array.
     return np.array(array, dtype=np.float64, copy=True)
+
+
+def _check_ids(lowered: LoweredProgram, arrays: Mapping[Node, np.ndarray], sizes) -> None:
+    """Integer data select within the axis they index: 0 <= id < its size."""
+    for v, array in arrays.items():
+        for bound in lowered.index_bounds.get(v.attr("name"), ()):
+            size = bound.evaluate(sizes)
+            if size is not None and array.size and (array.min() < 0 or array.max() >= size):
+                bad = array.min() if array.min() < 0 else array.max()
+                raise FeedError(
+                    f"{v.attr('name')}: id {bad} is out of range: {_describe(v)} selects from"
+                    f" {size} entries ({bound}), so each id is in 0..{size - 1}"
+                )
 
 
 def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
@@ -115,6 +134,7 @@ def check_feed(
         )
     except SizeMismatch as err:
         raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
+    _check_ids(lowered, arrays, sizes)
     return arrays, sizes
 
 
@@ -212,7 +232,8 @@ class FeedPlan:
     with dict lookups and shape compares (about a microsecond for a few
     variables, linear in their number); anything else (other dtypes, lists,
     a misfit, a dim that is a polynomial) takes `check_feed`, which converts
-    or raises the `FeedError` that says what is wrong.
+    or raises the `FeedError` that says what is wrong.  A program with integer
+    data always takes `check_feed` (its ids are converted and range-checked).
     """
 
     def __init__(self, lowered: LoweredProgram, keywords: Mapping[str, str]):
@@ -226,6 +247,8 @@ class FeedPlan:
             kw = sys.intern(keywords[name])
             self.keyword[name] = self.keyword[unicodedata.normalize("NFKC", name)] = kw
             template: list[int | str] = []
+            if v.type.integer:  # integer data: converted and range-checked by check_feed
+                self.simple = False
             for d in v.type.dims:
                 if d.value is not None:
                     template.append(d.value)
@@ -543,9 +566,13 @@ class CompiledFunction:
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
-    """Parse and check a program; no values are involved."""
+    """Parse and check a program; no values are involved.  A construct that probably
+    does not say what was meant raises a `graphc.GraphcWarning` (`warnings.warn`)."""
     with collector_paused():
-        return Program(lower(text, filename))
+        lowered = lower(text, filename)
+    for warning in lowered.warnings:
+        warnings.warn(warning, stacklevel=3)
+    return Program(lowered)
 
 
 def compile(  # noqa: A001 - the spec's name

@@ -424,12 +424,21 @@ def operand_types(draw, ty: tuple) -> tuple[tuple, tuple]:
     pairs = [(ty, ty), (ty, ty), (ty, S), (S, ty)]
     if ty[0] == "M":  # a vector along the matrix's last axis, either orientation
         pairs += [(ty, C(ty[2])), (ty, R(ty[2])), (R(ty[2]), ty)]
+        if ty[1] != ty[2]:  # a column of the row dim, spread across the columns
+            pairs += [(ty, C(ty[1])), (C(ty[1]), ty)]
     return draw(st.sampled_from(pairs))
+
+
+def aligned(e: Expr, ty: tuple) -> Expr:
+    """``e`` as NumPy broadcasts it against a ``ty``: a column of the row dim as v[:, None]."""
+    if ty[0] == "M" and e.ty == C(ty[1]) and ty[1] != ty[2]:
+        return Expr(e.text, e.ty, e.level, e.zero, lambda env: np.asarray(e.ev(env))[:, None])
+    return e
 
 
 def operands(draw, ctx: Ctx, ty: tuple, depth: int) -> tuple[Expr, Expr]:
     a, b = operand_types(draw, ty)
-    return gen(draw, ctx, a, depth), gen(draw, ctx, b, depth)
+    return aligned(gen(draw, ctx, a, depth), ty), aligned(gen(draw, ctx, b, depth), ty)
 
 
 def positive(draw, ctx: Ctx, ty: tuple, depth: int, strong: bool = False) -> Expr:
@@ -491,7 +500,8 @@ def r_hadamard(draw, ctx, ty, depth):
 
 def r_divide(draw, ctx, ty, depth):
     num_ty, den_ty = operand_types(draw, ty)
-    num, den = gen(draw, ctx, num_ty, depth), positive(draw, ctx, den_ty, depth)
+    num = aligned(gen(draw, ctx, num_ty, depth), ty)
+    den = aligned(positive(draw, ctx, den_ty, depth), ty)
     text = f"{wrap(num, PRODUCT)} / {wrap(den, UNARY)}"
     return Expr(text, ty, PRODUCT, num.zero, lift(lambda x, y: x / y, num, den))
 
@@ -701,6 +711,59 @@ def r_reduce_matrix(draw, ctx, ty, depth):
     return Expr(f"{fn}({e.text}, {axis})", ty, ATOM, e.zero, ev)
 
 
+def r_reduce_axis(draw, ctx, ty, depth):
+    """max, min, logsumexp along an axis (keyword or position): a column vector."""
+    k = draw(st.sampled_from([d for d in DIMS if d != ty[1]]))  # non-square: axes differ
+    axis = draw(st.sampled_from(["0", "1"]))
+    shape = M(k, ty[1]) if axis == "0" else M(ty[1], k)
+    e = gen(draw, ctx, shape, depth)
+    fn = draw(st.sampled_from(["max", "min", "logsumexp"]))
+    spelled = f"axis={axis}" if fn != "logsumexp" or draw(st.booleans()) else axis
+    numpy = {
+        "max": np.max,
+        "min": np.min,
+        "logsumexp": lambda a, axis: np.log(np.sum(np.exp(a), axis=axis)),
+    }
+    ev = lift(lambda a: numpy[fn](a, axis=int(axis)), e)
+    return Expr(f"{fn}({e.text}, {spelled})", ty, ATOM, False, ev)
+
+
+def r_normalise_rows(draw, ctx, ty, depth):
+    """A matrix normalised along an axis: softmax, or the hand-written log softmax."""
+    e = gen(draw, ctx, ty, depth)
+    axis = draw(st.sampled_from(["0", "1"]))
+    form = draw(st.sampled_from(["softmax", "log softmax"]))
+    k = int(axis)
+
+    def ev(a):
+        shifted = a - np.max(a, axis=k, keepdims=True)
+        logp = shifted - np.log(np.sum(np.exp(shifted), axis=k, keepdims=True))
+        return np.exp(logp) if form == "softmax" else logp
+
+    if form == "softmax":
+        return Expr(f"softmax({e.text}, axis={axis})", ty, ATOM, False, lift(ev, e))
+    if ty[1] == ty[2]:  # the reduction would meet a square matrix: spell the softmax
+        return Expr(
+            f"softmax({e.text}, axis={axis})", ty, ATOM, False, lift(lambda a: np.exp(ev(a)), e)
+        )
+    text = f"{wrap(e, SUM)} − logsumexp({e.text}, axis={axis})"
+    return Expr(text, ty, SUM, False, lift(ev, e))
+
+
+def r_select(draw, ctx, ty, depth):
+    """where(a > b, x, y) and clip(x, lo, hi), entry by entry."""
+    if draw(st.booleans()):
+        a, b, x, y = (gen(draw, ctx, ty, depth) for _ in range(4))
+        op = draw(st.sampled_from([">", ">=", "<", "≤"]))
+        test = {">": np.greater, ">=": np.greater_equal, "<": np.less, "≤": np.less_equal}[op]
+        ev = lift(lambda p, q, u, v: np.where(test(p, q), u, v), a, b, x, y)
+        return Expr(f"where({a.text} {op} {b.text}, {x.text}, {y.text})", ty, ATOM, False, ev)
+    x = gen(draw, ctx, ty, depth)
+    return Expr(
+        f"clip({x.text}, -0.5, 0.5)", ty, ATOM, x.zero, lift(lambda v: np.clip(v, -0.5, 0.5), x)
+    )
+
+
 def r_sum_matrix(draw, ctx, ty, depth):
     """sum(mean(A, axis)) and the like: a matrix reduced along an axis, then to a scalar."""
     vector = r_reduce_matrix(draw, ctx, C(draw(st.sampled_from(DIMS))), depth)
@@ -768,7 +831,8 @@ def r_diag_matrix(draw, ctx, ty, depth):
 
 
 GENERIC = [r_add, r_add, r_hadamard, r_divide, r_negate, r_elementwise, r_exp, r_log,
-           r_log_stable, r_sqrt, r_power, r_power_of_positive, r_max_min, r_scale]  # fmt: skip
+           r_log_stable, r_sqrt, r_power, r_power_of_positive, r_max_min, r_scale,
+           r_select]  # fmt: skip
 
 
 def rules_for(ctx: Ctx, ty: tuple) -> list:
@@ -785,6 +849,7 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
             rules += [r_norm] * 2 + [r_dot] * 2 + [r_trace] * 2 + [r_det] * 2
     elif ty[0] == "C":
         rules += [r_matvec] * 3 + [r_transposed] * 2 + [r_reduce_matrix] * 3 + [r_softmax] * 2
+        rules += [r_reduce_axis] * 2
         rules += [r_diagonal] * 2 + [r_solve] * 2 + [r_diag_product] * 2
         if ty[1] in ("n+m", "n+1"):
             rules += [r_concat] * 5
@@ -792,6 +857,7 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
         rules += [r_transposed] * 3 + [r_vecmat] * 3 + [r_softmax] * 2 + [r_diag_product]
     elif ty[0] == "M":
         rules += [r_matmat] * 3 + [r_outer] * 3 + [r_transposed] * 2 + [r_diag_product] * 2
+        rules += [r_normalise_rows] * 2
         if ty[1] == ty[2]:
             rules += [r_diag_matrix] * 2 + [r_solve]
         if ty[1] in ("n+m", "n+1") and ty[2] in ("n", "m"):
@@ -883,7 +949,7 @@ def ill_shaped_expression(draw, ctx: Ctx, depth: int) -> str:
         if form in ("tr", "diag", "inv", "det"):
             return f"{form}({g(M(d, e)).text})"
         if form == "softmax":
-            return f"softmax({g(draw(st.sampled_from([S, M(d, e)]))).text})"
+            return f"softmax({g(S).text})"
         if form == "outer":
             return f"outer({g(M(d, e)).text}, {g(C(d)).text})"
         ty, axis = draw(st.sampled_from([(S, "0"), (C(d), "1"), (M(d, e), "2"), (M(d, e), "-3")]))
