@@ -365,13 +365,18 @@ def function_body(
     peak holds what the derivation needs at once, not every intermediate.
     ``exprs_out``, if given, receives every node's expression.
 
+    The graph's kept nodes (the program's names that a rewrite took the
+    outputs' path around) are computed too, each under its name, where their
+    arguments are at hand: the function does not return them.
+
     A statement that nothing later reads is dropped (a node stored because the
     graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
     ``W``); what a line reads is read off its text, so the deletions follow
     the text too.  ``returned`` gives the text the function returns from the
     outputs' expressions (default: those expressions).
     """
-    order = topological_order(outputs)
+    kept = list(graph.kept) if not directions else []
+    order = topological_order([*kept, *outputs])  # the program's names in program order
     batch = printer.batch
     for node in order:
         if node in directions:
@@ -431,6 +436,7 @@ def function_body(
         exprs[node] = expr
     out_exprs = [exprs[o] for o in outputs]
     roots = returned(out_exprs) if returned is not None else "\n".join(e.text for e in out_exprs)
+    roots += "".join(f"\n{stored[k]}" for k in kept if k in stored)
     statements, reads = _live_statements(statements, outputs, exprs, roots)
     hoisted = _hoisted(statements, outputs, early, reads, exprs)
     output_names = {node: name for name, node in graph.outputs.items()}

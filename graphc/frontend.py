@@ -525,8 +525,17 @@ class _Program:
         else:
             raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
         self.check_dims_can_be_read()
-        graph = Graph({name: self.values[name]}, dict(self.names), dict(self.hints))
+        out = self.values[name]
+        graph = Graph({name: out}, dict(self.names), dict(self.hints))
         self.warn_unused(graph, name)
+        # The names that feed the output are computed under their names, whatever folds.
+        feeding = set(graph.nodes())
+        kept = tuple(
+            n
+            for n in self.names
+            if n in feeding and n is not out and n.op.label is None and not n.op.constant
+        )
+        graph = Graph(graph.outputs, graph.names, graph.hints, kept)
         return LoweredProgram(
             self.source,
             self.filename,
@@ -764,12 +773,7 @@ class ExpressionLowering(Transformer_NonRecursive):
         return self.build(meta, self._terms(children), ops.concat)
 
     def hconcat(self, meta, children):
-        # [A, B] = [Aᵀ; Bᵀ]ᵀ: block columns, as the transpose of block rows
-        return self.build(
-            meta,
-            self._terms(children),
-            lambda *parts: ops.transpose(ops.concat(*(ops.transpose(p) for p in parts))),
-        )
+        return self.build(meta, self._terms(children), ops.hconcat)  # [A, B]: block columns
 
     # ---- subscripts: x[0], h[H:2H], W[0:H, :], A[i, j], E[ids] --------------------------
     def slice_both(self, meta, children):
@@ -1110,8 +1114,11 @@ def _select(a: Node, picks: list) -> Node:
     if isinstance(rows, Slice):
         a = _take(a, rows)
         if isinstance(cols, Slice):
-            return ops.transpose(_take(ops.transpose(a), cols))
-        return ops.transpose(_take(ops.transpose(a), cols))  # column j: a column vector
+            start, stop = cols.start or Dim.of(0), cols.stop or a.type.dims[1]
+            if start == Dim.of(0) and stop == a.type.dims[1]:
+                return a  # A[i:j, :]
+            return ops.take_cols(a, start=start, stop=stop)
+        return ops.index_col(a, at=cols)  # column j: a column vector
     row = _take(a, rows)  # a row vector
     picked = _take(ops.transpose(row), cols)
     return ops.transpose(picked) if picked.type.is_vector else picked

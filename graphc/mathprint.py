@@ -272,6 +272,21 @@ class MathPrinter:
     def stack(self, node: Node, m: Notation, *xs: Math) -> Math:
         raise NotImplementedError
 
+    def columns(self, node: Node, m: Notation, *xs: Math) -> Math:
+        """Block columns, as the language writes them: ``[A, B]``."""
+        return Math(self.brackets(", ".join(x.text for x in xs)), ATOM)
+
+    def brackets(self, text: str) -> str:
+        return f"[{text}]"
+
+    def cols(self, node: Node, m: Notation, a: Math) -> Math:
+        attrs = node.kwargs
+        if "at" in attrs:
+            which = self.dim_text(attrs["at"]).text
+        else:
+            which = f"{self.dim_text(attrs['start']).text}:{self.dim_text(attrs['stop']).text}"
+        return self.subscripted(a, f":, {which}")
+
     def rows(self, node: Node, m: Notation, a: Math) -> Math:
         attrs = node.kwargs
         if "at" in attrs:
@@ -455,6 +470,9 @@ class LatexPrinter(MathPrinter):
 
     def stack(self, node: Node, m: Notation, *xs: Math) -> Math:
         return Math(r"\left[" + r";\, ".join(x.text for x in xs) + r"\right]", ATOM)
+
+    def brackets(self, text: str) -> str:
+        return rf"\left[{text}\right]"
 
     def subscripted(self, a: Math, which: str) -> Math:
         base = self.base_of(a)

@@ -847,6 +847,163 @@ def _sympy_concat(sp, xs):
     return sp.BlockMatrix([[x] for x in xs])
 
 
+def _hconcat_infer(*parts: Type) -> Type:
+    if all(p.is_scalar or (p.is_vector and p.row) for p in parts):
+        return vector(sum((p.dims[0] if p.dims else Dim.of(1) for p in parts), Dim.of(0)), row=True)
+    if all(p.is_matrix or (p.is_vector and not p.row) for p in parts):
+        height = parts[0].dims[0]
+        for i, p in enumerate(parts):
+            if p.dims[0] != height:
+                raise ShapeMismatch(
+                    f"cannot join {{0}} and {{{i}}} side by side: columns of height {height}"
+                    f" and {p.dims[0]}"
+                )
+        return matrix(
+            height, sum((p.dims[1] if p.is_matrix else Dim.of(1) for p in parts), Dim.of(0))
+        )
+    raise ShapeMismatch(
+        "cannot join {0} and {1} side by side: join scalars and row vectors into a row vector,"
+        " or matrices and column vectors into a matrix"
+    )
+
+
+def _hconcat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
+    pieces, start = [], Dim.of(0)
+    row = node.type.is_vector
+    for part in node.args:
+        t = part.type
+        if row:
+            width = Dim.of(1) if t.is_scalar else t.dims[0]
+        else:
+            width = t.dims[1] if t.is_matrix else Dim.of(1)
+        stop = start + width
+        if row:  # the entries of a row vector: its transpose's rows
+            gt = transpose(g)
+            piece = (
+                index(gt, at=start)
+                if part.type.is_scalar
+                else transpose(take(gt, start=start, stop=stop))
+            )
+        elif part.type.is_vector:
+            piece = index_col(g, at=start)
+        else:
+            piece = take_cols(g, start=start, stop=stop)
+        pieces.append(piece)
+        start = stop
+    return tuple(pieces)
+
+
+def _hconcat_emit(p, node: Node, *xs):
+    if node.type.is_vector or all(a.type.is_matrix for a in node.args):
+        return p.call("np.hstack", p.list(xs))
+    return p.call("np.column_stack", p.list(xs))  # a 1-D part is one column
+
+
+def _hconcat_batched(p, node: Node, batched, xs):
+    """Joined along the last axis; a column part gets its axis of one, an unbatched
+    part (a zero tangent) is spread over the directions."""
+    row, parts = node.type.is_vector, []
+    for x, part, is_batched in zip(xs, node.args, batched):
+        t = part.type
+        block = [p.dim(d) for d in t.dims] + (
+            ["1"] if (t.is_vector and not row) or t.is_scalar else []
+        )
+        if is_batched:
+            parts.append(p.postfix(x, "[..., None]") if len(block) > t.rank else x)
+        else:
+            shape = ", ".join([p.directions(node), *block])
+            lined = p.postfix(x, "[..., None]") if len(block) > t.rank else x
+            parts.append(p.call("np.broadcast_to", lined, p.raw(f"({shape})")))
+    return p.call("np.concatenate", p.list(parts), axis="-1")
+
+
+def _sympy_hconcat(sp, xs):
+    if all(isinstance(x, sp.MatrixBase) or not _sym_is_matrix(sp, x) for x in xs):
+        return sp.Matrix.hstack(*(x if _sym_is_matrix(sp, x) else sp.Matrix([[x]]) for x in xs))
+    if any(not _sym_is_matrix(sp, x) for x in xs):
+        raise NotImplementedError("joining scalars has no matrix form in SymPy")
+    return sp.BlockMatrix([list(xs)])
+
+
+# hconcat: [a, b, c], block columns (horizontal concatenation);  transpose: the column slices.
+hconcat = linear(
+    "hconcat",
+    infer=_hconcat_infer,
+    impl=lambda ctx, node, *xs: np.hstack(xs) if node.type.is_vector else np.column_stack(xs),
+    emit=_hconcat_emit,
+    transpose_rule=_hconcat_vjp,
+    to_sympy=lambda sp, node, *xs: _sympy_hconcat(sp, xs),
+    arity=None,
+    math=notation.kind("columns"),
+    emit_batched=lambda p, node, batched, *xs: _hconcat_batched(p, node, batched, xs),
+)
+
+
+def _check_cols(a: Type, *bounds: Dim) -> None:
+    """Column slices take columns of a matrix, within its columns when known."""
+    if not a.is_matrix:
+        raise ShapeMismatch("cannot take columns of {0}: it needs a matrix")
+    n = a.dims[1].value
+    values = [b.value for b in bounds]
+    if n is not None and None not in values and not (0 <= min(values) and max(values) <= n):
+        raise ShapeMismatch(f"columns {', '.join(map(str, values))} are out of range for {{0}}")
+
+
+def _take_cols_infer(a: Type, *, start: Dim, stop: Dim) -> Type:
+    _check_cols(a, start, stop)
+    if start.value is not None and stop.value is not None and start.value > stop.value:
+        raise ShapeMismatch(f"cannot take columns {start}..{stop} of {{0}}")
+    return matrix(a.dims[0], stop - start)
+
+
+def _index_col_infer(a: Type, *, at: Dim) -> Type:
+    _check_cols(a, at, at + 1)
+    return vector(a.dims[0])
+
+
+def _pad_cols(g: Node, before: Dim, t: Type) -> Node:
+    """Zero columns around ``g`` (a matrix, or a column vector as one column) in a ``t``."""
+    height, width = t.dims
+    after = width - before - (g.type.dims[1] if g.type.is_matrix else 1)
+    pieces = [zeros(matrix(height, before))] if before != 0 else []
+    pieces.append(g)
+    pieces += [zeros(matrix(height, after))] if after != 0 else []
+    return pieces[0] if len(pieces) == 1 and g.type.is_matrix else hconcat(*pieces)
+
+
+# take_cols: columns start..stop of a matrix, A[:, i:j];  transpose: zero columns around.
+take_cols = linear(
+    "take_cols",
+    infer=_take_cols_infer,
+    impl=lambda ctx, node, a: a[:, ctx.dim(node.attr("start")) : ctx.dim(node.attr("stop"))],
+    emit=lambda p, node, a: p.postfix(
+        a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
+    emit_batched=lambda p, node, batched, a: p.postfix(
+        a, f"[..., {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
+    transpose_rule=lambda node, g: (_pad_cols(g, node.attr("start"), node.args[0].type),),
+    to_sympy=lambda sp, node, a: a[
+        :, _sym_dim(sp, node.attr("start")) : _sym_dim(sp, node.attr("stop"))
+    ],
+    needs_sizes=True,
+    math=notation.kind("cols"),
+)
+
+# index_col: column j of a matrix, A[:, j], a column vector;  transpose: zero columns around.
+index_col = linear(
+    "index_col",
+    infer=_index_col_infer,
+    impl=lambda ctx, node, a: a[:, ctx.dim(node.attr("at"))],
+    emit=lambda p, node, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
+    emit_batched=lambda p, node, batched, a: p.postfix(a, f"[..., {p.dim(node.attr('at'))}]"),
+    transpose_rule=lambda node, g: (_pad_cols(g, node.attr("at"), node.args[0].type),),
+    to_sympy=lambda sp, node, a: a[:, _sym_dim(sp, node.attr("at"))],
+    needs_sizes=True,
+    math=notation.kind("cols"),
+)
+
+
 def _pad(g: Node, before: Dim, total_rows: Dim, t: Type) -> Node:
     """Zeros around ``g`` so that it sits at row ``before`` of a ``t``."""
     after = total_rows - before - (g.type.dims[0] if g.type.dims and not g.type.row else 1)
@@ -959,22 +1116,26 @@ def _scatter_impl(ctx, node, g, ids):
 
 
 def _scatter_emit(p, node, g, ids):
-    # np.add.at, as one expression: a bincount over flat positions (repeated ids accumulate)
+    """np.add.at(zeros, ids, g) as one expression: a bincount, which adds the weights
+    that share a position (repeated ids accumulate) and is the faster of the two
+    (benchmarks/scatter_add.py).  Rows of a matrix are counted at flat positions
+    id·width + column."""
     rows = p.dim(node.attr("rows"))
+    one_id = node.args[1].type.is_scalar
     if node.type.is_vector:
-        if node.args[1].type.is_scalar:  # one id
+        if one_id:
             ids, g = p.list([ids]), p.list([g])
         return p.call("np.bincount", ids, weights=g.text, minlength=rows)
     width = p.dim(node.type.dims[1])
     flat = p.infix(
         "+",
-        p.infix("*", p.postfix(ids, "[..., None]"), p.raw(width)),
+        p.infix("*", p.postfix(ids, "[..., None]" if one_id else "[:, None]"), p.raw(width)),
         p.call("np.arange", p.raw(width)),
     )
     counted = p.call(
         "np.bincount",
-        p.call("np.ravel", flat),
-        weights=p.call("np.ravel", g).text,
+        p.call(p.postfix(flat, ".ravel").text),
+        weights=p.call(p.postfix(g, ".ravel").text).text,
         minlength=p.infix("*", p.raw(rows), p.raw(width)).text,
     )
     return p.call(p.postfix(counted, ".reshape").text, p.raw(rows), p.raw(width))
@@ -1080,6 +1241,16 @@ pick = define(
 )
 
 
+def _unpick_scale(p, g: Node, text):
+    """What scales each one-hot row: gᵢ as a column, or the one number every gᵢ is."""
+    if g.op.name == "fill":
+        return p.literal(g.attr("value"))
+    spread = getattr(p, "exprs", {}).get(g.args[0]) if g.op.name == "broadcast" else None
+    if spread is not None and g.args[0].type.is_scalar:
+        return spread
+    return p.postfix(text, "[:, None]")
+
+
 def _unpick_impl(ctx, node, g, ids):
     out = np.zeros(ctx.shape(node.type))
     out[np.arange(out.shape[0]), np.asarray(ids, dtype=np.intp)] = g
@@ -1093,7 +1264,7 @@ unpick = define(
         infer=_unpick_infer,
         impl=_unpick_impl,
         emit=lambda p, node, g, ids: p.infix(
-            "*", _one_hot(p, ids, node.attr("cols")), p.postfix(g, "[:, None]")
+            "*", _one_hot(p, ids, node.attr("cols")), _unpick_scale(p, node.args[0], g)
         ),
         jvp=lambda node, t, t_ids: (
             None if t is None else unpick(t, node.args[1], cols=node.attr("cols"))

@@ -142,3 +142,56 @@ def test_the_command_line_prints_warnings_with_a_caret(tmp_path):
     lines = done.stderr.splitlines()
     assert lines[0].startswith(f"{source}:3:9: warning: W * x multiplies entry by entry")
     assert lines[1:3] == ["    y = sum(W * x)", "            ^~~~~"]
+
+
+# ---- part 8: the names the program gave survive ---------------------------------------------
+
+NAMED = {
+    "softmax then its log": ("dim K\nparam z : [K]\ninput y : [K]\np = softmax(z)\nL = −yᵀ log(p)"),
+    "softmax of rows then its log": (
+        "dim N, K\nparam Z : [N, K]\ninput Y : [N, K]\nP = softmax(Z, axis=1)\nL = −sum(Y ∘ log(P))"
+    ),
+    "a hand-written log-sum-exp": (
+        "dim K\nparam z : [K]\ninput y : [K]\ne = exp(z)\nlse = log(sum(e))\nL = lse − yᵀ z"
+    ),
+    "a quotient folded into a stable form": (
+        "dim K\nparam z : [K]\ninput c : [K]\ne = exp(z)\nq = e / sum(e)\nr = log(q)\nL = cᵀ r"
+    ),
+}
+
+
+def _statements(source: str, function: str) -> set[str]:
+    body = source.split(f"def {function}(", 1)[1].split("\ndef ", 1)[0]
+    return {line.split(" = ", 1)[0].strip() for line in body.splitlines() if " = " in line}
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_every_name_that_feeds_the_output_has_its_line(name, mode):
+    text = NAMED[name]
+    fn = quiet_compile(text, mode=mode)
+    assigned = [line.split(" = ")[0] for line in text.splitlines() if " = " in line][:-1]
+    derivative = "value_and_grad" if mode == "reverse" else "jvp"
+    for function in ("value", derivative):
+        missing = [n for n in assigned if n not in _statements(fn.source, function)]
+        assert not missing, f"{function} lost {missing}:\n{fn.source}"
+    feed = random_feed(
+        fn.lowered,
+        {d: n for d, n in (("N", 3), ("K", 4)) if f"{d}," in text or f"dim {d}" in text},
+        seed=3,
+    )
+    report = check_gradients(fn, feed)
+    assert report.ok, report.text()
+    np.testing.assert_allclose(fn(**feed), graphc.parse(text).run(**feed), rtol=1e-12)
+
+
+def test_the_softmax_gradient_reads_the_name_p():
+    fn = quiet_compile(NAMED["softmax then its log"])
+    assert "dL_dz = np.sum(y) * p - y" in fn.source, fn.source
+    batch = quiet_compile(NAMED["softmax of rows then its log"])
+    assert "dL_dZ = np.sum(Y, axis=1)[:, None] * P - Y" in batch.source, batch.source
+    # and it is the gradient: y sums to one, so ∇z = p − y
+    z, y = np.array([1.0, -2.0, 0.5, 3.0]), np.array([0.0, 0.0, 1.0, 0.0])
+    _, grads = fn.value_and_grad(z=z, y=y)
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    np.testing.assert_allclose(grads["z"], p - y, rtol=1e-12, atol=1e-15)
