@@ -507,13 +507,16 @@ class _Program:
     # ---- expressions ---------------------------------------------------------
     def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
         try:
-            return ExpressionLowering(self, scope).transform(tree)
+            term = ExpressionLowering(self, scope).transform(tree)
         except VisitError as err:
             raise err.orig_exc from None
         except RecursionError:
             raise GraphcError(
                 "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
             ) from None
+        if _unsized(term.node):
+            raise _no_size(term.line, term.column, term.width)
+        return term
 
     def result(self) -> LoweredProgram:
         if self.output is not None:
@@ -623,6 +626,9 @@ class ExpressionLowering(Transformer_NonRecursive):
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
+        pending = any(_unsized(o.node) for o in operands)
+        if pending:
+            operands = self.sized_identity(meta, operands, make)
         try:
             node = make(*(o.node for o in operands))
         except ShapeMismatch as err:
@@ -636,7 +642,25 @@ class ExpressionLowering(Transformer_NonRecursive):
                 (where.line, where.column, where.width) if where else _position(meta)
             )
             raise ShapeError(str(err), line, column, width=width) from None
+        if pending and not _unsized(node) and any(_unsized(o.node) for o in operands):
+            raise _no_size(*_position(meta))  # tr(I), sum(I): nothing says how large
         return self.term(node, meta)
+
+    def sized_identity(self, meta: Any, operands: list[Term], make) -> list[Term]:
+        """The bare ``I`` given the size the other operand says (``A + λ I``, ``I x``):
+        the first of its dims that makes the operation valid.  Beside scalars only
+        (``λ I``, ``−I``) it stays unsized until it meets one."""
+        sized = [o for o in operands if not _unsized(o.node) and not o.node.type.is_scalar]
+        if not sized:
+            return operands
+        for d in dict.fromkeys(d for o in sized for d in o.node.type.dims):
+            candidate = [_sized(o, d) for o in operands]
+            try:
+                make(*(o.node for o in candidate))
+            except (ShapeMismatch, builtins.ArgumentError):
+                continue
+            return candidate
+        raise _no_size(*_position(meta))
 
     @staticmethod
     def _terms(children: list) -> list[Term]:
@@ -872,6 +896,8 @@ class ExpressionLowering(Transformer_NonRecursive):
             return self.term(ops.dimval(dim=size), meta)
         if name in builtins.CONSTANTS:
             return self.term(ops.const(builtins.CONSTANTS[name]), meta)
+        if name == "I":  # the identity, sized by what it meets (a name I, if declared, wins)
+            return self.term(ops.eye(dim=UNSIZED), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
                 f"{name} is a function; call it: {name}(…)",
@@ -1097,6 +1123,37 @@ def _take(a: Node, pick: Slice | Dim) -> Node:
             return a
         return ops.take(a, start=start, stop=stop)
     return ops.index(a, at=pick)
+
+
+# The size of a bare `I` until an operation gives it one (no program can name this dim).
+UNSIZED = Dim.of("I?")
+
+
+def _unsized(node: Node) -> bool:
+    return UNSIZED in node.type.dims
+
+
+def _sized(term: Term, d: Dim) -> Term:
+    """``term`` with its bare identity given the size ``d``."""
+    if not _unsized(term.node):
+        return term
+    mapping: dict[Node, Node] = {}
+    for node in topological_order([term.node]):
+        if node.op.name == "eye" and node.attr("dim") == UNSIZED:
+            mapping[node] = ops.eye(dim=d)
+        else:
+            mapping[node] = node.with_args(mapping[a] for a in node.args)
+    return Term(mapping[term.node], term.text, term.line, term.column, term.width)
+
+
+def _no_size(line: int | None, column: int | None, width: int = 1) -> ShapeError:
+    return ShapeError(
+        "I (the identity) takes its size from what it meets: a square matrix it is added to"
+        " (A + λ I) or a factor it multiplies (I x); here nothing gives it one: write eye(n)",
+        line,
+        column,
+        width=width,
+    )
 
 
 def _select(a: Node, picks: list) -> Node:

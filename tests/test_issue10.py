@@ -195,3 +195,41 @@ def test_the_softmax_gradient_reads_the_name_p():
     _, grads = fn.value_and_grad(z=z, y=y)
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     np.testing.assert_allclose(grads["z"], p - y, rtol=1e-12, atol=1e-15)
+
+
+# ---- the bare I ------------------------------------------------------------------------------
+
+
+def test_bare_i_is_the_identity_of_the_size_it_meets():
+    text = "dim n\nparam A : [n, n]\nparam λ : []\ninput b : [n]\nJ = ‖inv(A + λ I) b‖²"
+    fn = quiet_compile(text)
+    by_eye = quiet_compile(text.replace("λ I", "λ eye(n)"))
+    rng = np.random.default_rng(0)
+    feed = {"A": rng.normal(size=(4, 4)) + 4 * np.eye(4), "λ": 0.7, "b": rng.normal(size=4)}
+    np.testing.assert_allclose(fn(**feed), by_eye(**feed), rtol=1e-12)
+    for (_, g1), (_, g2) in zip(
+        fn.value_and_grad(**feed)[1].items(), by_eye.value_and_grad(**feed)[1].items()
+    ):
+        np.testing.assert_allclose(g1, g2, rtol=1e-12)
+    assert check_gradients(fn, feed).ok
+    # a product: I x is x (no identity built); X I is X
+    prod = quiet_compile("dim m, n\nparam X : [m, n]\nparam x : [n]\nJ = sum(X I x) + sum(I X)")
+    assert "eye" not in prod.source
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dim n\nparam A : [n, n]\nJ = tr(I)",
+        "dim n\nparam A : [n, n]\nB = 2 I\nJ = sum(A − B)",
+        "dim n = 3\nparam A : [n, 2]\nJ = sum(A + I)",
+    ],
+)
+def test_bare_i_without_a_size_is_an_error(text):
+    with pytest.raises(graphc.ShapeError, match="write eye"):
+        graphc.parse(text)
+
+
+def test_a_declared_i_wins():
+    fn = quiet_compile("dim n\nparam A : [n, n]\nparam I : []\nJ = sum(A − I)")
+    assert fn(A=np.ones((2, 2)), I=0.5) == 2.0
