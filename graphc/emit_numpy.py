@@ -760,7 +760,8 @@ def function_labels(
     """
     layout = _layout(spec, keywords, variables)
     labels: dict[Node, str] = {}
-    for node in topological_order(spec.outputs):
+    kept = spec.graph.kept if not spec.directions else ()  # computed, as function_body does
+    for node in topological_order([*kept, *spec.outputs]):
         if node.op.name == "var":
             labels[node] = node.attr("name")
         elif node.op.name == "const":
