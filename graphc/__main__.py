@@ -119,7 +119,9 @@ def _tolerance(text: str) -> float:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    fn = _program(args.file).compile(args.wrt, args.mode, emit=args.emit)
+    fn = _program(args.file).compile(
+        args.wrt, args.mode, emit=args.emit, backend=args.backend, dtype=args.dtype
+    )
     if args.output:
         try:
             _write_atomically(args.output, fn.source)
@@ -266,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="emit a standalone NumPy module")
     common(p)
     p.add_argument("-o", "--output", help="write the module here (default: print it)")
+    p.add_argument(
+        "--backend",
+        choices=["numpy", "array-api"],
+        default="numpy",
+        help="numpy: a module that imports only NumPy (default); array-api: one that runs on"
+        " any array library through array-api-compat (docs/backends.md)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        help="compute in this dtype whatever is fed (default: the arrays' own floating dtype)",
+    )
     p.add_argument(
         "--emit",
         metavar="FUNCTIONS",

@@ -42,6 +42,7 @@ PRECEDENCE = {
 }
 
 # Names the emitted module defines or uses itself; program names are kept apart.
+# (array_api_compat: the array-API module's import, graphc.emit_array_api.)
 RESERVED = {
     "np",
     "value",
@@ -53,6 +54,7 @@ RESERVED = {
     "hvp",
     "out",
     "accumulate",
+    "array_api_compat",
 }
 
 # An inline expression longer than this gets a line (and a name) of its own.
@@ -134,15 +136,79 @@ class Namer:
 
 
 class NumpyPrinter:
-    """Expressions of one function.  ``names`` maps var nodes to parameter names."""
+    """Expressions of one function.  ``names`` maps var nodes to parameter names.
 
-    def __init__(self, names: Mapping[Node, str], dims: Mapping[str, str]):
+    ``namer`` hands out the function's locals (the ``dtype`` a fill is made
+    with); a subclass prints another dialect (`graphc.emit_array_api`).
+    """
+
+    namespace = "np"  # what the module calls its array library
+    imports = ("import numpy as np",)
+    fixed_dtype: str | None = None  # "float32": every function computes in it (`fixed`)
+    # value_and_grad may write into the caller's arrays (``out=``, the ops' emit_into)
+    out_buffers = True
+
+    @classmethod
+    def fixed(cls, dtype: str | None) -> type[NumpyPrinter]:
+        """This printer, for a module whose functions cast every argument to ``dtype``."""
+        if dtype is None:
+            return cls
+        return type(f"{cls.__name__}_{dtype}", (cls,), {"fixed_dtype": dtype})
+
+    def __init__(
+        self, names: Mapping[Node, str], dims: Mapping[str, str], namer: Namer | None = None
+    ):
         self.names = dict(names)
         self.dim_names = dims
         self.used_dims: set[str] = set()
+        self.namer = namer or Namer(self.names.values())
+        self.dtype_name: str | None = None  # the local holding the inputs' dtype, once asked
         # A batched node (one that reads a seed of identity directions) -> its seed.
         self.batch: dict[Node, Node] = {}
         self.exprs: dict[Node, Expr] = {}  # what each node printed as, so far
+
+    # ---- the operator's own emission ----------------------------------------------
+    def emit(self, node: Node, args: Sequence[Expr]) -> Expr:
+        return node.op.emit(self, node, *args)
+
+    @classmethod
+    def gradient_by_jvp(cls, spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[str]:
+        """The body of a `GradientByJvp` function."""
+        return _gradient_by_jvp(spec, keywords, cls.fixed_dtype)
+
+    # ---- the function's prelude: what the body reads besides its parameters ------------
+    def dtype(self) -> str:
+        """The local holding the floating dtype of the inputs (float32 in, float32 out)."""
+        if self.dtype_name is None:
+            self.dtype_name = self.namer.fresh("dtype")
+        return self.dtype_name
+
+    def forget_unread(self, words: set[str]) -> None:
+        """Forget the locals the function's text does not read (an expression that asked
+        for one was printed, then dropped as dead)."""
+        if self.dtype_name not in words:
+            self.dtype_name = None
+
+    def prelude(self, params: Sequence[str]) -> list[str]:
+        """Lines before the dims: the arguments cast to a fixed dtype, and the dtype,
+        if the body reads it."""
+        if self.fixed_dtype is not None:
+            casts = [f"{p} = np.asarray({p}, dtype=np.{self.fixed_dtype})" for p in params]
+            dtype = (
+                [] if self.dtype_name is None else [f"{self.dtype_name} = np.{self.fixed_dtype}"]
+            )
+            return casts + dtype
+        if self.dtype_name is None:
+            return []
+        return [f"{self.dtype_name} = {_result_type(params)}"]
+
+    def made(self, fn: str, *args: Expr) -> Expr:
+        """``np.zeros(shape, dtype=dtype)``: a new array in the inputs' dtype."""
+        return self.call(fn, *args, dtype=self.dtype())
+
+    def mask(self, condition: Expr) -> Expr:
+        """1.0 where ``condition`` holds, else 0.0, in the inputs' dtype."""
+        return self.postfix(condition, f".astype({self.dtype()})")
 
     # ---- the kinds --------------------------------------------------------------
     def wrap(self, e: Expr, at_least: int) -> str:
@@ -170,12 +236,12 @@ class NumpyPrinter:
 
     def literal(self, value: float, integral: bool = False) -> Expr:
         if math.isnan(value):
-            return Expr("np.nan", PRECEDENCE["atom"])
+            return Expr(f"{self.namespace}.nan", PRECEDENCE["atom"])
         if math.isinf(value):
             return (
-                Expr("np.inf", PRECEDENCE["atom"])
+                Expr(f"{self.namespace}.inf", PRECEDENCE["atom"])
                 if value > 0
-                else Expr("-np.inf", PRECEDENCE["unary"])
+                else Expr(f"-{self.namespace}.inf", PRECEDENCE["unary"])
             )
         text = (
             str(int(value))
@@ -308,10 +374,16 @@ class NumpyPrinter:
         if t.is_scalar:
             return self.literal(value)
         if value == 0.0:
-            return self.call("np.zeros", self.raw(self.shape(t)))
+            return self.made("np.zeros", self.raw(self.shape(t)))
         if value == 1.0:
-            return self.call("np.ones", self.raw(self.shape(t)))
-        return self.call("np.full", self.raw(self.shape(t)), self.literal(value))
+            return self.made("np.ones", self.raw(self.shape(t)))
+        return self.made("np.full", self.raw(self.shape(t)), self.literal(value))
+
+
+def _result_type(params: Sequence[str]) -> str:
+    """The inputs' floating dtype: ``1.0`` makes integers float64 and leaves float32
+    alone (a Python float does not promote an array: NEP 50)."""
+    return f"np.result_type({', '.join([*params, '1.0'])})"
 
 
 def _read_dim(
@@ -407,7 +479,7 @@ def function_body(
         elif node in batch:
             expr = printer.batched(node, args)
         else:
-            expr = node.op.emit(printer, node, *args)
+            expr = printer.emit(node, args)
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
             exprs[node] = expr  # costs nothing: never stored
             continue
@@ -712,13 +784,18 @@ class _Layout:
     returned: str = ""  # the text after ``return``
 
 
-def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]) -> _Layout:
+def _layout(
+    spec: FunctionSpec,
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node],
+    printer_class: type[NumpyPrinter] = NumpyPrinter,
+) -> _Layout:
     """Dims read from the parameters, then the statements of ``spec``'s graph."""
     params = {p: keywords[p] for p in spec.params}
     dims_needed = {n for v in variables for d in v.type.dims for n in d.names}
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
-    printer = NumpyPrinter(params, dim_names)
+    printer = printer_class(params, dim_names, namer)
     exprs: dict[Node, Expr] = {}
     lines, outs, stored = function_body(
         printer,
@@ -745,6 +822,10 @@ def _layout(spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequenc
         d = min(d for d in needed - done if set(sources[d].needs) <= done)
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
+    printer.forget_unread(words)
+    # the floating inputs decide the dtype (and are cast to a fixed one); ids stay integers
+    floats = [name for v, name in params.items() if not v.type.integer]
+    prelude = printer.prelude(floats) + prelude
     return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned)
 
 
@@ -834,9 +915,12 @@ def _returned_text(
 
 
 def _graph_function(
-    spec: FunctionSpec, keywords: Mapping[Node, str], variables: Sequence[Node]
+    spec: FunctionSpec,
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node],
+    printer_class: type[NumpyPrinter] = NumpyPrinter,
 ) -> list[str]:
-    layout = _layout(spec, keywords, variables)
+    layout = _layout(spec, keywords, variables, printer_class)
     returned = f"return {layout.returned}"
     if not spec.writes_into:
         return [*layout.lines, returned]
@@ -867,8 +951,11 @@ def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[st
     return ["if out is None:", f"    {returned}", *writing, f"return {value_text}, out"]
 
 
-def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[str]:
-    """Unit tangents, one entry at a time, for each variable in turn.
+def _gradient_by_jvp(
+    spec: GradientByJvp, keywords: Mapping[Node, str], fixed_dtype: str | None = None
+) -> list[str]:
+    """Unit tangents, one entry at a time, for each variable in turn, in the
+    inputs' dtype (or ``fixed_dtype``).
 
     Its locals are kept apart from the parameters (a program may call a
     variable ``i``, ``grad`` or ``zero``), and it calls no Python builtin
@@ -876,23 +963,26 @@ def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[
     """
     params = [keywords[p] for p in spec.params]
     namer = Namer(params)
-    zero, grads, name, seed, primal, grad, i, tangents = (
-        namer.fresh(w) for w in ("zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
+    dtype, zero, grads, name, seed, primal, grad, i, tangents = (
+        namer.fresh(w)
+        for w in ("dtype", "zero", "grads", "name", "seed", "primal", "grad", "i", "tangents")
     )
     zeros = ", ".join(
-        f"{keywords[t]!r}: np.zeros(np.shape({keywords[v]}))" for v, t in spec.tangents
+        f"{keywords[t]!r}: np.zeros(np.shape({keywords[v]}), {dtype})" for v, t in spec.tangents
     )
     table = ", ".join(
         f"({v.attr('name')!r}, {keywords[t]!r}, {keywords[v]})" for v, t in spec.tangents
     )
+    floats = [keywords[p] for p in spec.params if not p.type.integer]  # ids: no dtype
     call_all = "".join(f"{p}={p}, " for p in params)
     return [
+        f"{dtype} = {f'np.{fixed_dtype}' if fixed_dtype else _result_type(floats)}",
         f"{zero} = {{{zeros}}}",
         f"{grads} = {{}}",
         f"for {name}, {seed}, {primal} in ({table}{',' if len(spec.tangents) == 1 else ''}):",
-        f"    {grad} = np.zeros(np.shape({primal}))",
+        f"    {grad} = np.zeros(np.shape({primal}), {dtype})",
         f"    for {i} in np.ndindex({grad}.shape):",
-        f"        {tangents} = {{**{zero}, {seed}: np.zeros(np.shape({primal}))}}",
+        f"        {tangents} = {{**{zero}, {seed}: np.zeros(np.shape({primal}), {dtype})}}",
         f"        {tangents}[{seed}][{i}] = 1.0",
         f"        {grad}[{i}] = {spec.jvp}({call_all}**{tangents})[1]",
         f"    {grads}[{name}] = {grad}",
@@ -901,17 +991,21 @@ def _gradient_by_jvp(spec: GradientByJvp, keywords: Mapping[Node, str]) -> list[
 
 
 def emit_function(
-    spec: Function, keywords: Mapping[Node, str], variables: Sequence[Node] = ()
+    spec: Function,
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node] = (),
+    printer: type[NumpyPrinter] = NumpyPrinter,
 ) -> str:
     """The source of one function: signature, docstring, body.
 
     ``keywords`` names every var node the function takes; ``variables`` are
-    the program's, which the sizes of unbound dims are read from.
+    the program's, which the sizes of unbound dims are read from; ``printer``
+    is the dialect (this module's NumPy, or `graphc.emit_array_api`'s).
     """
     if isinstance(spec, GradientByJvp):
-        body = _gradient_by_jvp(spec, keywords)
+        body = printer.gradient_by_jvp(spec, keywords)
     else:
-        body = _graph_function(spec, keywords, variables)
+        body = _graph_function(spec, keywords, variables, printer)
     params = [keywords[p] for p in spec.params]
     if isinstance(spec, FunctionSpec) and spec.writes_into:
         params += ["out=None", "accumulate=False"]
@@ -926,9 +1020,11 @@ def emit_module(
     functions: Sequence[Function],
     keywords: Mapping[Node, str],
     variables: Sequence[Node] = (),
+    printer: type[NumpyPrinter] = NumpyPrinter,
 ) -> str:
-    """A module: the docstring ``doc``, ``import numpy as np``, the functions."""
-    parts = [_docstring(doc), "", "import numpy as np", ""]
+    """A module: the docstring ``doc``, ``import numpy as np`` (or the printer's
+    imports), the functions."""
+    parts = [_docstring(doc), "", *printer.imports, ""]
     for fn in functions:
-        parts += ["", emit_function(fn, keywords, variables).rstrip("\n"), ""]
+        parts += ["", emit_function(fn, keywords, variables, printer).rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -58,7 +58,11 @@ class Op:
     emit_into    emit_into(printer, node, target, *arg_exprs) -> Expr | None:
                  the call that writes the result into the array ``target``
                  (a ufunc's ``out=``: ``np.matmul(a, b, out=out['W'])``);
-                 None, or no such field, prints ``target[...] = …``
+                 None, or no such field, prints ``target[...] = …``; the
+                 NumPy module's only (the array-API one has no ``out=``)
+    emit_array_api  emit(printer, node, *arg_exprs) for the array-API module
+                 (graphc.emit_array_api), where ``emit`` does not translate
+                 call by call into the standard; None: ``emit``, translated
     math         its notation in mathematics (`graphc.notation.Notation`; None:
                  a function of its name), read by `graphc.mathprint`
     emit_batched emit_batched(printer, node, batched, *arg_exprs) -> Expr: the
@@ -85,6 +89,7 @@ class Op:
     label: Callable[[Node], str] | None = field(default=None, repr=False)
     commutative: bool = False
     emit_into: Callable[..., Any] | None = field(default=None, repr=False)
+    emit_array_api: Callable[..., Any] | None = field(default=None, repr=False)
     math: Any = None
     emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
 

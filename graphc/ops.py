@@ -214,7 +214,7 @@ def elementwise(
     Both derivative rules come from them, so they cannot drift apart.  Its
     arity is that of ``impl`` (a NumPy ufunc's ``nin``); ``verb`` names it
     in shape errors ("cannot multiply …"); ``facts`` are further `Op` facts
-    (commutative, bilinear).
+    (commutative, bilinear) and fields (emit_array_api).
     """
 
     verb = verb or f"apply {name} to"
@@ -287,7 +287,8 @@ def bilinear(
     **facts: Any,
 ) -> Callable[..., Node]:
     """A product a·b, linear in each operand, given its transposes:
-    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b."""
+    ``transposes(node, g)`` returns (ā, b̄).  Its jvp is ∂a·b + a·∂b.  ``facts``
+    are further `Op` fields (emit_array_api)."""
 
     def jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
         a, b = node.args
@@ -502,7 +503,7 @@ eye = define(
         "eye",
         infer=lambda *, dim: matrix(dim, dim),
         impl=lambda ctx, node: np.eye(ctx.dim(node.attr("dim"))),
-        emit=lambda p, node: p.call("np.eye", p.raw(p.dim(node.attr("dim")))),
+        emit=lambda p, node: p.made("np.eye", p.raw(p.dim(node.attr("dim")))),  # inputs' dtype
         to_sympy=lambda sp, node: sp.Identity(_sym_dim(sp, node.attr("dim"))),
         arity=0,
         needs_sizes=True,
@@ -647,6 +648,16 @@ def _broadcast_emit(p, node, g):
     return p.call("np.tile", p.postfix(g, "[:, None]"), p.raw(f"(1, {p.dim(t.dims[1])})"))
 
 
+def _broadcast_emit_array_api(p, node, g):
+    """xp.full takes a Python number only: an array scalar is spread by broadcast_to."""
+    arg = node.args[0]
+    if node.attr("axis") is not None:
+        return _broadcast_emit(p, node, g)  # xp.tile
+    if arg.op.leaf and arg.op.name != "var":  # a literal or a dim: a Python number
+        return p.made("full", p.raw(p.shape(node.type)), g)
+    return p.call("broadcast_to", g, p.raw(p.shape(node.type)))
+
+
 # broadcast: spread a scalar to a shape, or a vector along a matrix axis
 # (axis = the axis that is replicated);  transpose: sum over that axis.
 broadcast = linear(
@@ -654,6 +665,7 @@ broadcast = linear(
     infer=_broadcast_infer,
     impl=_broadcast_impl,
     emit=_broadcast_emit,
+    emit_array_api=_broadcast_emit_array_api,
     transpose_rule=lambda node, g: (unbroadcast_axis(g, node.args[0].type, node.attr("axis")),),
     to_sympy=lambda sp, node, g: _sympy_broadcast(sp, node, g),
     needs_sizes=True,
@@ -715,6 +727,11 @@ def _matmul_into(p, node, target, a, b):
     return p.call("np.multiply.outer" if _is_outer(node) else "np.matmul", a, b, out=target)
 
 
+def _matmul_emit_array_api(p, node, a, b):
+    """The outer product x yᵀ as a broadcast product (the main namespace has no outer)."""
+    return p.infix("*", p.postfix(a, "[:, None]"), b) if _is_outer(node) else p.infix("@", a, b)
+
+
 # matmul: the product of matrix algebra (W x, xᵀ y, x yᵀ, A B).
 # ā = ḡ bᵀ, b̄ = aᵀ ḡ (orientation makes every case work).
 matmul = bilinear(
@@ -725,6 +742,7 @@ matmul = bilinear(
     transposes=lambda node, g: (g @ node.args[1].T, node.args[0].T @ g),
     to_sympy=lambda sp, node, a, b: a * b,  # a scalar result is 1×1: the translator unwraps it
     emit_into=_matmul_into,
+    emit_array_api=_matmul_emit_array_api,
     math=notation.kind("product"),
     emit_batched=lambda p, node, batched, a, b: _matmul_batched(p, node, batched, a, b),
 )
@@ -805,6 +823,25 @@ def _concat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
     return tuple(pieces)
 
 
+def _concat_emit_array_api(p, node, *xs):
+    """xp.concat joins arrays of one rank: a scalar becomes a 1-vector, a row vector a 1-row
+    matrix (a literal one made in the inputs' dtype)."""
+    pieces = []
+    for arg, x in zip(node.args, xs):
+        if arg.type.is_scalar:
+            one = vector(1)
+            pieces.append(
+                p.fill(arg.attr("value"), one)
+                if arg.op.constant
+                else p.call("reshape", x, p.raw("(1,)"))
+            )
+        elif arg.type.is_vector and node.type.is_matrix:
+            pieces.append(p.postfix(x, "[None, :]"))
+        else:
+            pieces.append(x)
+    return p.call("concat", p.list(pieces), axis="0")
+
+
 # concat: [a; b; c], vertical concatenation;  transpose: the slices.
 concat = linear(
     "concat",
@@ -815,6 +852,7 @@ concat = linear(
     ),
     transpose_rule=_concat_vjp,
     to_sympy=lambda sp, node, *xs: _sympy_concat(sp, xs),
+    emit_array_api=_concat_emit_array_api,
     arity=None,
     math=notation.kind("stack"),
     emit_batched=lambda p, node, batched, *xs: _concat_batched(p, node, batched, xs),
@@ -899,6 +937,24 @@ def _hconcat_emit(p, node: Node, *xs):
     return p.call("np.column_stack", p.list(xs))  # a 1-D part is one column
 
 
+def _hconcat_array_api(p, node: Node, *xs):
+    """xp.concat along the last axis: a column part as one column, a scalar as a 1-vector."""
+    pieces = []
+    for arg, x in zip(node.args, xs):
+        if arg.type.is_scalar:
+            one = vector(1)
+            pieces.append(
+                p.fill(arg.attr("value"), one)
+                if arg.op.constant
+                else p.call("reshape", x, p.raw("(1,)"))
+            )
+        elif arg.type.is_vector and node.type.is_matrix:
+            pieces.append(p.postfix(x, "[:, None]"))
+        else:
+            pieces.append(x)
+    return p.call("concat", p.list(pieces), axis="-1")
+
+
 def _hconcat_batched(p, node: Node, batched, xs):
     """Joined along the last axis; a column part gets its axis of one, an unbatched
     part (a zero tangent) is spread over the directions."""
@@ -931,6 +987,7 @@ hconcat = linear(
     infer=_hconcat_infer,
     impl=lambda ctx, node, *xs: np.hstack(xs) if node.type.is_vector else np.column_stack(xs),
     emit=_hconcat_emit,
+    emit_array_api=_hconcat_array_api,
     transpose_rule=_hconcat_vjp,
     to_sympy=lambda sp, node, *xs: _sympy_hconcat(sp, xs),
     arity=None,
@@ -1049,6 +1106,12 @@ take = linear(
     emit=lambda p, node, a: p.postfix(
         a, f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
+    # The standard indexes every axis of a matrix: rows[start:stop, :].
+    emit_array_api=lambda p, node, a: p.postfix(
+        a,
+        f"[{p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}"
+        f"{', :' if node.args[0].type.is_matrix else ''}]",
+    ),
     emit_batched=lambda p, node, batched, a: p.postfix(
         a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
     ),
@@ -1068,6 +1131,9 @@ index = linear(
     infer=_index_infer,
     impl=lambda ctx, node, a: a[ctx.dim(node.attr("at"))],
     emit=lambda p, node, a: p.postfix(a, f"[{p.dim(node.attr('at'))}]"),
+    emit_array_api=lambda p, node, a: p.postfix(
+        a, f"[{p.dim(node.attr('at'))}{', :' if node.args[0].type.is_matrix else ''}]"
+    ),
     emit_batched=lambda p, node, batched, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
     transpose_rule=lambda node, g: (
         _pad(g, node.attr("at"), node.args[0].type.dims[0], node.args[0].type),
@@ -1141,6 +1207,30 @@ def _scatter_emit(p, node, g, ids):
     return p.call(p.postfix(counted, ".reshape").text, p.raw(rows), p.raw(width))
 
 
+def _scatter_dtype(emit: Callable) -> Callable:
+    """A bincount counts in float64: cast back to the inputs' dtype (float32 stays float32)."""
+    return lambda p, node, g, ids: p.call(
+        p.postfix(emit(p, node, g, ids), ".astype").text, p.raw(p.dtype()), copy="False"
+    )
+
+
+def _scatter_array_api(p, node, g, ids):
+    """The standard has no scatter-add: the one-hot matrix of the ids, transposed, times ḡ
+    (n·V·d work where a bincount does n·d; docs/backends.md)."""
+    rows = p.dim(node.attr("rows"))
+    grad, by = node.args
+    arange = p.call("np.arange", p.raw(rows), device=p.device())
+    if by.type.is_scalar:  # one id: eᵢ ḡ or eᵢ ḡᵀ
+        hit = p.mask(p.infix("==", arange, ids))
+        if grad.type.is_scalar:
+            return p.infix("*", hit, g)
+        return p.infix("*", p.postfix(hit, "[:, None]"), p.postfix(g, "[None, :]"))
+    onehot = p.mask(p.infix("==", p.postfix(ids, "[:, None]"), arange))  # [n×V]
+    if grad.type.is_vector:
+        return p.call("np.matmul", g, onehot)
+    return p.call("np.matmul", p.call("np.matrix_transpose", onehot), g)
+
+
 # gather: E[ids], rows of E (entries of a vector) picked by integer data;
 # E̅ = the scatter-add of ḡ at the ids (repeated ids accumulate).
 gather = define(
@@ -1149,6 +1239,15 @@ gather = define(
         infer=_gather_infer,
         impl=lambda ctx, node, a, ids: a[np.asarray(ids, dtype=np.intp)],
         emit=lambda p, node, a, ids: p.postfix(a, f"[{ids.text}]"),
+        # the standard's take; one id (a 0-d array indexes nothing there) as a 1-vector
+        emit_array_api=lambda p, node, a, ids: (
+            p.call("np.take", a, ids, axis="0")
+            if node.args[1].type.is_vector
+            else p.postfix(
+                p.call("np.take", a, p.call("reshape", ids, p.raw("(1,)")), axis="0"),
+                "[0, :]" if node.args[0].type.is_matrix else "[0]",
+            )
+        ),
         jvp=lambda node, t, t_ids: None if t is None else gather(t, node.args[1]),
         vjp=lambda node, g: (
             scatter_add(g, node.args[1], rows=node.args[0].type.dims[0]),
@@ -1168,7 +1267,8 @@ scatter_add = define(
         "scatter_add",
         infer=_scatter_infer,
         impl=_scatter_impl,
-        emit=_scatter_emit,
+        emit=_scatter_dtype(_scatter_emit),
+        emit_array_api=_scatter_array_api,
         jvp=lambda node, t, t_ids: (
             None if t is None else scatter_add(t, node.args[1], rows=node.attr("rows"))
         ),
@@ -1216,6 +1316,12 @@ def _one_hot(p, ids, cols: Dim):
     return p.infix("==", p.call("np.arange", p.raw(p.dim(cols))), p.postfix(ids, "[:, None]"))
 
 
+def _one_hot_array_api(p, ids, cols: Dim):
+    """The one-hot rows of the ids, in the inputs' dtype (the standard multiplies no bools)."""
+    arange = p.call("np.arange", p.raw(p.dim(cols)), device=p.device())
+    return p.mask(p.infix("==", arange, p.postfix(ids, "[:, None]")))
+
+
 # pick: pick(Z, y) = [Z[i, yᵢ]]ᵢ, one entry per row (the true class's logit);
 # Z̄ = ḡ put at (i, yᵢ), zeros elsewhere.
 pick = define(
@@ -1227,6 +1333,12 @@ pick = define(
         ],
         emit=lambda p, node, z, ids: p.postfix(
             z, f"[np.arange({p.dim(node.type.dims[0])}), {ids.text}]"
+        ),
+        # the standard indexes one axis by an array: the one-hot rows pick the entries
+        emit_array_api=lambda p, node, z, ids: p.call(
+            "np.sum",
+            p.infix("*", z, _one_hot_array_api(p, ids, node.args[0].type.dims[1])),
+            axis="1",
         ),
         jvp=lambda node, t, t_ids: None if t is None else pick(t, node.args[1]),
         vjp=lambda node, g: (unpick(g, node.args[1], cols=node.args[0].type.dims[1]), None),
@@ -1263,8 +1375,11 @@ unpick = define(
         "unpick",
         infer=_unpick_infer,
         impl=_unpick_impl,
-        emit=lambda p, node, g, ids: p.infix(
-            "*", _one_hot(p, ids, node.attr("cols")), _unpick_scale(p, node.args[0], g)
+        emit=lambda p, node, g, ids: p.infix(  # the mask in the inputs' dtype: ∘ 1/N keeps it
+            "*", p.mask(_one_hot(p, ids, node.attr("cols"))), _unpick_scale(p, node.args[0], g)
+        ),
+        emit_array_api=lambda p, node, g, ids: p.infix(
+            "*", _one_hot_array_api(p, ids, node.attr("cols")), _unpick_scale(p, node.args[0], g)
         ),
         jvp=lambda node, t, t_ids: (
             None if t is None else unpick(t, node.args[1], cols=node.attr("cols"))
@@ -1303,6 +1418,10 @@ diag = linear(
     infer=_diag_infer,
     impl=lambda ctx, node, v: np.diag(v),
     emit=call("np.diag"),
+    # The standard makes no diagonal matrix: v spread along the rows of the identity.
+    emit_array_api=lambda p, node, v: p.infix(
+        "*", p.postfix(v, "[:, None]"), p.made("eye", p.raw(p.dim(node.type.dims[0])))
+    ),
     emit_batched=lambda p, node, batched, v: p.infix(
         "*", p.postfix(v, "[:, :, None]"), p.call("np.eye", p.raw(p.dim(node.type.dims[0])))
     ),
@@ -1317,6 +1436,7 @@ diagpart = linear(
     infer=_diagpart_infer,
     impl=lambda ctx, node, a: np.diag(a).copy(),
     emit=call("np.diag"),
+    emit_array_api=lambda p, node, a: _diagonal_array_api(p, node.args[0].type, a),
     emit_batched=lambda p, node, batched, a: p.call("np.diagonal", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (diag(_transpose_orient(g, vector(1))),),
     to_sympy=lambda sp, node, a: (
@@ -1326,6 +1446,12 @@ diagpart = linear(
     ),
     math=notation.function("diag"),
 )
+
+
+def _diagonal_array_api(p, t: Type, a):
+    """The diagonal of an n×n matrix, core functions only: every (n+1)-th entry, flattened."""
+    flat = p.call("reshape", a, p.raw("(-1,)"))
+    return p.postfix(flat, f"[:: {p.dim(t.dims[0])} + 1]")
 
 
 def _transpose_orient(v: Node, like: Type) -> Node:
@@ -1343,6 +1469,7 @@ trace = linear(
     infer=_trace_infer,
     impl=lambda ctx, node, a: np.trace(a),
     emit=call("np.trace"),
+    emit_array_api=lambda p, node, a: p.call("sum", _diagonal_array_api(p, node.args[0].type, a)),
     emit_batched=lambda p, node, batched, a: p.call("np.trace", a, axis1="-2", axis2="-1"),
     transpose_rule=lambda node, g: (g * eye(dim=node.args[0].type.dims[0]),),
     to_sympy=lambda sp, node, a: a.trace() if isinstance(a, sp.MatrixBase) else sp.Trace(a),
@@ -1516,7 +1643,7 @@ sign = elementwise("sign", np.sign, call("np.sign"), None, _sym("sign"))
 greater = elementwise(
     "greater",
     lambda a, b: np.where(a > b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">", a, b)),  # (a > b).astype(dtype): no upcast
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a > b), (0, True))),
     math=notation.comparison(">", ">"),
@@ -1524,7 +1651,7 @@ greater = elementwise(
 greater_equal = elementwise(
     "greater_equal",
     lambda a, b: np.where(a >= b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix(">=", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix(">=", a, b)),
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, a >= b), (0, True))),
     math=notation.comparison("≥", r"\geq"),
@@ -1590,6 +1717,12 @@ where = define(
         infer=_where_infer,
         impl=lambda ctx, node, *xs: np.where(*_aligned_values(node, xs)),
         emit=_aligned_emit(lambda p, node, c, a, b: p.call("np.where", c, a, b)),
+        # the standard's where takes a boolean condition; c is a 0/1 mask
+        emit_array_api=_aligned_emit(
+            lambda p, node, c, a, b: p.call(
+                "np.where", p.call("np.not_equal", c, p.literal(0.0)), a, b
+            )
+        ),
         jvp=lambda node, tc, ta, tb: _select(node.args[0], ta, tb, node.type),
         vjp=lambda node, g: (
             None,
@@ -1618,7 +1751,7 @@ stop = define(
 equal = elementwise(
     "equal",
     lambda a, b: np.where(a == b, 1.0, 0.0),
-    lambda p, node, a, b: p.call("np.where", p.infix("==", a, b), p.literal(1.0), p.literal(0.0)),
+    lambda p, node, a, b: p.mask(p.infix("==", a, b)),  # in the inputs' dtype
     None,
     to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True))),
     math=notation.comparison("=", "="),

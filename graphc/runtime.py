@@ -4,8 +4,13 @@ Feeding checks every array against the declared shapes before any
 arithmetic: missing, extra, misshapen or non-numeric input is a `FeedError`
 naming the variable.  Unbound dims are bound by the first array fed for them
 (in declaration order) and then checked everywhere else.  Accepted arrays are
-converted to float64 (integers and Python numbers included); inputs are
-never modified.
+converted to one floating dtype (`feed_dtype`): the dtype fixed at compile
+time if one was, else the dtype of the floating arrays fed (float32 stays
+float32; float32 beside float64 is an error naming both), else float64;
+integers, Python numbers and lists take it.  Inputs are never modified.
+The array-API backend keeps each library's arrays (a torch tensor stays a
+tensor, on its device); the NumPy backend and the interpreter compute on
+NumPy arrays.
 
 `Program.run` evaluates the graph with each operator's own NumPy evaluation
 (define, then run).  `CompiledFunction` runs the emitted module instead.
@@ -32,8 +37,8 @@ from graphc.autodiff import cotangent_seed, tangent_name
 from graphc.compiler import CompiledModule, build_module, derivative_labels
 from graphc.derivation import Derivation, derivation
 from graphc.derive import DerivedGraph, derive
-from graphc.errors import DifferentiationError, FeedError, did_you_mean
-from graphc.evaluate import as_result, evaluate
+from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
+from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
 from graphc.ir import Graph, Node
 from graphc.passes import optimize
@@ -48,7 +53,68 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
-def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def _foreign(value: Any) -> bool:
+    """An array of a library other than NumPy that speaks the array API (torch, Dask…)."""
+    if isinstance(value, (np.ndarray, np.generic)) or not hasattr(value, "dtype"):
+        return False
+    try:
+        import array_api_compat
+    except ImportError:  # the optional extra is not installed: no foreign arrays
+        return False
+    return array_api_compat.is_array_api_obj(value)
+
+
+def _foreign_kind(name: str, value: Any, v: Node) -> str:
+    """'f' or 'i' for an array of another library; a FeedError for anything else."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(value)
+    for kind, what in (("real floating", "f"), ("integral", "i")):
+        if xp.isdtype(value.dtype, kind):
+            return what
+    raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got dtype {value.dtype}")
+
+
+def _dtype_name(value: Any) -> str:
+    """``float32`` for a float32 array of any library."""
+    return str(value.dtype).rpartition(".")[2]
+
+
+def feed_dtype(feed: Mapping[str, Any], fixed: str | None = None) -> str:
+    """The one floating dtype a call computes in: ``fixed``, else the floating arrays' own.
+
+    Only float32 and float64 arrays decide it: Python and NumPy numbers, lists, integer
+    arrays and other floats (float16) take the call's dtype, as JAX's weak types do;
+    float32 beside float64 is a FeedError naming the variables.
+    """
+    if fixed is not None:
+        return fixed
+    typed: dict[str, list[str]] = {}
+    for name, value in feed.items():
+        if isinstance(value, np.generic) or not hasattr(value, "dtype"):
+            continue
+        if _dtype_name(value) in FLOAT_DTYPES:
+            typed.setdefault(_dtype_name(value), []).append(name)
+    if len(typed) > 1:
+        listed = "; ".join(f"{', '.join(names)} {dtype}" for dtype, names in sorted(typed.items()))
+        raise FeedError(
+            f"mixed dtypes in one call: {listed}; feed one dtype, or compile with"
+            " dtype='float32' or 'float64' to convert every input"
+        )
+    (dtype,) = typed or ["float64"]
+    return dtype
+
+
+def _as_array(name: str, value: Any, v: Node, dtype: str = "float64") -> Any:
+    if _foreign(value):
+        if v.type.integer:  # ids stay integers, in their library
+            if _foreign_kind(name, value, v) != "i":
+                raise FeedError(f"{name}: expected integers for {_describe(v)}")
+            return value
+        return _as_foreign(name, value, v, dtype)
     try:
         array = np.asarray(value)
     except Exception as err:  # ragged lists and the like
@@ -71,7 +137,46 @@ def _as_array(name: str, value: Any, v: Node) -> np.ndarray:
             raise FeedError(f"{name}: expected integers for {_describe(v)}")
         return np.array(values, dtype=np.intp)
     # A private copy: nothing graphc runs or returns aliases the caller's array.
-    return np.array(array, dtype=np.float64, copy=True)
+    return np.array(array, dtype=dtype, copy=True)
+
+
+def _as_foreign(name: str, value: Any, v: Node, dtype: str) -> Any:
+    """An array of another library in ``dtype``, kept in its library and on its device."""
+    import array_api_compat
+
+    _foreign_kind(name, value, v)
+    xp = array_api_compat.array_namespace(value)
+    wanted = getattr(xp, dtype)
+    return value if value.dtype == wanted else xp.astype(value, wanted)
+
+
+def _into_library(arrays: dict[Node, Any]) -> dict[Node, Any]:
+    """NumPy arrays and numbers fed beside another library's arrays, moved into that library
+    (and onto the device of the first of them), so that the call sees one namespace."""
+    foreign = [a for a in arrays.values() if _foreign(a)]
+    if not foreign:
+        return arrays
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(foreign[0])
+    device = array_api_compat.device(foreign[0])
+    return {
+        v: a if _foreign(a) else xp.asarray(a, dtype=getattr(xp, str(a.dtype)), device=device)
+        for v, a in arrays.items()
+    }
+
+
+def _extremes(array: Any) -> tuple[int | None, int | None]:
+    """The least and the largest id of an array of any library; None for no ids."""
+    if _foreign(array):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(array)
+        if not array.size:  # size is None for a lazy (Dask) array of unknown shape
+            return None, None
+        return int(xp.min(array)), int(xp.max(array))
+    array = np.asarray(array)
+    return (int(array.min()), int(array.max())) if array.size else (None, None)
 
 
 def _check_ids(lowered: LoweredProgram, arrays: Mapping[Node, np.ndarray], sizes) -> None:
@@ -79,8 +184,9 @@ def _check_ids(lowered: LoweredProgram, arrays: Mapping[Node, np.ndarray], sizes
     for v, array in arrays.items():
         for bound in lowered.index_bounds.get(v.attr("name"), ()):
             size = bound.evaluate(sizes)
-            if size is not None and array.size and (array.min() < 0 or array.max() >= size):
-                bad = array.min() if array.min() < 0 else array.max()
+            lo, hi = _extremes(array)
+            if size is not None and lo is not None and (lo < 0 or hi >= size):
+                bad = lo if lo < 0 else hi
                 raise FeedError(
                     f"{v.attr('name')}: id {bad} is out of range: {_describe(v)} selects from"
                     f" {size} entries ({bound}), so each id is in 0..{size - 1}"
@@ -108,18 +214,29 @@ def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> d
 
 
 def check_feed(
-    lowered: LoweredProgram, feed: Mapping[str, Any]
+    lowered: LoweredProgram,
+    feed: Mapping[str, Any],
+    dtype: str | None = "float64",
+    foreign: bool = False,
 ) -> tuple[dict[Node, np.ndarray], dict[str, int]]:
-    """Validate ``feed`` against the declarations: arrays by var node, and dim sizes."""
+    """Validate ``feed`` against the declarations: arrays by var node, and dim sizes.
+
+    Every array is converted to ``dtype``; ``None`` follows the arrays fed
+    (`feed_dtype`).  ``foreign``: another library's arrays are kept in it (the
+    array-API backend); otherwise everything becomes a NumPy array.
+    """
     declared = {v.attr("name"): v for v in lowered.variables}
     feed = _by_program_name(feed, declared)
     missing = [name for name in declared if name not in feed]
     if missing:
         listed = ", ".join(_describe(declared[m]) for m in missing)
         raise FeedError(f"missing value{'s' if len(missing) > 1 else ''} for {listed}")
+    if not foreign:
+        feed = {name: _as_numpy(name, value, declared[name]) for name, value in feed.items()}
+    dtype = feed_dtype(feed, dtype)
     arrays: dict[Node, np.ndarray] = {}
     for name, v in declared.items():
-        array = _as_array(name, feed[name], v)
+        array = _as_array(name, feed[name], v, dtype)
         t = v.type
         if array.ndim != t.rank:
             rank = ("a scalar", "a vector", "a matrix")[t.rank]
@@ -135,7 +252,21 @@ def check_feed(
     except SizeMismatch as err:
         raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
     _check_ids(lowered, arrays, sizes)
-    return arrays, sizes
+    return (_into_library(arrays) if foreign else arrays), sizes
+
+
+def _as_numpy(name: str, value: Any, v: Node) -> Any:
+    """Another library's array as a NumPy array (on the CPU), for the NumPy backend."""
+    if not _foreign(value):
+        return value
+    _foreign_kind(name, value, v)
+    try:
+        return np.asarray(value)
+    except Exception as err:  # a GPU tensor, a lazy array that will not convert
+        raise FeedError(
+            f"{name}: the NumPy backend takes NumPy arrays, not {type(value).__name__} ({err});"
+            " compile with backend='array-api' to run on it"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -196,11 +327,18 @@ class Program:
         wrt: Sequence[str] | str | None = None,
         mode: str = "reverse",
         emit: Sequence[str] | str | None = None,
+        backend: str = "numpy",
+        dtype: str | None = None,
     ) -> CompiledFunction:
         """Differentiate by ``wrt`` in ``mode``; ``emit`` names the module's functions
-        besides ``value`` (see `graphc.compiler.build_module`)."""
+        besides ``value`` (see `graphc.compiler.build_module`); ``backend``: "numpy" or
+        "array-api"; ``dtype`` ("float32", "float64") converts every input to it, else
+        results follow the inputs."""
+        if dtype is not None and dtype not in FLOAT_DTYPES:
+            raise GraphcError(f"unknown dtype {dtype!r}: choose {' or '.join(FLOAT_DTYPES)}")
         with collector_paused():
-            return CompiledFunction(self.lowered, build_module(self.lowered, wrt, mode, emit))
+            compiled = build_module(self.lowered, wrt, mode, emit, backend, dtype)
+            return CompiledFunction(self.lowered, compiled)
 
     def __repr__(self) -> str:
         return f"<graphc.Program {self.output} {self.graph.outputs[self.output].type}>"
@@ -213,6 +351,61 @@ class Program:
         return display.missing_graphviz_html(self.listing())
 
 
+def _result(x: Any, like: Any = None) -> Any:
+    """What the API returns: a NumPy array in the computation's floating dtype (a NumPy
+    scalar for a 0-d one), or another library's array as it came (the array-API backend).
+
+    A Python number (a derivative that is a literal, such as 0.0) takes the dtype, and
+    library and device, of ``like``, an argument of the call."""
+    if _foreign(x):
+        return x
+    if isinstance(x, (int, float)) and like is not None:
+        if _foreign(like):
+            import array_api_compat
+
+            xp = array_api_compat.array_namespace(like)
+            return xp.asarray(x, dtype=like.dtype, device=array_api_compat.device(like))
+        return np.asarray(x, dtype=like.dtype)[()]
+    array = np.asarray(x)
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    return array[()] if array.ndim == 0 else array
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A result as a NumPy array (a tensor copied off its device, a Dask array computed)."""
+    if hasattr(x, "compute"):
+        x = x.compute()
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x)
+
+
+def _as_like(array: np.ndarray, like: Any) -> Any:
+    """A NumPy seed as an array of ``like``'s library, on its device."""
+    if not _foreign(like):
+        return array
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(like)
+    return xp.asarray(array, device=array_api_compat.device(like))
+
+
+def _float_name(like: Any) -> str:
+    """The floating dtype of a fed array (any library), by name: seeds are made in it."""
+    return "float32" if "float32" in str(getattr(like, "dtype", "")) else "float64"
+
+
+def _first(kwargs: Mapping[str, Any]) -> Any:
+    """An argument of the call, whose dtype and library results take (None if none):
+    a floating one (integer data, ids, decide no dtype)."""
+    values = kwargs.values()
+    for v in values:
+        if not hasattr(v, "dtype") or _dtype_name(v) in FLOAT_DTYPES:
+            return v
+    return next(iter(values), None)
+
+
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
     """Execute emitted source as a fresh module (it imports only numpy)."""
     module = types.ModuleType(name)
@@ -221,6 +414,7 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
 
 
 FLOAT64 = np.dtype(np.float64)
+FLOAT32 = np.dtype(np.float32)
 
 
 class FeedPlan:
@@ -228,15 +422,20 @@ class FeedPlan:
 
     Per accepted keyword (the program's names, and their NFKC spellings) the
     Python keyword it is passed by; per variable the shape it must have, as
-    integers and dim names.  A feed of float64 ndarrays that fits is checked
-    with dict lookups and shape compares (about a microsecond for a few
-    variables, linear in their number); anything else (other dtypes, lists,
-    a misfit, a dim that is a polynomial) takes `check_feed`, which converts
-    or raises the `FeedError` that says what is wrong.  A program with integer
+    integers and dim names.  A feed of ndarrays of one floating dtype the
+    call computes in (float64 or float32; the fixed ``dtype`` if there is one)
+    that fits is checked with dict lookups and shape compares (about a
+    microsecond for a few variables, linear in their number); anything else
+    (mixed or other dtypes, lists, another library's arrays, a misfit, a dim
+    that is a polynomial) takes `check_feed`, which converts or raises the
+    `FeedError` that says what is wrong.  A program with integer
     data always takes `check_feed` (its ids are converted and range-checked).
     """
 
-    def __init__(self, lowered: LoweredProgram, keywords: Mapping[str, str]):
+    def __init__(
+        self, lowered: LoweredProgram, keywords: Mapping[str, str], dtype: str | None = None
+    ):
+        self.dtypes = (FLOAT64, FLOAT32) if dtype is None else (np.dtype(dtype),)
         self.keyword: dict[str, str] = {}
         self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
         self.simple = True
@@ -260,14 +459,20 @@ class FeedPlan:
         self.count = len(self.shapes)
 
     def fast(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
-        """``feed`` by keyword if it is float64 arrays that fit; None to take the long way."""
+        """``feed`` by keyword if it is arrays of one accepted dtype that fit; None to take
+        the long way."""
         if not self.simple or len(feed) != self.count:
             return None
         keyword = self.keyword
         kwargs: dict[str, np.ndarray] = {}
+        dtype = None
         for key, value in feed.items():
-            if type(value) is not np.ndarray or value.dtype is not FLOAT64 or key not in keyword:
+            if type(value) is not np.ndarray or key not in keyword:
                 return None
+            if value.dtype is not dtype:  # the first array's dtype, and no other
+                if dtype is not None or value.dtype not in self.dtypes:
+                    return None
+                dtype = value.dtype
             kwargs[keyword[key]] = value
         if len(kwargs) != self.count:  # two spellings of one name
             return None
@@ -284,23 +489,40 @@ class FeedPlan:
         return kwargs
 
 
-def _fed_ids(fed: Mapping[str, np.ndarray]) -> set[int]:
+def _base(a: Any) -> Any:
+    """The array ``a`` is a view of (NumPy's and CuPy's ``base``, PyTorch's ``_base``)."""
+    if type(a) is np.ndarray:
+        return a.base
+    base = getattr(a, "_base", None)
+    return base if base is not None else getattr(a, "base", None)
+
+
+def _fed_ids(fed: Mapping[str, Any]) -> set[int]:
     """The ids of the fed arrays and of the arrays they are views of."""
     ids = set()
     for a in fed.values():
         ids.add(id(a))
-        if a.base is not None:
-            ids.add(id(a.base))
+        base = _base(a)
+        if base is not None:
+            ids.add(id(base))
     return ids
 
 
-def _own(x: Any, fed: set[int] | None) -> Any:
-    """A returned value as the API returns it; copied if it is (a view of) a fed array."""
-    if type(x) is np.ndarray and x.dtype is FLOAT64 and x.ndim:
+def _own(x: Any, fed: set[int] | None, like: Any = None) -> Any:
+    """A returned value as the API returns it (`_result`); copied if it is (a view of)
+    a fed array."""
+    kind = type(x)
+    if kind is np.ndarray and x.ndim and x.dtype.kind == "f":
         if fed is not None and (id(x) in fed or (x.base is not None and id(x.base) in fed)):
             return x.copy()
         return x
-    return as_result(x)  # scalars and other dtypes: converted, so never aliased
+    if (kind is np.float64 or kind is np.float32) and (like is None or x.dtype is like.dtype):
+        return x  # a NumPy scalar in the call's dtype: nothing to convert, never aliased
+    if fed is not None and _foreign(x) and (id(x) in fed or id(_base(x)) in fed):
+        import array_api_compat
+
+        return array_api_compat.array_namespace(x).asarray(x, copy=True)
+    return _result(x, like)  # scalars and other dtypes: converted, so never aliased
 
 
 class CompiledFunction:
@@ -320,7 +542,7 @@ class CompiledFunction:
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
-        self._plan = FeedPlan(lowered, compiled.param_names)
+        self._plan = FeedPlan(lowered, compiled.param_names, compiled.dtype)
         self._scalar = compiled.output_type.is_scalar
         self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
 
@@ -340,10 +562,20 @@ class CompiledFunction:
     def mode(self) -> str:
         return self.compiled.mode
 
+    @property
+    def backend(self) -> str:
+        return self.compiled.backend
+
+    @property
+    def dtype(self) -> str | None:
+        """The dtype fixed at compile time, or None: results follow the inputs'."""
+        return self.compiled.dtype
+
     def _kwargs(
         self, feed: Mapping[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
-        arrays, _ = check_feed(self.lowered, feed)
+        foreign = self.backend == "array-api"
+        arrays, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
@@ -356,9 +588,13 @@ class CompiledFunction:
         """What `_own` must not return uncopied: None where nothing can alias a fed array."""
         return _fed_ids(kwargs) if self.copy and self.compiled.may_alias else None
 
+    def _fed_all(self, kwargs: Mapping[str, Any]) -> set[int] | None:
+        """What `_own` must not return uncopied from a function compiled on first use."""
+        return _fed_ids(kwargs) if self.copy else None
+
     def __call__(self, /, **feed: Any) -> Any:
         kwargs = self._checked(feed)
-        return _own(self.module.value(**kwargs), self._fed(kwargs))
+        return _own(self.module.value(**kwargs), self._fed(kwargs), _first(kwargs))
 
     def value_and_grad(
         self,
@@ -386,13 +622,18 @@ class CompiledFunction:
         if out is not None:
             return self._into(kwargs, out, accumulate, feed)
         value, grads = self.module.value_and_grad(**kwargs)
+        like = _first(kwargs)
         fed = self._fed(kwargs)
-        if fed is None:  # the common case, inlined: float64 arrays pass as they are
-            return _own(value, None), {
-                k: g if type(g) is np.ndarray and g.dtype is FLOAT64 and g.ndim else as_result(g)
+        if fed is None:  # the common case, inlined: floating ndarrays pass as they are
+            return _own(value, None, like), {
+                k: (
+                    g
+                    if type(g) is np.ndarray and g.ndim and g.dtype.kind == "f"
+                    else _result(g, like)
+                )
                 for k, g in grads.items()
             }
-        return _own(value, fed), {k: _own(g, fed) for k, g in grads.items()}
+        return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
 
     def _into(
         self,
@@ -402,6 +643,12 @@ class CompiledFunction:
         feed: Mapping[str, Any],
     ) -> tuple[Any, Mapping[str, np.ndarray]]:
         """value_and_grad writing into ``out``, checked first like a feed."""
+        if self.backend != "numpy":
+            raise FeedError(
+                "out: the array-API backend writes into no buffers (the standard has no out=,"
+                " and JAX arrays cannot be written); take the gradients it returns, or compile"
+                " with backend='numpy' (docs/backends.md)"
+            )
         if not isinstance(out, Mapping) or set(out) != set(self.wrt):
             given = ", ".join(map(str, out)) if isinstance(out, Mapping) else type(out).__name__
             raise FeedError(
@@ -409,17 +656,18 @@ class CompiledFunction:
             )
         names = self.compiled.param_names
         fed = _fed_ids({k: a for k, a in feed.items() if isinstance(a, np.ndarray)})
+        dtype = np.dtype(_float_name(_first(kwargs)))  # the call's: float32 in, float32 out
         for name in self.wrt:
             buffer, shape = out[name], np.shape(kwargs[names[name]])
             array = isinstance(buffer, np.ndarray)
-            if not array or buffer.dtype != FLOAT64 or buffer.shape != shape:
+            if not array or buffer.dtype != dtype or buffer.shape != shape:
                 got = (
                     f"{buffer.dtype} array of shape {buffer.shape}"
                     if array
                     else type(buffer).__name__
                 )
                 raise FeedError(
-                    f"out[{name!r}]: expected a float64 array of shape {shape}, got {got}"
+                    f"out[{name!r}]: expected a {dtype} array of shape {shape}, got {got}"
                 )
             if not buffer.flags.writeable or id(buffer) in fed or id(buffer.base) in fed:
                 raise FeedError(f"out[{name!r}]: expected a writeable array that is not fed")
@@ -432,7 +680,7 @@ class CompiledFunction:
                     out[name][...] += grads[name]
                 else:
                     out[name][...] = grads[name]
-        return _own(value, None), out
+        return _own(value, None, _first(kwargs)), out
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
@@ -444,7 +692,9 @@ class CompiledFunction:
             return getattr(self.module, name), self.compiled.signatures[name]
         found = self._extras.get(name)
         if found is None:
-            compiled = build_module(self.lowered, self.wrt, self.mode, emit=(name,))
+            compiled = build_module(
+                self.lowered, self.wrt, self.mode, (name,), self.backend, self.dtype
+            )
             module = load_module(compiled.source, f"graphc_{name}")
             found = self._extras[name] = (getattr(module, name), compiled.signatures[name])
         return found
@@ -475,7 +725,7 @@ class CompiledFunction:
         checked = {}
         for w, value in named.items():
             v, primal = by_name[w]
-            array = _as_array(f"{what} {w}", value, v)
+            array = _as_array(f"{what} {w}", value, v, _float_name(primal))
             if array.shape != primal.shape:
                 raise FeedError(
                     f"{what} {w}: expected shape {primal.shape} (the shape of {w}), got"
@@ -487,56 +737,103 @@ class CompiledFunction:
     def jacobian(self, /, **feed: Any) -> dict[str, Any]:
         """{W: ∂output/∂W}, laid out output shape + W's shape, by one vectorised
         sweep per variable (forward mode) or over the output's entries (reverse)."""
+        if self.backend != "numpy":
+            return self._jacobian_by_sweeps(feed)
         kwargs = self._checked(feed)
+        like = _first(kwargs)
         function, _ = self._function("jacobian")
-        fed = _fed_ids(kwargs) if self.copy else None
-        return {w: _own(j, fed) for w, j in function(**kwargs).items()}
+        fed = self._fed_all(kwargs)
+        return {w: _own(j, fed, like) for w, j in function(**kwargs).items()}
+
+    def _jacobian_by_sweeps(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        """The Jacobian by one jvp (forward) or vjp (reverse) per entry: the array-API
+        backend does not print the vectorised sweep yet (docs/backends.md)."""
+        if self.compiled.output_type.is_scalar:
+            return self.grad(**feed)  # the gradient is the Jacobian of a scalar
+        kwargs, arrays = self._kwargs(feed)
+        by_name = {v.attr("name"): a for v, a in arrays.items()}
+        # NumPy arrays in the call's dtype; seeds go in as the call's library's arrays
+        like = _first(kwargs)
+        value = _numpy(self.module.value(**kwargs))
+        dtype = np.result_type(value, 1.0)
+        out_shape = value.shape
+        shapes = {w: tuple(by_name[w].shape) for w in self.wrt}
+        jac = {w: np.zeros(out_shape + shapes[w], dtype) for w in self.wrt}
+        seeds = self.compiled.seed_names
+        if self.mode == "reverse":
+            for i in np.ndindex(out_shape):
+                bar = np.zeros(out_shape, dtype)
+                bar[i] = 1.0
+                _, rows = self.module.vjp(
+                    **kwargs, **{seeds[self.compiled.output]: _as_like(bar, like)}
+                )
+                for w in self.wrt:
+                    jac[w][i] = _numpy(rows[w])
+        else:
+            zero = {seeds[w]: np.zeros(shapes[w], dtype) for w in self.wrt}
+            for w in self.wrt:
+                for j in np.ndindex(shapes[w]):
+                    tangents = dict(zero)
+                    tangents[seeds[w]] = np.zeros(shapes[w], dtype)
+                    tangents[seeds[w]][j] = 1.0
+                    tangents = {k: _as_like(t, like) for k, t in tangents.items()}
+                    column = _numpy(self.module.jvp(**kwargs, **tangents)[1])
+                    jac[w][(Ellipsis, *j)] = column
+        return {w: _result(j) for w, j in jac.items()}
 
     def hessian(self, /, **feed: Any) -> dict[str, dict[str, Any]]:
         """{a: {b: ∂²output/∂a∂b}} of a scalar output, H[a][b] of shape a.shape + b.shape."""
         kwargs = self._checked(feed)
+        like = _first(kwargs)
         function, _ = self._function("hessian")
-        fed = _fed_ids(kwargs) if self.copy else None
+        fed = self._fed_all(kwargs)
         return {
-            a: {b: _own(h, fed) for b, h in row.items()} for a, row in function(**kwargs).items()
+            a: {b: _own(h, fed, like) for b, h in row.items()}
+            for a, row in function(**kwargs).items()
         }
 
     def hvp(self, v: Mapping[str, Any], /, **feed: Any) -> dict[str, Any]:
         """{a: Σ_b H[a][b] · v[b]}: the Hessian times ``v`` without forming the Hessian."""
         kwargs, arrays = self._fed_arrays(feed)
+        like = _first(kwargs)
         tangents = self._tangents("hvp", v, arrays)
         function, keywords = self._function("hvp")
-        seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
-        fed = _fed_ids(kwargs) if self.copy else None
-        return {a: _own(h, fed) for a, h in function(**kwargs, **seeds).items()}
+        seeds = {keywords[tangent_name(w)]: _as_like(t, like) for w, t in tangents.items()}
+        fed = self._fed_all(kwargs)
+        return {a: _own(h, fed, like) for a, h in function(**kwargs, **seeds).items()}
 
     def jvp(self, v: Mapping[str, Any], /, **feed: Any) -> tuple[Any, Any]:
         """(output, its derivative along ``v``): ``v`` maps each variable to a tangent."""
         kwargs, arrays = self._fed_arrays(feed)
+        like = _first(kwargs)
         tangents = self._tangents("jvp", v, arrays)
         function, keywords = self._function("jvp")
-        seeds = {keywords[tangent_name(w)]: t for w, t in tangents.items()}
+        seeds = {keywords[tangent_name(w)]: _as_like(t, like) for w, t in tangents.items()}
         value, tangent = function(**kwargs, **seeds)
-        fed = _fed_ids(kwargs) if self.copy else None
-        return _own(value, fed), _own(tangent, fed)
+        fed = self._fed_all(kwargs)
+        return _own(value, fed, like), _own(tangent, fed, like)
 
     def vjp(self, w: Any, /, **feed: Any) -> tuple[Any, dict[str, Any]]:
         """(output, {W: wᵀ ∂output/∂W}): the cotangent ``w`` has the output's shape."""
-        arrays, sizes = check_feed(self.lowered, feed)
+        foreign = self.backend == "array-api"
+        arrays, sizes = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
         names = self.compiled.param_names
         kwargs = {names[v.attr("name")]: a for v, a in arrays.items()}
+        like = _first(kwargs)
         output = self.compiled.output
         out_type = self.compiled.output_type
         shape = tuple(d.evaluate(sizes) for d in out_type.dims)
         seed = cotangent_seed(output, out_type)
-        array = _as_array(f"vjp cotangent of {output}", w, seed)
-        if array.shape != shape:
+        array = _as_array(f"vjp cotangent of {output}", w, seed, _float_name(like))
+        if tuple(array.shape) != shape:
             raise FeedError(
                 f"vjp: the cotangent of {output} must have its shape {shape}, got {array.shape}"
             )
         function, keywords = self._function("vjp")
-        value, grads = function(**kwargs, **{keywords[seed.attr("name")]: array})
-        return as_result(value), {k: as_result(g) for k, g in grads.items()}
+        seeds = {keywords[seed.attr("name")]: _as_like(array, like)}
+        value, grads = function(**kwargs, **seeds)
+        fed = self._fed_all({**kwargs, **seeds})  # another library's arrays come uncopied
+        return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
 
     def __repr__(self) -> str:
         by = ", ".join(self.wrt)
@@ -581,6 +878,10 @@ def compile(  # noqa: A001 - the spec's name
     mode: str = "reverse",
     filename: str = "<string>",
     emit: Sequence[str] | str | None = None,
+    backend: str = "numpy",
+    dtype: str | None = None,
 ) -> CompiledFunction:
-    """Parse, differentiate by ``wrt`` (default: every param), optimise and emit."""
-    return parse(text, filename).compile(wrt, mode, emit)
+    """Parse, differentiate by ``wrt`` (default: every param), optimise and emit
+    ``backend``'s module ("numpy", "array-api"); ``dtype`` fixes the dtype; ``emit``
+    names the functions besides ``value``."""
+    return parse(text, filename).compile(wrt, mode, emit, backend, dtype)

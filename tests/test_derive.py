@@ -69,8 +69,8 @@ def assert_listing_names_the_module(text: str, wrt, mode: str, seed: int = 0) ->
     by_label = {label: node for node, label in labels.items()}
     assert len(by_label) == len(labels), "two nodes share a label"
     for name, got in local.items():
-        if name in kwargs or name in ("out", "accumulate") or isinstance(got, int):
-            # a parameter, or a dim read from one
+        if name in kwargs or name in ("out", "accumulate") or isinstance(got, (int, np.dtype)):
+            # a parameter, a dim read from one, the dtype
             continue
         assert name in by_label, f"the module's {name} is not in the listing:\n{listing}"
         assert f"  {name} : " in listing

@@ -297,7 +297,7 @@ def test_integers_lists_and_python_scalars_are_accepted(entry):
             "c": np.int32(2),
         },
         {
-            "x": np.array([1, -2, 3], dtype=np.float32),
+            "x": np.array([1, -2, 3], dtype=np.float16),  # float32 stays float32: test_dtypes
             "W": np.array([[1, 0, 2], [0, 1, -1]], dtype=np.float16),
             "b": (0.0, 1.0),
             "c": np.float64(2.0),
@@ -471,3 +471,22 @@ def test_the_feed_plan_takes_float64_arrays_that_fit_and_nothing_else():
         fn.value_and_grad(W=W, x=np.ones(4))
     value, grads = fn.value_and_grad(W=W.astype(int), x=[1, 1, 1])
     assert value == 6.0 and grads["W"].dtype == np.float64
+
+
+def test_the_feed_plan_takes_one_floating_dtype():
+    text = "dim m\ndim n\nparam W : [m, n]\ninput x : [n]\ny = sum(W x)"
+    fn = graphc.compile(text)
+    W, x = np.ones((2, 3), np.float32), np.ones(3, np.float32)
+    assert fn._plan.fast({"W": W, "x": x}) == {"W": W, "x": x}  # float32 stays float32
+    value, grads = fn.value_and_grad(W=W, x=x)
+    assert value.dtype == np.float32 and grads["W"].dtype == np.float32
+    # float32 beside float64 takes the long way, which names both
+    assert fn._plan.fast({"W": W, "x": x.astype(np.float64)}) is None
+    with pytest.raises(graphc.FeedError, match="mixed dtypes in one call: W float32; x float64"):
+        fn(W=W, x=x.astype(np.float64))
+    assert fn._plan.fast({"W": W.astype(np.float16), "x": x}) is None
+    # a dtype fixed at compile time: the plan takes only that one, the long way converts
+    fixed = graphc.compile(text, dtype="float32")
+    assert fixed._plan.fast({"W": W, "x": x}) is not None
+    assert fixed._plan.fast({"W": np.ones((2, 3)), "x": np.ones(3)}) is None
+    assert fixed(W=np.ones((2, 3)), x=np.ones(3)).dtype == np.float32

@@ -715,8 +715,11 @@ def test_batched_emission_matches_a_loop_over_directions(case, choice):
             else x
         )
     exprs = [Expr(a.attr("name"), PRECEDENCE["atom"]) for a in args]
+    # dtype: the local a mask (`(a > b).astype(dtype)`) reads, as the function prelude sets it
     text = _emit_batched(node, args, exprs, choice, DIRECTIONS)
-    got = eval(text, {"np": np, **{a.attr("name"): v for a, v in values.items()}})
+    got = eval(
+        text, {"np": np, "dtype": np.float64, **{a.attr("name"): v for a, v in values.items()}}
+    )
     want = [
         evaluate([node], {a: v[i] if b else v for (a, v), b in zip(values.items(), choice)}, {})[0]
         for i in range(DIRECTIONS)
@@ -750,7 +753,7 @@ def test_batched_emission_of_a_scaled_identity(case, choice):
         exprs[which] = Expr(text, PRECEDENCE["postfix"], Diagonal(s, vector_scale))
         emitted = _emit_batched(node, args, exprs, choice, n)
         values = {a.attr("name"): primals[a] for a in args}
-        got = eval(emitted, {"np": np, "s": scale, **values})
+        got = eval(emitted, {"np": np, "dtype": np.float64, "s": scale, **values})
         want = [evaluate([node], {**primals, args[which]: dense[i]}, {})[0] for i in range(n)]
         np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12, err_msg=emitted)
 

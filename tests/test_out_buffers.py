@@ -113,3 +113,34 @@ def test_bad_buffers_are_feed_errors():
         fn.value_and_grad(**feed, out={**good, "u": np.zeros(grads["u"].shape, dtype=int)})
     with pytest.raises(graphc.FeedError, match="not fed"):
         fn.value_and_grad(**feed, out={**good, "W": feed["W"]})
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_a_float32_call_writes_into_float32_buffers(mode):
+    fn = graphc.compile(MLP, mode=mode)
+    feed = {k: v.astype(np.float32) for k, v in feed_for(fn, 3).items()}
+    value, grads = fn.value_and_grad(**feed)
+    assert all(g.dtype == np.float32 for g in grads.values())
+    out = {name: np.full(g.shape, np.nan, np.float32) for name, g in grads.items()}
+    got, written = fn.value_and_grad(**feed, out=out)
+    assert written is out and got.dtype == np.float32
+    for name, g in grads.items():
+        assert out[name].dtype == np.float32
+        np.testing.assert_allclose(out[name], g, rtol=1e-6)
+    wide = {name: np.zeros(g.shape) for name, g in grads.items()}
+    with pytest.raises(graphc.FeedError, match=r"out\['W1'\]: expected a float32 array"):
+        fn.value_and_grad(**feed, out=wide)
+
+
+def test_the_array_api_module_takes_no_buffers():
+    # The standard has no out= arguments and JAX's arrays cannot be written into:
+    # the array-API module returns its gradients (docs/backends.md).
+    fn = graphc.compile(NER, backend="array-api")
+    assert "out=None" not in fn.source and "accumulate" not in fn.source
+    assert "With out" not in fn.source
+    feed = feed_for(fn)
+    _, grads = fn.value_and_grad(**feed)
+    out = {name: np.zeros(g.shape) for name, g in grads.items()}
+    with pytest.raises(graphc.FeedError, match="the array-API backend writes into no buffers"):
+        fn.value_and_grad(**feed, out=out)
+    assert all(not b.any() for b in out.values())

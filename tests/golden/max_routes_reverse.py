@@ -26,17 +26,18 @@ def value_and_grad(*, x, y, z, out=None, accumulate=False):
     With out (arrays by name), the gradients are written into those arrays
     (added to them with accumulate=True), and out is returned.
     """
+    dtype = np.result_type(x, y, z, 1.0)
     t1 = x + y
     t2 = np.maximum(y, z)
     f = t1 * t2
     if out is None:
-        return f, {'x': t2, 'y': t1 * np.where(y >= z, 1.0, 0.0) + t2, 'z': t1 * np.where(z > y, 1.0, 0.0)}
+        return f, {'x': t2, 'y': t1 * (y >= z).astype(dtype) + t2, 'z': t1 * (z > y).astype(dtype)}
     if accumulate:
         out['x'] += t2
-        out['y'] += t1 * np.where(y >= z, 1.0, 0.0) + t2
-        out['z'] += t1 * np.where(z > y, 1.0, 0.0)
+        out['y'] += t1 * (y >= z).astype(dtype) + t2
+        out['z'] += t1 * (z > y).astype(dtype)
     else:
         out['x'][...] = t2
-        np.add(t1 * np.where(y >= z, 1.0, 0.0), t2, out=out['y'])
-        np.multiply(t1, np.where(z > y, 1.0, 0.0), out=out['z'])
+        np.add(t1 * (y >= z).astype(dtype), t2, out=out['y'])
+        np.multiply(t1, (z > y).astype(dtype), out=out['z'])
     return f, out

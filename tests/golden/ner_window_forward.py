@@ -38,12 +38,13 @@ def jvp(*, x, W, b, u, b_dot, u_dot):
 
 def value_and_grad(*, x, W, b, u):
     """The value and gradient by forward mode: one jvp per entry."""
-    zero = {'b_dot': np.zeros(np.shape(b)), 'u_dot': np.zeros(np.shape(u))}
+    dtype = np.result_type(x, W, b, u, 1.0)
+    zero = {'b_dot': np.zeros(np.shape(b), dtype), 'u_dot': np.zeros(np.shape(u), dtype)}
     grads = {}
     for name, seed, primal in (('b', 'b_dot', b), ('u', 'u_dot', u)):
-        grad = np.zeros(np.shape(primal))
+        grad = np.zeros(np.shape(primal), dtype)
         for i in np.ndindex(grad.shape):
-            tangents = {**zero, seed: np.zeros(np.shape(primal))}
+            tangents = {**zero, seed: np.zeros(np.shape(primal), dtype)}
             tangents[seed][i] = 1.0
             grad[i] = jvp(x=x, W=W, b=b, u=u, **tangents)[1]
         grads[name] = grad
