@@ -107,6 +107,10 @@ class ArrayApiPrinter(NumpyPrinter):
         """1.0 where ``condition`` holds, else 0.0, in the inputs' dtype."""
         return self.call("astype", condition, self.raw(self.dtype()))
 
+    def copied(self, a: Expr) -> Expr:
+        """A fresh array: the standard's arrays have no ``.copy()``."""
+        return self.call("asarray", a, copy="True")
+
     def forget_unread(self, words: set[str]) -> None:
         super().forget_unread(words)
         if self.device_name not in words:

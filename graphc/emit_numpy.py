@@ -54,8 +54,13 @@ RESERVED = {
     "hvp",
     "out",
     "accumulate",
+    "feed",
     "array_api_compat",
 }
+# Each function f of a module has a twin f_dict(feed, /) taking the arrays in one dict.
+DICT_SUFFIX = "_dict"
+_NOT_FUNCTIONS = {"np", "out", "accumulate", "feed", "array_api_compat"}
+RESERVED |= {name + DICT_SUFFIX for name in RESERVED - _NOT_FUNCTIONS}
 
 # An inline expression longer than this gets a line (and a name) of its own.
 MAX_INLINE = 72
@@ -166,6 +171,7 @@ class NumpyPrinter:
         # A batched node (one that reads a seed of identity directions) -> its seed.
         self.batch: dict[Node, Node] = {}
         self.exprs: dict[Node, Expr] = {}  # what each node printed as, so far
+        self.returned: set[Node] = set()  # the function's outputs: arrays the caller owns
 
     # ---- the operator's own emission ----------------------------------------------
     def emit(self, node: Node, args: Sequence[Expr]) -> Expr:
@@ -209,6 +215,10 @@ class NumpyPrinter:
     def mask(self, condition: Expr) -> Expr:
         """1.0 where ``condition`` holds, else 0.0, in the inputs' dtype."""
         return self.postfix(condition, f".astype({self.dtype()})")
+
+    def copied(self, a: Expr) -> Expr:
+        """A fresh array with the entries of ``a`` (a view the function returns)."""
+        return self.postfix(a, ".copy()")
 
     # ---- the kinds --------------------------------------------------------------
     def wrap(self, e: Expr, at_least: int) -> str:
@@ -472,6 +482,7 @@ def function_body(
     statements: list[_Statement] = []
     stored: dict[Node, str] = {}
     printer.exprs = exprs
+    printer.returned = set(outputs)
     for node in order:
         args = [exprs[a] for a in node.args]
         if node in directions:
@@ -630,8 +641,9 @@ def _deaths(
     for s in statements:
         if s.node.op.name == "transpose":
             kept |= s.reads  # a view keeps them alive: deleting the name frees nothing
+    written_early = {n for nodes in hoisted.values() for n in nodes}
     for o in outputs:
-        if not any(o in nodes for nodes in hoisted.values()):
+        if o not in written_early:
             kept |= reads[o]  # read by the return statement
     # Deleting pays only if an array is allocated afterwards.
     final = max(
@@ -1002,10 +1014,21 @@ def emit_function(
     the program's, which the sizes of unbound dims are read from; ``printer``
     is the dialect (this module's NumPy, or `graphc.emit_array_api`'s).
     """
+    return _emit_function(spec, keywords, _function_body(spec, keywords, variables, printer))
+
+
+def _function_body(
+    spec: Function,
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node],
+    printer: type[NumpyPrinter],
+) -> list[str]:
     if isinstance(spec, GradientByJvp):
-        body = printer.gradient_by_jvp(spec, keywords)
-    else:
-        body = _graph_function(spec, keywords, variables, printer)
+        return printer.gradient_by_jvp(spec, keywords)
+    return _graph_function(spec, keywords, variables, printer)
+
+
+def _emit_function(spec: Function, keywords: Mapping[Node, str], body: list[str]) -> str:
     params = [keywords[p] for p in spec.params]
     if isinstance(spec, FunctionSpec) and spec.writes_into:
         params += ["out=None", "accumulate=False"]
@@ -1013,6 +1036,49 @@ def emit_function(
     text += _docstring(spec.doc, "    ") + "\n"
     text += "".join(f"    {line}\n" for line in body)
     return text
+
+
+# The most parameters a function binds by keyword and still holds its body:
+# Python binds each keyword argument by searching the parameters, so a call
+# by keyword is quadratic in their number (2,000 keywords: 1.9 ms a call).
+KEYWORD_BODY_LIMIT = 32
+
+
+def _twins(spec: Function, keywords: Mapping[Node, str], body: list[str]) -> tuple[str, str]:
+    """``f(*, x, W)`` and its twin ``f_dict(feed, /)``, which takes the arrays in one
+    dict keyed by their names in the program.
+
+    The body is printed once: in ``f`` while it has at most
+    `KEYWORD_BODY_LIMIT` parameters (``f_dict`` then calls ``f``), else in
+    ``f_dict``, which reads each array from the dict in a line of its own, so
+    that a call stays linear in the number of variables (``f`` then calls
+    ``f_dict``).
+    """
+    into = isinstance(spec, FunctionSpec) and spec.writes_into
+    extra = ", out=None, accumulate=False" if into else ""
+    twin = f"{spec.name}{DICT_SUFFIX}"
+    head = f"def {twin}(feed, /{extra}):\n"
+    head += (
+        f'    """{spec.name} with the arrays in one dict, keyed by their names in the program."""\n'
+    )
+    if len(spec.params) <= KEYWORD_BODY_LIMIT:
+        passed = [f"{keywords[p]}=feed[{p.attr('name')!r}]" for p in spec.params]
+        passed += ["out=out", "accumulate=accumulate"] if into else []
+        call = _call_lines(spec.name, passed)
+        return _emit_function(spec, keywords, body), head + "".join(f"    {c}\n" for c in call)
+    unpacked = [f"{keywords[p]} = feed[{p.attr('name')!r}]" for p in spec.params]
+    dict_fn = head + "".join(f"    {line}\n" for line in [*unpacked, *body])
+    by_name = ", ".join(f"{p.attr('name')!r}: {keywords[p]}" for p in spec.params)
+    passed = ["{" + by_name + "}"] + (["out", "accumulate"] if into else [])
+    return _emit_function(spec, keywords, _call_lines(twin, passed)), dict_fn
+
+
+def _call_lines(name: str, args: Sequence[str]) -> list[str]:
+    """``return name(a, b)``, one argument a line when they are many."""
+    one = f"return {name}({', '.join(args)})"
+    if len(one) <= 90:
+        return [one]
+    return [f"return {name}(", *(f"    {a}," for a in args), ")"]
 
 
 def emit_module(
@@ -1026,5 +1092,6 @@ def emit_module(
     imports), the functions."""
     parts = [_docstring(doc), "", *printer.imports, ""]
     for fn in functions:
-        parts += ["", emit_function(fn, keywords, variables, printer).rstrip("\n"), ""]
+        for text in _twins(fn, keywords, _function_body(fn, keywords, variables, printer)):
+            parts += ["", text.rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    GrammarError,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lark import PostLex
 from lark.visitors import Transformer_NonRecursive, v_args
 
@@ -329,6 +335,7 @@ class _Program:
         self.sizes = dict(sizes or {})  # sizes that replace the declared ones (graphc compare)
         self.dims: dict[str, Dim] = {}
         self.variables: list[Node] = []
+        self.sized: set[str] = set()  # the dim names in the shapes of the variables so far
         self.values: dict[str, Node] = {}  # variables and intermediates
         self.functions: dict[str, _Function] = {}
         self.declared_at: dict[str, tuple[int, int]] = {}
@@ -454,6 +461,7 @@ class _Program:
             name = self.claim(token, kind)
             node = ops.var(name=name, kind=kind, type=Type(dims, integer=integer))
             self.variables.append(node)
+            self.sized.update(node.type.names)
             self.values[name] = node
 
     def _input_decl(self, tree: Tree) -> None:
@@ -565,8 +573,43 @@ class _Program:
                 )
 
 
+class _Dispatch:
+    """Lark's Transformer dispatch, without its cost per node.
+
+    Lark looks a callback up on the instance for every tree node, and a
+    method decorated by ``v_args`` then builds a fresh wrapper object
+    (``functools.update_wrapper``) each time: a third of lowering.  The
+    callback and its ``v_args`` calling convention are looked up once per
+    class and rule here, and called the way Lark calls them.
+    """
+
+    def _call_userfunc(self, tree, new_children=None):
+        children = new_children if new_children is not None else tree.children
+        callbacks = type(self).__dict__.get("_callbacks")
+        if callbacks is None:
+            callbacks = {}
+            type.__setattr__(type(self), "_callbacks", callbacks)
+        found = callbacks.get(tree.data)
+        if found is None:
+            attribute = getattr(type(self), tree.data, None)
+            wrapper = getattr(attribute, "visit_wrapper", None)
+            function = getattr(attribute, "base_func", attribute)
+            found = callbacks[tree.data] = (function, wrapper)
+        function, wrapper = found
+        if function is None:
+            return self.__default__(tree.data, children, tree.meta)
+        try:
+            if wrapper is not None:
+                return wrapper(function.__get__(self), tree.data, children, tree.meta)
+            return function(self, children)
+        except GrammarError:
+            raise
+        except Exception as e:
+            raise VisitError(tree.data, tree, e) from e
+
+
 @v_args(inline=True)
-class _DimLowering(Transformer_NonRecursive):
+class _DimLowering(_Dispatch, Transformer_NonRecursive):
     """Dimension expressions: integers, dim names, + - *."""
 
     def __init__(self, program: _Program):
@@ -609,7 +652,7 @@ class _DimLowering(Transformer_NonRecursive):
 
 
 @v_args(meta=True)
-class ExpressionLowering(Transformer_NonRecursive):
+class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
     """Expression trees -> graph nodes, one method per grammar alias."""
 
     def __init__(self, program: _Program, scope: dict[str, Term]):
@@ -883,8 +926,7 @@ class ExpressionLowering(Transformer_NonRecursive):
             return self.term(program.values[name], meta)
         if name in program.dims:
             size = program.dims[name]
-            sized = {n for v in program.variables for n in v.type.names}
-            unsized = [n for n in size.names if n not in sized]
+            unsized = [n for n in size.names if n not in program.sized]
             if unsized:
                 raise ShapeError(
                     f"dim {unsized[0]} has no size here: give it one (dim {unsized[0]} = …)"
@@ -910,8 +952,7 @@ class ExpressionLowering(Transformer_NonRecursive):
     def split_name(self, token: Token, meta) -> Term:
         """Read an undeclared name as a product of declared ones (``Wx`` -> W x)."""
         word = str(token)
-        known = set(self.scope) | set(self.program.values)
-        readings = _readings(word, known)
+        readings = _readings(word, _Known(self.scope, self.program.values))
         if not readings:
             raise self.program.unknown(word, token.line, token.column)
         if len(readings) > 1:
@@ -1183,6 +1224,20 @@ def _select(a: Node, picks: list) -> Node:
 
 # An operand is quoted in messages as written, up to this many characters;
 # a longer one keeps its two ends (so lowering a long expression stays linear).
+def _plain_helpers(cls: type, rules: set[str]) -> None:
+    """A class decorated by ``v_args`` has every method wrapped, helpers too, and
+    Lark builds a fresh wrapper (``functools.update_wrapper``) at each access:
+    the methods that no grammar rule names are made plain methods again."""
+    for name, attribute in list(vars(cls).items()):
+        if name not in rules and hasattr(attribute, "visit_wrapper"):
+            setattr(cls, name, attribute.base_func)
+
+
+_RULES = set(re.findall(r"->\s*(\w+)", grammar_text()))
+_RULES |= set(re.findall(r"^\??(\w+)\s*:", grammar_text(), re.M))
+_plain_helpers(ExpressionLowering, _RULES)
+_plain_helpers(_DimLowering, _RULES)
+
 QUOTE_LIMIT = 160
 
 
@@ -1208,7 +1263,17 @@ def _has_top_level_division(text: str) -> bool:
     return False
 
 
-def _readings(word: str, known: set[str], limit: int = 8) -> list[list[str]]:
+class _Known:
+    """The names in scope, for membership tests (not copied for every undeclared name)."""
+
+    def __init__(self, *scopes: Mapping[str, Any]):
+        self.scopes = scopes
+
+    def __contains__(self, name: str) -> bool:
+        return any(name in scope for scope in self.scopes)
+
+
+def _readings(word: str, known: Any, limit: int = 8) -> list[list[str]]:
     """Every way to write ``word`` as a concatenation of two or more known names."""
     n = len(word)
     ways: list[list[list[str]]] = [[] for _ in range(n + 1)]

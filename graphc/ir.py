@@ -279,7 +279,9 @@ class Graph:
         labels = self.labels() if labels is None else labels
         order = self.nodes()
         lines = []
-        declared = list(variables) + [n for n in order if n.op.name == "var" and n not in variables]
+        variables = list(variables)
+        given = set(variables)
+        declared = variables + [n for n in order if n.op.name == "var" and n not in given]
         for node in declared:
             if node.op.name == "var":
                 lines.append(f"  {node.attr('kind')} {node.attr('name')} : {node.type}")

@@ -212,6 +212,10 @@ class MathPrinter:
         result = self.juxtapose(a, b)
         return result._replace(inner=True) if node.type.is_scalar else result
 
+    def solve(self, node: Node, m: Notation, a: Math, b: Math) -> Math:
+        """solve(A, B) as what it means: A⁻¹ B (computed without the inverse)."""
+        return self.juxtapose(self.superscripted(a, self.spell(m)), b)
+
     def hadamard(self, node: Node, m: Notation, a: Math, b: Math) -> Math:
         x, y = node.args
         if x.type.is_scalar or y.type.is_scalar:  # scaling: a product, the scalar first

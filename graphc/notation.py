@@ -49,6 +49,11 @@ def superscript(symbol: str, latex: str) -> Notation:
     return Notation("superscript", symbol, latex)
 
 
+def solve(symbol: str, latex: str) -> Notation:
+    """``A⁻¹ B`` for a solve: the matrix with the superscript, then the right side."""
+    return Notation("solve", symbol, latex)
+
+
 def comparison(symbol: str, latex: str) -> Notation:
     """``[a > b]``: an Iverson bracket, 1 where the comparison holds."""
     return Notation("iverson", symbol, latex)

@@ -640,19 +640,22 @@ def _broadcast_impl(ctx, node, g):
 
 
 def _broadcast_emit(p, node, g):
+    """A vector spread along an axis is a read-only view (``np.broadcast_to``): what
+    reads it (a product, a sum) needs no copy; a returned one is a fresh array."""
     axis, t = node.attr("axis"), node.type
     if axis is None:
         return p.call("np.full", p.raw(p.shape(t)), g)
-    if axis == 0:
-        return p.call("np.tile", g, p.raw(f"({p.dim(t.dims[0])}, 1)"))
-    return p.call("np.tile", p.postfix(g, "[:, None]"), p.raw(f"(1, {p.dim(t.dims[1])})"))
+    spread = p.call(
+        "np.broadcast_to", g if axis == 0 else p.postfix(g, "[:, None]"), p.raw(p.shape(t))
+    )
+    return p.copied(spread) if node in p.returned else spread
 
 
 def _broadcast_emit_array_api(p, node, g):
     """xp.full takes a Python number only: an array scalar is spread by broadcast_to."""
     arg = node.args[0]
     if node.attr("axis") is not None:
-        return _broadcast_emit(p, node, g)  # xp.tile
+        return _broadcast_emit(p, node, g)  # xp.broadcast_to
     if arg.op.leaf and arg.op.name != "var":  # a literal or a dim: a Python number
         return p.made("full", p.raw(p.shape(node.type)), g)
     return p.call("broadcast_to", g, p.raw(p.shape(node.type)))
@@ -1842,6 +1845,52 @@ inv = define(
         vjp=lambda node, g: (-(node.T @ g @ node.T),),
         to_sympy=lambda sp, node, a: a.inv(),
         math=notation.superscript("⁻¹", "-1"),
+    )
+)
+
+
+def _solve_infer(a: Type, b: Type) -> Type:
+    _square(a, "solve")
+    if b.is_scalar or (b.is_vector and b.row) or b.dims[0] != a.dims[0]:
+        raise ShapeMismatch("cannot solve {0} X = {1}: the right side needs the matrix's rows")
+    return b
+
+
+def _solve_jvp(node: Node, ta: Node | None, tb: Node | None) -> Node | None:
+    a, _ = node.args
+    change = total([tb, None if ta is None else -(ta @ node)])  # dB − dA X
+    return None if change is None else solve(a, change)
+
+
+def _solve_vjp(node: Node, g: Node) -> tuple[Node, Node]:
+    a, _ = node.args
+    g_b = solve(a.T, g)
+    return -(g_b @ node.T), g_b
+
+
+def _solve_batched(p, node: Node, batched, a, b):
+    """Directions of a vector right side stacked as rows: solve them as columns."""
+    if batched[0]:
+        raise NotImplementedError("solve with a matrix that carries directions")
+    if node.type.is_vector:
+        return p.postfix(p.call("np.linalg.solve", a, p.postfix(b, ".T")), ".T")
+    return p.call("np.linalg.solve", a, b)  # NumPy solves a stack of matrices
+
+
+# solve: X = A⁻¹ B without forming A⁻¹ (LU, as np.linalg.solve does).
+# dX = A⁻¹ (dB − dA X);  B̄ = A⁻ᵀ ḡ,  Ā = −B̄ Xᵀ.
+solve = define(
+    Op(
+        "solve",
+        infer=_solve_infer,
+        impl=lambda ctx, node, a, b: np.linalg.solve(a, b),
+        emit=call("np.linalg.solve"),
+        jvp=_solve_jvp,
+        vjp=_solve_vjp,
+        to_sympy=lambda sp, node, a, b: a.inv() * b,
+        arity=2,
+        math=notation.solve("⁻¹", "-1"),
+        emit_batched=_solve_batched,
     )
 )
 

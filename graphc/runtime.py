@@ -37,6 +37,7 @@ from graphc.autodiff import cotangent_seed, tangent_name
 from graphc.compiler import CompiledModule, build_module, derivative_labels
 from graphc.derivation import Derivation, derivation
 from graphc.derive import DerivedGraph, derive
+from graphc.emit_numpy import KEYWORD_BODY_LIMIT
 from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
 from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -415,36 +416,32 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
 
 FLOAT64 = np.dtype(np.float64)
 FLOAT32 = np.dtype(np.float32)
+FLOAT64_SCALAR = np.float64
 
 
 class FeedPlan:
     """What checking a feed of one compiled function takes, decided at compile time.
 
-    Per accepted keyword (the program's names, and their NFKC spellings) the
-    Python keyword it is passed by; per variable the shape it must have, as
-    integers and dim names.  A feed of ndarrays of one floating dtype the
-    call computes in (float64 or float32; the fixed ``dtype`` if there is one)
-    that fits is checked with dict lookups and shape compares (about a
-    microsecond for a few variables, linear in their number); anything else
-    (mixed or other dtypes, lists, another library's arrays, a misfit, a dim
-    that is a polynomial) takes `check_feed`, which converts or raises the
-    `FeedError` that says what is wrong.  A program with integer
+    Per variable, its name and the shape it must have, as integers and dim
+    names.  A feed of ndarrays of one floating dtype the call computes in
+    (float64 or float32; the fixed ``dtype`` if there is one) by the
+    program's names that fits is checked with one dict lookup and a shape
+    compare each (under a microsecond for a few variables, linear in their
+    number) and passed on as it is, to the module's ``*_dict`` functions;
+    anything else (mixed or other dtypes, lists, another library's arrays,
+    NFKC spellings of a name, a misfit, a dim that is a polynomial) takes
+    `check_feed`, which converts or raises the `FeedError` that says what is
+    wrong.  A program with integer
     data always takes `check_feed` (its ids are converted and range-checked).
     """
 
-    def __init__(
-        self, lowered: LoweredProgram, keywords: Mapping[str, str], dtype: str | None = None
-    ):
+    def __init__(self, lowered: LoweredProgram, dtype: str | None = None):
         self.dtypes = (FLOAT64, FLOAT32) if dtype is None else (np.dtype(dtype),)
-        self.keyword: dict[str, str] = {}
+        # per variable: its name, and the shape it must have (integers and dim names)
         self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
         self.simple = True
         for v in lowered.variables:
             name = v.attr("name")
-            # Interned, as the emitted code's parameter names are: CPython binds a
-            # keyword by pointer when it can, and by comparing strings when not.
-            kw = sys.intern(keywords[name])
-            self.keyword[name] = self.keyword[unicodedata.normalize("NFKC", name)] = kw
             template: list[int | str] = []
             if v.type.integer:  # integer data: converted and range-checked by check_feed
                 self.simple = False
@@ -455,38 +452,36 @@ class FeedPlan:
                     template.append(d.terms[0][0][0])
                 else:
                     self.simple = False
-            self.shapes.append((kw, tuple(template)))
+            self.shapes.append((sys.intern(name), tuple(template)))
         self.count = len(self.shapes)
 
-    def fast(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
-        """``feed`` by keyword if it is arrays of one accepted dtype that fit; None to take
-        the long way."""
+    def fast(self, feed: Mapping[str, Any]) -> Mapping[str, np.ndarray] | None:
+        """``feed`` itself if it is arrays of one accepted dtype that fit, by the program's
+        names; None to take the long way (`check_feed`: conversions, other spellings,
+        errors)."""
         if not self.simple or len(feed) != self.count:
             return None
-        keyword = self.keyword
-        kwargs: dict[str, np.ndarray] = {}
+        sizes: dict[str, int] | None = None
         dtype = None
-        for key, value in feed.items():
-            if type(value) is not np.ndarray or key not in keyword:
+        for name, template in self.shapes:
+            value = feed.get(name)
+            if type(value) is not np.ndarray:
                 return None
             if value.dtype is not dtype:  # the first array's dtype, and no other
                 if dtype is not None or value.dtype not in self.dtypes:
                     return None
                 dtype = value.dtype
-            kwargs[keyword[key]] = value
-        if len(kwargs) != self.count:  # two spellings of one name
-            return None
-        sizes: dict[str, int] = {}
-        for kw, template in self.shapes:
-            shape = kwargs[kw].shape
+            shape = value.shape
             if shape == template:
                 continue
             if len(shape) != len(template):
                 return None
+            if sizes is None:
+                sizes = {}
             for got, want in zip(shape, template):
                 if got != (want if type(want) is int else sizes.setdefault(want, got)):
                     return None
-        return kwargs
+        return feed
 
 
 def _base(a: Any) -> Any:
@@ -528,8 +523,9 @@ def _own(x: Any, fed: set[int] | None, like: Any = None) -> Any:
 class CompiledFunction:
     """The emitted module, with feed checking and the spec's calling convention.
 
-    Arrays are passed to the emitted code as given when they are float64
-    ndarrays (others are converted); the emitted code never writes into them.
+    Arrays are passed to the emitted code as given when they are ndarrays of
+    one floating dtype (others are converted); the emitted code never writes
+    into them.
     A returned array that would alias a fed one (``J = x``, a gradient that
     is a transposed input) is copied, so that nothing returned shares memory
     with the caller's arrays; set ``fn.copy = False`` to skip that check and
@@ -542,9 +538,15 @@ class CompiledFunction:
         self.lowered = lowered
         self.compiled = compiled
         self.module = load_module(compiled.source)
-        self._plan = FeedPlan(lowered, compiled.param_names, compiled.dtype)
+        self._plan = FeedPlan(lowered, compiled.dtype)
         self._scalar = compiled.output_type.is_scalar
         self._extras: dict[str, tuple[Any, Mapping[str, str]]] = {}
+        # A checked feed is keyed by program names.  Where those are the module's
+        # keywords and value_and_grad holds the body (a few variables), it is
+        # called with them directly; else its f_dict twin reads them (linear).
+        self._by_keyword = len(lowered.variables) <= KEYWORD_BODY_LIMIT and all(
+            name == keyword for name, keyword in compiled.param_names.items()
+        )
 
     @property
     def source(self) -> str:
@@ -571,30 +573,41 @@ class CompiledFunction:
         """The dtype fixed at compile time, or None: results follow the inputs'."""
         return self.compiled.dtype
 
+    def _arrays(self, feed: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The arrays by program name: ``feed`` itself when the compile-time plan
+        passes it, else as `check_feed` converts them (or the error it raises)."""
+        arrays = self._plan.fast(feed)
+        if arrays is None:
+            foreign = self.backend == "array-api"
+            checked, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
+            arrays = {v.attr("name"): a for v, a in checked.items()}
+        return arrays
+
     def _kwargs(
         self, feed: Mapping[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
+        """The arrays by Python keyword and by variable, as `check_feed` gives them."""
         foreign = self.backend == "array-api"
         arrays, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
         names = self.compiled.param_names
         return {names[v.attr("name")]: a for v, a in arrays.items()}, arrays
 
     def _checked(self, feed: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """The arrays by Python keyword: the compile-time plan, or `check_feed`."""
-        kwargs = self._plan.fast(feed)
-        return self._kwargs(feed)[0] if kwargs is None else kwargs
+        """The arrays by Python keyword."""
+        names = self.compiled.param_names
+        return {names[name]: a for name, a in self._arrays(feed).items()}
 
-    def _fed(self, kwargs: Mapping[str, np.ndarray]) -> set[int] | None:
+    def _fed(self, arrays: Mapping[str, np.ndarray]) -> set[int] | None:
         """What `_own` must not return uncopied: None where nothing can alias a fed array."""
-        return _fed_ids(kwargs) if self.copy and self.compiled.may_alias else None
+        return _fed_ids(arrays) if self.copy and self.compiled.may_alias else None
 
     def _fed_all(self, kwargs: Mapping[str, Any]) -> set[int] | None:
         """What `_own` must not return uncopied from a function compiled on first use."""
         return _fed_ids(kwargs) if self.copy else None
 
     def __call__(self, /, **feed: Any) -> Any:
-        kwargs = self._checked(feed)
-        return _own(self.module.value(**kwargs), self._fed(kwargs), _first(kwargs))
+        arrays = self._arrays(feed)
+        return _own(self.module.value_dict(arrays), self._fed(arrays), _first(arrays))
 
     def value_and_grad(
         self,
@@ -606,9 +619,9 @@ class CompiledFunction:
     ) -> tuple[Any, dict[str, Any]]:
         """The value and the gradient by each variable of ``wrt``.
 
-        With ``out`` (a float64 array by name for each gradient, allocated
-        once and reused across calls, as frameworks keep ``.grad`` buffers),
-        the gradients are written into those arrays, or added to them with
+        With ``out`` (an array in the call's dtype by name for each gradient,
+        allocated once and reused across calls, as frameworks keep ``.grad``
+        buffers), the gradients are written into those arrays, or added to them with
         ``accumulate=True``, and ``out`` is returned in their place.
         """
         if not self._scalar:
@@ -616,28 +629,31 @@ class CompiledFunction:
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
             )
-        kwargs = self._plan.fast(feed)
-        if kwargs is None:
-            kwargs = self._kwargs(feed)[0]
+        arrays = self._plan.fast(feed)
+        if arrays is None:
+            arrays = self._arrays(feed)
         if out is not None:
-            return self._into(kwargs, out, accumulate, feed)
-        value, grads = self.module.value_and_grad(**kwargs)
-        like = _first(kwargs)
-        fed = self._fed(kwargs)
-        if fed is None:  # the common case, inlined: floating ndarrays pass as they are
-            return _own(value, None, like), {
-                k: (
-                    g
-                    if type(g) is np.ndarray and g.ndim and g.dtype.kind == "f"
-                    else _result(g, like)
-                )
-                for k, g in grads.items()
-            }
-        return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
+            return self._into(arrays, out, accumulate, feed)
+        if self._by_keyword:
+            value, grads = self.module.value_and_grad(**arrays)
+        else:
+            value, grads = self.module.value_and_grad_dict(arrays)
+        like = _first(arrays)
+        if self.copy and self.compiled.may_alias:
+            fed = _fed_ids(arrays)
+            return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
+        # the common case, inlined: floating ndarrays, and float64 scalars of a float64
+        # call, pass as they are
+        if type(value) is not FLOAT64_SCALAR or like is None or like.dtype is not FLOAT64:
+            value = _own(value, None, like)
+        for g in grads.values():
+            if type(g) is not np.ndarray or not g.ndim or g.dtype.kind != "f":
+                return value, {k: _own(g, None, like) for k, g in grads.items()}
+        return value, grads
 
     def _into(
         self,
-        kwargs: dict[str, np.ndarray],
+        arrays: Mapping[str, np.ndarray],
         out: Mapping[str, np.ndarray],
         accumulate: bool,
         feed: Mapping[str, Any],
@@ -654,11 +670,10 @@ class CompiledFunction:
             raise FeedError(
                 f"out: expected a dict with an array for each of {', '.join(self.wrt)}, got {given}"
             )
-        names = self.compiled.param_names
         fed = _fed_ids({k: a for k, a in feed.items() if isinstance(a, np.ndarray)})
-        dtype = np.dtype(_float_name(_first(kwargs)))  # the call's: float32 in, float32 out
+        dtype = np.dtype(_float_name(_first(arrays)))  # the call's: float32 in, float32 out
         for name in self.wrt:
-            buffer, shape = out[name], np.shape(kwargs[names[name]])
+            buffer, shape = out[name], np.shape(arrays[name])
             array = isinstance(buffer, np.ndarray)
             if not array or buffer.dtype != dtype or buffer.shape != shape:
                 got = (
@@ -672,15 +687,15 @@ class CompiledFunction:
             if not buffer.flags.writeable or id(buffer) in fed or id(buffer.base) in fed:
                 raise FeedError(f"out[{name!r}]: expected a writeable array that is not fed")
         if self.mode == "reverse":
-            value, _ = self.module.value_and_grad(**kwargs, out=out, accumulate=accumulate)
+            value, _ = self.module.value_and_grad_dict(arrays, out=out, accumulate=accumulate)
         else:  # forward mode's value_and_grad builds each gradient entry by entry
-            value, grads = self.module.value_and_grad(**kwargs)
+            value, grads = self.module.value_and_grad_dict(arrays)
             for name in self.wrt:
                 if accumulate:
                     out[name][...] += grads[name]
                 else:
                     out[name][...] = grads[name]
-        return _own(value, None, _first(kwargs)), out
+        return _own(value, None, _first(arrays)), out
 
     def grad(self, /, **feed: Any) -> dict[str, Any]:
         return self.value_and_grad(**feed)[1]
@@ -703,9 +718,10 @@ class CompiledFunction:
         self, feed: Mapping[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[Node, np.ndarray]]:
         """The arrays by Python keyword (the fast plan when it fits) and by variable."""
-        kwargs = self._checked(feed)
+        arrays = self._arrays(feed)
         names = self.compiled.param_names
-        return kwargs, {v: kwargs[names[v.attr("name")]] for v in self.lowered.variables}
+        kwargs = {names[name]: a for name, a in arrays.items()}
+        return kwargs, {v: arrays[v.attr("name")] for v in self.lowered.variables}
 
     def _tangents(
         self, what: str, given: Any, arrays: Mapping[Node, np.ndarray]

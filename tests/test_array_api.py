@@ -347,3 +347,76 @@ def test_results_never_alias_fed_tensors():
     assert got.data_ptr() != A.data_ptr() and torch.equal(got, A.T)
     flipped.copy = False
     assert flipped(A=A).data_ptr() == A.data_ptr()
+
+
+@pytest.mark.parametrize("layers", [2, 40])  # the body in f (few variables), in f_dict (many)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_dict_twins_on_the_array_api_module(layers, mode):
+    # The array-API module has the f_dict twins of the NumPy module (one printer path):
+    # on strict arrays they compute what the keyword functions and the NumPy module do.
+    from test_feeds import layered, layered_feed
+
+    text, feed = layered(layers), layered_feed(layers)
+    source = graphc.compile(text, mode=mode, backend="array-api").source
+    module = load_module(source)
+    want_value, want_grads = graphc.compile(text, mode=mode).value_and_grad(**feed)
+    strict = {k: xs.asarray(v) for k, v in feed.items()}
+    value, grads = module.value_and_grad(**strict)
+    value_d, grads_d = module.value_and_grad_dict(strict)
+    assert isinstance(value_d, STRICT_ARRAY) and set(grads_d) == set(want_grads)
+    for got in (value, value_d, module.value_dict(strict)):
+        np.testing.assert_allclose(np.asarray(got), want_value, rtol=1e-13)
+    for k in want_grads:
+        np.testing.assert_array_equal(np.asarray(grads_d[k]), np.asarray(grads[k]))
+        np.testing.assert_allclose(np.asarray(grads_d[k]), want_grads[k], rtol=1e-12, atol=1e-14)
+    # no buffers on this backend, in the twin either; the body is in f_dict past 32 variables
+    code = module.value_and_grad_dict.__code__
+    assert (code.co_posonlyargcount, code.co_argcount) == (1, 1)
+    assert ("return value_and_grad_dict(\n" in source) == (layers == 40)
+
+
+RIDGE = """dim m
+dim n
+input X : [m, n]
+input y : [m]
+param A : [n, n]
+param B : [n, 3]
+w = inv(XᵀX + AᵀA) Xᵀ y
+J = sum(w ∘ w) + sum(inv(AᵀA + XᵀX) B)
+"""
+
+
+def _ridge_feed() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {
+        "X": rng.normal(size=(6, 3)),
+        "y": rng.normal(size=6),
+        "A": rng.normal(size=(3, 3)) + 2 * np.eye(3),
+        "B": rng.normal(size=(3, 3)),
+    }
+
+
+@pytest.mark.parametrize("library", ["strict", "torch", "dask"])
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_solve_on_other_libraries(library, mode):
+    # inv(·) times something is a solve in both modules (xp.linalg.solve, the standard's
+    # linalg extension); the gradient equals the NumPy module's.
+    if library == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is optional (docs/backends.md)")
+        convert = torch.asarray
+    elif library == "dask":
+        da = pytest.importorskip("dask.array", reason="Dask is in the test extra")
+        pytest.importorskip("scipy", reason="Dask's linalg.solve needs SciPy (docs/backends.md)")
+        convert = da.from_array
+    else:
+        convert = xs.asarray
+    fn = graphc.compile(RIDGE, mode=mode, backend="array-api")
+    assert "xp.linalg.solve(" in fn.source and "linalg.inv" not in fn.source
+    feed = _ridge_feed()
+    want_value, want_grads = graphc.compile(RIDGE, mode=mode).value_and_grad(**feed)
+    value, grads = fn.value_and_grad(**{k: convert(v) for k, v in feed.items()})
+    np.testing.assert_allclose(np.asarray(_to_numpy(value)), want_value, rtol=1e-12)
+    for k in want_grads:
+        np.testing.assert_allclose(
+            np.asarray(_to_numpy(grads[k])), want_grads[k], rtol=1e-10, atol=1e-12
+        )

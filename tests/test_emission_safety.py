@@ -30,6 +30,7 @@ HOSTILE = [
     "_", "type", "t1", "t2", "delta", "dJ_dx", "os", "sys", "self", "x_dot", "J_bar", "len",
 ]  # fmt: skip
 MODULE_FUNCTIONS = {"value", "value_and_grad", "jvp", "vjp"}
+MODULE_FUNCTIONS |= {f"{name}_dict" for name in MODULE_FUNCTIONS}  # each takes one dict
 
 
 def hostile_program() -> str:
@@ -68,12 +69,31 @@ def audit(source: str, params: set[str]) -> None:
     assert all(isinstance(f, ast.FunctionDef) for f in functions)
     assert {f.name for f in functions} <= MODULE_FUNCTIONS
     for f in functions:
-        assert not f.args.args and not f.args.vararg and not f.args.kwarg  # keywords only
-        own = {a.arg for a in f.args.kwonlyargs}
-        assert params <= own  # jvp and vjp take seeds besides
+        assert not f.args.vararg and not f.args.kwarg
+        if f.name.endswith("_dict"):  # f_dict(feed, /, out=None, accumulate=False)
+            assert [a.arg for a in f.args.posonlyargs] == ["feed"] and not f.args.kwonlyargs
+            own = {"feed"} | {a.arg for a in f.args.args}
+            assert own <= {"feed", "out", "accumulate"}
+        else:
+            assert not f.args.args and not f.args.posonlyargs  # keywords only
+            own = {a.arg for a in f.args.kwonlyargs}
+            assert params <= own  # jvp and vjp take seeds besides
         assert not any(keyword.iskeyword(p) for p in own)
         assert not (own & (MODULE_FUNCTIONS | {"np"})), "a parameter shadows the module"
         assigned = {t.id for n in ast.walk(f) for t in _targets(n) if isinstance(t, ast.Name)}
+        # f_dict's first lines read the parameters from the dict: x = feed['x']
+        unpacked = {
+            target.id
+            for n in f.body
+            if isinstance(n, ast.Assign)
+            and isinstance(n.value, ast.Subscript)
+            and isinstance(n.value.value, ast.Name)
+            and n.value.value.id == "feed"
+            for target in n.targets
+            if isinstance(target, ast.Name)
+        }
+        own |= unpacked
+        assigned -= unpacked
         assert not (assigned & set(dir(builtins))), "a local shadows a builtin"
         assert not (assigned & (MODULE_FUNCTIONS | {"np"})), "a local shadows the module"
         for node in ast.walk(f):

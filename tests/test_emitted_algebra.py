@@ -75,3 +75,52 @@ def test_cosine_similarity_states_each_term_once():
     assert not re.search(r"-(\w+) - \1\b", code)
     assert "'a': -2.0 * (" in code
     check_numerically(text, {"a": RNG.normal(size=4), "b": RNG.normal(size=4)})
+
+
+def test_a_spread_vector_is_broadcast_not_tiled():
+    # forward mode spreads b's tangent over the rows of X + b; the product reads a view
+    text = "dim n = 4\ndim m = 3\ninput X : [n, m]\nparam b : [m]\nparam W : [m, 2]\n"
+    text += "J = sum((X + b) W)\n"
+    source = graphc.compile(text, mode="forward").source
+    assert "np.tile" not in source
+    assert "np.broadcast_to(b_dot, (4, 3)) @ W" in source
+    feed = {"X": RNG.normal(size=(4, 3)), "b": RNG.normal(size=3), "W": RNG.normal(size=(3, 2))}
+    _, grads = load_module(source).value_and_grad(**feed)
+    np.testing.assert_allclose(grads["b"], feed["W"].sum(axis=1) * 4, rtol=1e-12)
+    np.testing.assert_allclose(grads["W"], np.tile((feed["X"] + feed["b"]).sum(0)[:, None], 2))
+
+
+def test_a_returned_spread_is_an_array_of_its_own():
+    from graphc import ops
+    from graphc.emit_numpy import FunctionSpec, emit_module
+    from graphc.ir import Graph
+    from graphc.shapes import Dim, Type
+
+    v = ops.var(name="v", kind="param", type=Type((Dim.of(3),)))
+    rows = ops.broadcast(v, type=Type((Dim.of(2), Dim.of(3))), axis=0)
+    columns = ops.broadcast(v, type=Type((Dim.of(3), Dim.of(4))), axis=1)
+    spec = FunctionSpec("f", [v], Graph({"r": rows, "c": columns}), (rows, columns), "Spread.")
+    source = emit_module("Spread.", [spec], {v: "v"})
+    assert "np.tile" not in source
+    r, c = load_module(source).f(v=np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(r, [[1, 2, 3], [1, 2, 3]])
+    np.testing.assert_array_equal(c, [[1] * 4, [2] * 4, [3] * 4])
+    assert r.flags.writeable and c.flags.writeable and r.flags.owndata and c.flags.owndata
+
+
+def test_ridge_solves_instead_of_inverting():
+    # w = (XᵀX + λ XᵀX)⁻¹ Xᵀ y: one solve for the vector Xᵀ y, never np.linalg.inv
+    text = "dim n = 6\ndim m = 4\ninput X : [n, m]\ninput y : [n]\nparam lam : []\n"
+    text += "w = inv(Xᵀ X + lam Xᵀ X) Xᵀ y\nJ = sum(w ∘ w)\n"
+    code = gradient_code(text)
+    assert "np.linalg.inv" not in code
+    assert "w = np.linalg.solve(t2, t1 @ y)" in code
+    assert "np.linalg.solve(t2.T, dJ_dw)" in code  # the adjoint solve
+    X, y = RNG.normal(size=(6, 4)), RNG.normal(size=6)
+    _, grads = graphc.compile(text).value_and_grad(X=X, y=y, lam=np.float64(0.3))
+
+    def loss(lam: float) -> float:
+        return float(np.sum(np.linalg.solve((1 + lam) * X.T @ X, X.T @ y) ** 2))
+
+    slope = (loss(0.3 + 1e-6) - loss(0.3 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(grads["lam"], slope, rtol=1e-6)

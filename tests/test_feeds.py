@@ -490,3 +490,75 @@ def test_the_feed_plan_takes_one_floating_dtype():
     assert fixed._plan.fast({"W": W, "x": x}) is not None
     assert fixed._plan.fast({"W": np.ones((2, 3)), "x": np.ones(3)}) is None
     assert fixed(W=np.ones((2, 3)), x=np.ones(3)).dtype == np.float32
+
+
+# ---- the module's f_dict twins: the arrays in one dict --------------------------------------
+
+
+def layered(n: int) -> str:
+    lines = ["dim w = 3", "input x : [w]"]
+    lines += [f"param W{k} : [w, w]\nparam b{k} : [w]" for k in range(1, n + 1)]
+    lines += ["h1 = tanh(W1 x + b1)"]
+    lines += [f"h{k} = tanh(W{k} h{k - 1} + b{k})" for k in range(2, n + 1)]
+    return "\n".join(lines) + f"\nJ = sum(h{n})\n"
+
+
+def layered_feed(n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(n)
+    feed = {"x": rng.normal(size=3)}
+    for k in range(1, n + 1):
+        feed[f"W{k}"] = rng.normal(size=(3, 3))
+        feed[f"b{k}"] = rng.normal(size=3)
+    return feed
+
+
+@pytest.mark.parametrize("layers", [2, 40])  # the body in f (few variables), in f_dict (many)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_dict_twins_compute_what_the_keyword_functions_do(layers, mode):
+    text, feed = layered(layers), layered_feed(layers)
+    module = graphc.runtime.load_module(graphc.compile(text, mode=mode).source)
+    value, grads = module.value_and_grad(**feed)
+    value_d, grads_d = module.value_and_grad_dict(feed)
+    assert value_d == value == module.value_dict(feed) == module.value(**feed)
+    assert grads_d.keys() == grads.keys() == {k for k in feed if k != "x"}
+    for k in grads:
+        np.testing.assert_array_equal(grads_d[k], grads[k])
+    # the chain rule by hand: h_k = tanh(W_k h_{k-1} + b_k), J = Σ h_n
+    hs = [feed["x"]]
+    for k in range(1, layers + 1):
+        hs.append(np.tanh(feed[f"W{k}"] @ hs[-1] + feed[f"b{k}"]))
+    g = np.ones(3)
+    for k in range(layers, 0, -1):
+        delta = g * (1 - hs[k] ** 2)
+        np.testing.assert_allclose(grads[f"b{k}"], delta, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(grads[f"W{k}"], np.outer(delta, hs[k - 1]), rtol=1e-12)
+        g = feed[f"W{k}"].T @ delta
+    assert value == pytest.approx(hs[-1].sum(), rel=1e-14)
+
+
+def test_dict_twins_write_into_buffers_and_print_the_body_once():
+    layers = 40
+    text, feed = layered(layers), layered_feed(layers)
+    source = graphc.compile(text).source
+    module = graphc.runtime.load_module(source)
+    _, grads = module.value_and_grad_dict(feed)
+    out = {k: np.full_like(g, 1.0) for k, g in grads.items()}
+    value, got = module.value_and_grad_dict(feed, out=out, accumulate=True)
+    assert got is out
+    for k in grads:
+        np.testing.assert_allclose(out[k], grads[k] + 1.0, rtol=1e-14)
+    # many variables: the body lives in the twin, which binds no keyword
+    code = module.value_and_grad_dict.__code__
+    assert (code.co_posonlyargcount, code.co_argcount, code.co_kwonlyargcount) == (1, 3, 0)
+    assert source.count(f"np.tanh(W{layers} @") == 2  # value's body and value_and_grad's, once each
+    assert "return value_and_grad_dict(\n" in source
+
+
+def test_a_program_variable_named_feed_is_passed_as_feed_1():
+    fn = graphc.compile("param feed : [2]\ny = sum(feed ∘ feed)")
+    assert "def value_and_grad(*, feed_1, out=None, accumulate=False):" in fn.source
+    assert "feed_1=feed['feed']" in fn.source
+    _, grads = fn.value_and_grad(feed=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(grads["feed"], [2.0, 4.0])
+    value, _ = fn.module.value_and_grad_dict({"feed": np.array([1.0, 2.0])})
+    assert value == 5.0

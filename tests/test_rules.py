@@ -146,6 +146,14 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: (x @ r) @ y,
         lambda: ops.matmul(ops.matmul(M.T, A), x),
     ],
+    "solve_not_invert": [
+        lambda: ops.matmul(ops.inv(A), x),
+        lambda: ops.matmul(ops.inv(A), M),
+        lambda: ops.matmul(ops.inv(A).T, B),
+        lambda: ops.matmul(r, ops.inv(A)),
+        lambda: ops.matmul(M.T, ops.inv(A)),
+        lambda: ops.matmul(ops.solve(B, M), var("z", vector(4))),
+    ],
     "scale_the_scalar": [lambda: c(-2.0) * (ops.tanh(s) * x)],
     "collect_affine": [
         lambda: c(4.0) * (c(1.0) - x) - c(4.0) * x,

@@ -297,3 +297,63 @@ def test_sizes_grow_linearly(shape):
         assert counts[0] >= n, (shape, what, counts)  # the chain is really there
         for small, big in zip(counts, counts[1:]):
             assert 1.9 <= big / small <= GROWTH, (shape, what, counts)
+
+
+# ---------------------------------------------------------------------------
+# Linear work: Python calls made by compile + first call, for chains of n and 2n
+# ---------------------------------------------------------------------------
+
+
+def layered_chain(n: int, prefix: str) -> str:
+    """benchmarks' chain-L workload: h_k = tanh(W_k h_{k-1} + b_k), 2n variables.
+
+    ``prefix`` names its variables apart, so that no interned node (nor the
+    rewrite engine's marks on one) is shared with another chain's.
+    """
+    lines = ["dim w = 4", "input x : [w]"]
+    lines += [f"param {prefix}W{k} : [w, w]\nparam {prefix}b{k} : [w]" for k in range(1, n + 1)]
+    lines += [f"h1 = tanh({prefix}W1 x + {prefix}b1)"]
+    lines += [f"h{k} = tanh({prefix}W{k} h{k - 1} + {prefix}b{k})" for k in range(2, n + 1)]
+    return "\n".join(lines) + f"\nJ = sum(h{n})\n"
+
+
+def calls_to_compile_and_call(text: str) -> dict[str, int]:
+    """Python function calls (by function) that parse → … → import → first call make."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    fn = graphc.compile(text)
+    variables = fn.lowered.variables
+    feed = {v.attr("name"): np.full(tuple(d.value for d in v.type.dims), 0.1) for v in variables}
+    fn.value_and_grad(**feed)
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    counts: dict[str, int] = {}
+    for (filename, line, name), (_, calls, *_rest) in stats.items():
+        key = f"{filename}:{line}({name})" if line else name  # builtins have no line
+        counts[key] = counts.get(key, 0) + calls
+    return counts
+
+
+def test_compile_work_grows_linearly():
+    """Doubling the chain at most doubles the calls of every function, and of all together.
+
+    Counts, not times: a loop over the variables inside a loop over the
+    variables (a `list` membership test, an `any` over all outputs) shows up
+    as a function called quadratically often, whatever the machine's load.
+    """
+    n = 150
+    calls_to_compile_and_call(layered_chain(3, "warm"))  # parser, rule indexes, caches
+    small = calls_to_compile_and_call(layered_chain(n, "a"))
+    big = calls_to_compile_and_call(layered_chain(2 * n, "b"))
+    total_small, total_big = sum(small.values()), sum(big.values())
+    assert 1.9 <= total_big / total_small <= GROWTH, (total_small, total_big)
+    assert total_small >= 100 * n  # the work was counted
+    worse = {
+        f: (small.get(f, 0), calls)
+        for f, calls in big.items()
+        if calls > GROWTH * small.get(f, 0) + 20  # a function called a few more times is fine
+    }
+    assert not worse, worse

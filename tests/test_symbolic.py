@@ -124,6 +124,8 @@ CASES = [
     ("add", ops.add(C, v2), False),  # a column of C's row dim spread across its columns
     ("mul", ops.mul(C, v2), False),
     ("inv", ops.inv(A), True),
+    ("solve", ops.solve(A, x), True),
+    ("solve", ops.solve(A, ops.transpose(C)), True),
     ("det", ops.det(A), True),
     ("logdet", ops.logdet(A), True),
     ("logdet", ops.logdet(ops.neg(A)), True),  # log |det A| of a negative determinant

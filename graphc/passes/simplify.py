@@ -513,6 +513,37 @@ def sum_against_identity(n: Node) -> Node | None:
     return None
 
 
+def _inverted(x: Node) -> Node | None:
+    """A when ``x`` is A⁻¹, Aᵀ when it is A⁻ᵀ, else None."""
+    match x:
+        case Node(Op("inv"), [a]):
+            return a
+        case Node(Op("transpose"), [Node(Op("inv"), [a])]):
+            return a.T
+    return None
+
+
+# A⁻¹ B -> solve(A, B),  B A⁻¹ -> solve(Aᵀ, Bᵀ)ᵀ  (and A⁻ᵀ as (Aᵀ)⁻¹): one LU
+# factorisation and two triangular solves instead of an inverse and a product;
+# solve(A, B) c -> solve(A, B c) when B c has fewer columns (A⁻¹ Xᵀ y solves for one)
+@matches("matmul")
+def solve_not_invert(n: Node) -> Node | None:
+    a, b = n.args
+    if a.op.name == "solve" and not b.type.is_scalar:
+        m, rhs = a.args
+        if _rows_cols(n.type)[1] != _rows_cols(rhs.type)[1] and _estimate(
+            _rows_cols(n.type)[1]
+        ) < _estimate(_rows_cols(rhs.type)[1]):
+            return ops.solve(m, _times(rhs, b))
+        return None
+    left, right = _inverted(a), _inverted(b)
+    if left is not None and not b.type.is_scalar and not (b.type.is_vector and b.type.row):
+        return ops.solve(left, b)
+    if right is not None and not a.type.is_scalar and not (a.type.is_vector and not a.type.row):
+        return ops.solve(right.T, a.T).T
+    return None
+
+
 RULES = [
     add_zero,
     subtract_zero,
@@ -549,6 +580,7 @@ RULES = [
     scale_the_scalar,
     cheaper_association,
     sum_against_identity,
+    solve_not_invert,
 ]
 
 

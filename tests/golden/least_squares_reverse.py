@@ -2,6 +2,8 @@
 
 Functions: value, value_and_grad (reverse mode, derivatives by w).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -24,6 +26,11 @@ def value(*, X, y, w):
     return z
 
 
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(X=feed['X'], y=feed['y'], w=feed['w'])
+
+
 def value_and_grad(*, X, y, w, out=None, accumulate=False):
     """z and its gradient by w (each of its variable's shape).
 
@@ -39,3 +46,14 @@ def value_and_grad(*, X, y, w, out=None, accumulate=False):
     else:
         np.matmul(X.T, 2.0 * t1, out=out['w'])
     return z, out
+
+
+def value_and_grad_dict(feed, /, out=None, accumulate=False):
+    """value_and_grad with the arrays in one dict, keyed by their names in the program."""
+    return value_and_grad(
+        X=feed['X'],
+        y=feed['y'],
+        w=feed['w'],
+        out=out,
+        accumulate=accumulate,
+    )

@@ -2,6 +2,8 @@
 
 Functions: value, value_and_grad (reverse mode, derivatives by x, y, z).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -18,6 +20,11 @@ def value(*, x, y, z):
     """f []: the program's output."""
     f = (x + y) * np.maximum(y, z)
     return f
+
+
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(x=feed['x'], y=feed['y'], z=feed['z'])
 
 
 def value_and_grad(*, x, y, z, out=None, accumulate=False):
@@ -41,3 +48,14 @@ def value_and_grad(*, x, y, z, out=None, accumulate=False):
         np.add(t1 * (y >= z).astype(dtype), t2, out=out['y'])
         np.multiply(t1, (z > y).astype(dtype), out=out['z'])
     return f, out
+
+
+def value_and_grad_dict(feed, /, out=None, accumulate=False):
+    """value_and_grad with the arrays in one dict, keyed by their names in the program."""
+    return value_and_grad(
+        x=feed['x'],
+        y=feed['y'],
+        z=feed['z'],
+        out=out,
+        accumulate=accumulate,
+    )

@@ -2,6 +2,8 @@
 
 Functions: value, jvp, value_and_grad (forward mode, derivatives by b, u).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -26,6 +28,11 @@ def value(*, x, W, b, u):
     return J
 
 
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(x=feed['x'], W=feed['W'], b=feed['b'], u=feed['u'])
+
+
 def jvp(*, x, W, b, u, b_dot, u_dot):
     """J and its directional derivative along the tangents *_dot."""
     f = np.tanh(W @ x + b)
@@ -34,6 +41,18 @@ def jvp(*, x, W, b, u, b_dot, u_dot):
     s_dot = u_dot @ f + u @ (b_dot * (1.0 - f * f))
     J_dot = s_dot * (J * (1.0 - J))
     return J, J_dot
+
+
+def jvp_dict(feed, /):
+    """jvp with the arrays in one dict, keyed by their names in the program."""
+    return jvp(
+        x=feed['x'],
+        W=feed['W'],
+        b=feed['b'],
+        u=feed['u'],
+        b_dot=feed['b_dot'],
+        u_dot=feed['u_dot'],
+    )
 
 
 def value_and_grad(*, x, W, b, u):
@@ -49,3 +68,8 @@ def value_and_grad(*, x, W, b, u):
             grad[i] = jvp(x=x, W=W, b=b, u=u, **tangents)[1]
         grads[name] = grad
     return value(x=x, W=W, b=b, u=u), grads
+
+
+def value_and_grad_dict(feed, /):
+    """value_and_grad with the arrays in one dict, keyed by their names in the program."""
+    return value_and_grad(x=feed['x'], W=feed['W'], b=feed['b'], u=feed['u'])

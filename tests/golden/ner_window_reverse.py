@@ -2,6 +2,8 @@
 
 Functions: value, value_and_grad (reverse mode, derivatives by W, b, u).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -26,6 +28,11 @@ def value(*, x, W, b, u):
     return J
 
 
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(x=feed['x'], W=feed['W'], b=feed['b'], u=feed['u'])
+
+
 def value_and_grad(*, x, W, b, u, out=None, accumulate=False):
     """J and its gradient by W, b, u (each of its variable's shape).
 
@@ -48,3 +55,15 @@ def value_and_grad(*, x, W, b, u, out=None, accumulate=False):
         out['b'][...] = delta
         np.multiply(dJ_ds, f, out=out['u'])
     return J, out
+
+
+def value_and_grad_dict(feed, /, out=None, accumulate=False):
+    """value_and_grad with the arrays in one dict, keyed by their names in the program."""
+    return value_and_grad(
+        x=feed['x'],
+        W=feed['W'],
+        b=feed['b'],
+        u=feed['u'],
+        out=out,
+        accumulate=accumulate,
+    )

@@ -2,6 +2,8 @@
 
 Functions: value, vjp (reverse mode, derivatives by z).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -20,7 +22,17 @@ def value(*, z):
     return h
 
 
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(z=feed['z'])
+
+
 def vjp(*, z, h_bar):
     """h and the vector-Jacobian product h_barᵀ ∂h/∂(…)."""
     h = np.exp(-np.logaddexp(0.0, -z))
     return h, {'z': h_bar * (h * (1.0 - h))}
+
+
+def vjp_dict(feed, /):
+    """vjp with the arrays in one dict, keyed by their names in the program."""
+    return vjp(z=feed['z'], h_bar=feed['h_bar'])

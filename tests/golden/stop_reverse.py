@@ -2,6 +2,8 @@
 
 Functions: value, value_and_grad (reverse mode, derivatives by x).
 Keyword arguments are NumPy arrays named as in the program; a vector is 1-D.
+Each function f has a twin f_dict(feed) taking them in one dict by name instead
+(a call of f_dict is linear in the number of arrays, one of f(**feed) is not).
 
 The program:
 
@@ -22,6 +24,11 @@ def value(*, x):
     return z
 
 
+def value_dict(feed, /):
+    """value with the arrays in one dict, keyed by their names in the program."""
+    return value(x=feed['x'])
+
+
 def value_and_grad(*, x, out=None, accumulate=False):
     """z and its gradient by x (each of its variable's shape).
 
@@ -37,3 +44,8 @@ def value_and_grad(*, x, out=None, accumulate=False):
     else:
         out['x'][...] = u
     return z, out
+
+
+def value_and_grad_dict(feed, /, out=None, accumulate=False):
+    """value_and_grad with the arrays in one dict, keyed by their names in the program."""
+    return value_and_grad(x=feed['x'], out=out, accumulate=accumulate)
