@@ -671,7 +671,8 @@ def _batched_choices(case: Case) -> list[tuple[bool, ...]]:
     them only where it is linear in them (any subset of a linear operator's
     operands, one operand of a product); elementwise operators broadcast."""
     op, n = ops.OPS[case.op], len(case.types)
-    if not (op.linear or op.bilinear or op.elementwise or op.emit_batched):
+    selects = op.emit_batched is not None and any(t.integer for t in case.types)
+    if not (op.linear or op.bilinear or op.elementwise or selects):
         return []  # a gather is linear in its table, not in its ids: it has emit_batched
     singles = [tuple(i == j for j in range(n)) for i in range(n) if not case.types[i].integer]
     if op.linear and n > 1:
