@@ -67,7 +67,10 @@ def _read(path: str) -> str:
 
 
 def _program(path: str) -> Program:
-    return Program(lower(_read(path), _display(path)))
+    lowered = lower(_read(path), _display(path))
+    for warning in lowered.warnings:
+        print(warning.render(), file=sys.stderr)
+    return Program(lowered)
 
 
 def _write_atomically(path: str, text: str) -> None:

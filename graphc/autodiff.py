@@ -129,7 +129,7 @@ def reverse_mode(
     outputs = {output: out}
     for v, g in zip(wrt, grads):
         outputs[gradient_name(output, v.attr("name"))] = g
-    return Graph(outputs, names, hints)
+    return Graph(outputs, names, hints, graph.kept)
 
 
 def forward_mode(graph: Graph, seeds: Mapping[Node, Node], output: str | None = None) -> Graph:
@@ -142,4 +142,4 @@ def forward_mode(graph: Graph, seeds: Mapping[Node, Node], output: str | None = 
         t = tangents.get(node)
         if t is not None and t not in names and t.op.label is None:
             names[t] = tangent_name(name)
-    return Graph({output: out, tangent_name(output): tangent}, names, dict(graph.hints))
+    return Graph({output: out, tangent_name(output): tangent}, names, dict(graph.hints), graph.kept)

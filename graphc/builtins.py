@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from graphc import ops
 from graphc.ir import Node
-from graphc.shapes import Dim, ShapeMismatch
+from graphc.shapes import Dim, ShapeMismatch, matrix, vector
 
 
 class ArgumentError(Exception):
@@ -28,8 +28,9 @@ class ArgumentError(Exception):
 @dataclass(frozen=True)
 class Builtin:
     name: str
-    arities: tuple[int, ...]
+    arities: tuple[int, ...]  # how many positional arguments it takes
     build: Callable[..., Node]
+    keywords: tuple[str, ...] = ()  # the keyword arguments it takes (axis=k)
 
 
 def _column(v: Node) -> Node:
@@ -55,6 +56,19 @@ def _size(dims: tuple[Dim, ...]) -> Dim:
     return size
 
 
+def _reduced_axis(a: Node, axis: Node | None) -> int | None:
+    """The axis a reduction runs over: None for all entries (also a vector's only axis)."""
+    if axis is None:
+        return None
+    k = _axis(axis, a.type.rank)
+    return None if a.type.rank <= 1 else k
+
+
+def _spread(r: Node, a: Node, axis: int | None) -> Node:
+    """A reduction ``r`` of ``a`` over ``axis`` spread back to ``a``'s shape."""
+    return ops.broadcast_to_axis(r, a.type, axis)
+
+
 def reduce_sum(a: Node, axis: Node | None = None) -> Node:
     if axis is None:
         return ops.reduce_sum(a, axis=None)
@@ -69,22 +83,71 @@ def mean(a: Node, axis: Node | None = None) -> Node:
     return ops.reduce_sum(a, axis=k) / ops.dimval(dim=count)
 
 
-def logsumexp(a: Node) -> Node:
+def _extremum(reduce: Callable[..., Node], pairwise: Callable[..., Node]) -> Callable[..., Node]:
+    """max(a, b) is elementwise; max(a) and max(a, axis=k) reduce."""
+
+    def build(a: Node, b: Node | None = None, axis: Node | None = None) -> Node:
+        if b is not None:  # (the front end refuses an axis beside two arguments)
+            return pairwise(a, b)
+        return reduce(a, axis=_reduced_axis(a, axis))
+
+    return build
+
+
+def logsumexp(a: Node, axis: Node | None = None) -> Node:
+    return stable_logsumexp(a, _reduced_axis(a, axis))
+
+
+def stable_logsumexp(a: Node, k: int | None = None) -> Node:
     # log Σ eᵃ = m + log Σ e^(a−m) with m = stop(max a): same value, same derivative.
-    m = ops.stop(ops.amax(a))
-    return m + ops.log(ops.reduce_sum(ops.exp(a - m), axis=None))
+    m = ops.stop(ops.amax(a, axis=k))
+    return m + ops.log(ops.reduce_sum(ops.exp(a - _spread(m, a, k)), axis=k))
 
 
-def stable_softmax(a: Node) -> Node:
+def stable_softmax(a: Node, axis: int | None = None) -> Node:
     # eᵃ / Σ eᵃ = e^(a−m) / Σ e^(a−m) with m = stop(max a): same value, same derivative.
-    e = ops.exp(a - ops.stop(ops.amax(a)))
-    return e / ops.reduce_sum(e, axis=None)
+    e = ops.exp(a - _spread(ops.stop(ops.amax(a, axis=axis)), a, axis))
+    return e / _spread(ops.reduce_sum(e, axis=axis), a, axis)
 
 
-def softmax(v: Node) -> Node:
-    if not v.type.is_vector:
-        raise ShapeMismatch("softmax takes a vector, not {0}")
-    return stable_softmax(v)
+def softmax(a: Node, axis: Node | None = None) -> Node:
+    # As JAX: a matrix is normalised along its last axis (each row) unless told.
+    if a.type.is_scalar:
+        raise ShapeMismatch("softmax takes a vector or a matrix, not {0}")
+    if a.type.is_matrix:
+        return stable_softmax(a, 1 if axis is None else _axis(axis, 2))
+    if axis is not None:
+        _axis(axis, 1)
+    return stable_softmax(a)
+
+
+def _dim_of(node: Node, index: int) -> Dim:
+    """A size argument: a dim name or a whole number."""
+    if node.op.name == "dimval":
+        return node.attr("dim")
+    if node.op.name == "const":
+        value = node.attr("value")
+        if float(value).is_integer() and 0 <= value < 2**63:
+            return Dim.of(int(value))
+    raise ArgumentError("a size is a dim or a whole number (ones(n), eye(3))", index)
+
+
+def _filled(value: float) -> Callable[..., Node]:
+    def build(*sizes: Node) -> Node:
+        dims = [_dim_of(s, i) for i, s in enumerate(sizes)]
+        t = vector(dims[0]) if len(dims) == 1 else matrix(dims[0], dims[1])
+        return ops.fill(value=value, type=t)
+
+    return build
+
+
+def eye(n: Node) -> Node:
+    return ops.eye(dim=_dim_of(n, 0))
+
+
+def clip(x: Node, lo: Node, hi: Node) -> Node:
+    # clip(x, lo, hi) = min(max(x, lo), hi): at a bound the derivative goes to x (ties: first)
+    return ops.minimum(ops.maximum(x, lo), hi)
 
 
 def dot(a: Node, b: Node) -> Node:
@@ -125,12 +188,12 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("relu", (1,), ops.relu),
         Builtin("softplus", (1,), ops.softplus),
         Builtin("abs", (1,), ops.abs_),
-        Builtin("max", (2,), ops.maximum),
-        Builtin("min", (2,), ops.minimum),
-        Builtin("sum", (1, 2), reduce_sum),
-        Builtin("mean", (1, 2), mean),
-        Builtin("logsumexp", (1,), logsumexp),
-        Builtin("softmax", (1,), softmax),
+        Builtin("max", (1, 2), _extremum(ops.amax, ops.maximum), ("axis",)),
+        Builtin("min", (1, 2), _extremum(ops.amin, ops.minimum), ("axis",)),
+        Builtin("sum", (1, 2), reduce_sum, ("axis",)),
+        Builtin("mean", (1, 2), mean, ("axis",)),
+        Builtin("logsumexp", (1, 2), logsumexp, ("axis",)),
+        Builtin("softmax", (1, 2), softmax, ("axis",)),
         Builtin("dot", (2,), dot),
         Builtin("outer", (2,), outer),
         Builtin("tr", (1,), ops.trace),
@@ -140,8 +203,17 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("logdet", (1,), ops.logdet),
         Builtin("stop", (1,), ops.stop),
         Builtin("norm", (1,), norm),
+        Builtin("eye", (1,), eye),
+        Builtin("pick", (2,), ops.pick),
+        Builtin("where", (3,), ops.where),
+        Builtin("clip", (3,), clip),
+        Builtin("ones", (1, 2), _filled(1.0)),
+        Builtin("zeros", (1, 2), _filled(0.0)),
     ]
 }
+
+# Named numbers: a declared name of the same spelling wins.
+CONSTANTS = {"π": math.pi, "pi": math.pi}
 
 ALIASES = {"σ": "sigmoid", "trace": "tr", "detach": "stop"}
 

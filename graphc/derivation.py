@@ -74,6 +74,11 @@ class _Writer:
         self.value_nodes = set(d.derived.value_graph.nodes())
         self.named: dict[Node, Math] = {}  # the statements' nodes, by their names
         self.inline: dict[Node, Math] = {}
+        # A gradient the emitted code stores under its own name (dJ_dU, stored when final)
+        self.gradient_of: dict[Node, str] = {}
+        if d.derived.mode != "forward" and d.derived.output_type.is_scalar:
+            for w, g in d.derived.gradients.items():
+                self.gradient_of.setdefault(g, w)
         for node, local in d.locals.items():
             self.named[node] = self.label(node, local)
 
@@ -81,6 +86,9 @@ class _Writer:
         derived, p = self.d.derived, self.p
         given = derived.graph.names.get(node) or derived.graph.hints.get(node)
         prefix = f"d{derived.output}_d"
+        w = self.gradient_of.get(node)
+        if w is not None and local == f"{prefix}{w}" and node not in self.value_nodes:
+            return p.partial(derived.output, w)
         if given is not None and given.startswith(prefix) and node not in self.value_nodes:
             by = given[len(prefix) :]
             out = derived.value
@@ -137,5 +145,7 @@ class _Writer:
         scalar = derived.output_type.is_scalar
         for w, g in derived.gradients.items():
             lhs = p.partial(derived.output, w) if scalar else p.vjp(derived.output, w)
+            if self.gradient_of.get(g) == w and self.d.locals.get(g) == f"d{derived.output}_d{w}":
+                continue  # its statement said it
             rows.append((lhs.text, self.expr(g).text))
         return rows

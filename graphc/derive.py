@@ -33,6 +33,7 @@ from graphc.frontend import LoweredProgram
 from graphc.ir import Graph, Node
 from graphc.passes import optimize, prune
 from graphc.passes.gather_factors import gather_factors
+from graphc.passes.reuse_names import reuse_names
 from graphc.shapes import Type
 
 MODES = ("reverse", "forward")
@@ -93,6 +94,11 @@ def resolve_wrt(lowered: LoweredProgram, wrt: Sequence[str] | str | None) -> lis
                 f"cannot differentiate by {name}: it is not an input or param"
                 f" (declared: {declared}){hint}"
             )
+        if by_name[name].type.integer:
+            raise DifferentiationError(
+                f"cannot differentiate by {name}: it is integer data, which selects entries"
+                " and has no derivative"
+            )
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     return chosen
@@ -132,9 +138,15 @@ def derive(
         tuple(lowered.variables),
         tuple(variables),
         value_graph,
-        optimize(derivative),
+        _with_names(optimize(derivative)),
         seeds,
     )
+
+
+def _with_names(graph: Graph) -> Graph:
+    """The program's kept names read where the derivative rebuilds them (reuse_names)."""
+    reused = reuse_names(graph)
+    return graph if reused is graph else optimize(reused)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from graphc.ir import Graph, Node, topological_order, use_counts
-from graphc.shapes import Dim, DimSource, Type, dim_sources
+from graphc.shapes import Dim, DimSource, Type, dim_sources, vector_axis
 
 PRECEDENCE = {
     ">": 5,
     ">=": 5,
+    "<": 5,
+    "<=": 5,
+    "==": 5,
     "+": 10,
     "-": 10,
     "*": 20,
@@ -324,10 +327,13 @@ class NumpyPrinter:
             text = self.infix("*", scale, self.call("np.eye", self.raw(n)))
         return Expr(text.text, text.prec, Diagonal(scale, vector))
 
-    def with_directions(self, a: Expr, rank: int, to_rank: int) -> Expr:
-        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``."""
+    def with_directions(self, a: Expr, rank: int, to_rank: int, down: bool = False) -> Expr:
+        """A batched argument of per-direction rank ``rank`` lined up with ``to_rank``;
+        ``down``: a vector spread across a matrix's columns (``[:, :, None]``)."""
         if rank >= to_rank:
             return a
+        if down:
+            return self.postfix(a, "[:, :, None]")
         return self.postfix(
             a, "[" + ", ".join([":"] + ["None"] * (to_rank - rank) + [":"] * rank) + "]"
         )
@@ -359,7 +365,9 @@ class NumpyPrinter:
                 vector = d.vector or any(not n.type.is_scalar for _, n in others)
                 return self.diagonal(scale, vector, self.directions(node))
         lined = [
-            self.with_directions(a, n.type.rank, node.type.rank) if b else a
+            self.with_directions(a, n.type.rank, node.type.rank, _runs_down(n.type, node.type))
+            if b
+            else a
             for a, n, b in zip(args, node.args, batched)
         ]
         return node.op.emit(self, node, *lined)
@@ -398,6 +406,11 @@ def _read_dim(
     return f"{size} // {dim_text(source.coeff)}" if source.coeff != 1 else size
 
 
+def _runs_down(arg: Type, out: Type) -> bool:
+    """A vector operand spread across a matrix's columns (its dim is the row dim)."""
+    return arg.is_vector and out.is_matrix and vector_axis(arg, out) == 0
+
+
 def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     """The operator printed as one of its arguments (a vector transpose, stop)."""
     return any(expr is a for a in args)
@@ -434,13 +447,18 @@ def function_body(
     peak holds what the derivation needs at once, not every intermediate.
     ``exprs_out``, if given, receives every node's expression.
 
+    The graph's kept nodes (the program's names that a rewrite took the
+    outputs' path around) are computed too, each under its name, where their
+    arguments are at hand: the function does not return them.
+
     A statement that nothing later reads is dropped (a node stored because the
     graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
     ``W``); what a line reads is read off its text, so the deletions follow
     the text too.  ``returned`` gives the text the function returns from the
     outputs' expressions (default: those expressions).
     """
-    order = topological_order(outputs)
+    kept = list(graph.kept) if not directions else []
+    order = topological_order([*kept, *outputs])  # the program's names in program order
     batch = printer.batch
     for node in order:
         if node in directions:
@@ -501,6 +519,7 @@ def function_body(
         exprs[node] = expr
     out_exprs = [exprs[o] for o in outputs]
     roots = returned(out_exprs) if returned is not None else "\n".join(e.text for e in out_exprs)
+    roots += "".join(f"\n{stored[k]}" for k in kept if k in stored)
     statements, reads = _live_statements(statements, outputs, exprs, roots)
     hoisted = _hoisted(statements, outputs, early, reads, exprs)
     output_names = {node: name for name, node in graph.outputs.items()}
@@ -816,7 +835,9 @@ def _layout(
         prelude.append(f"{dim_names[d]} = {_read_dim(sources[d], params, printer.dim)}")
         done.add(d)
     printer.forget_unread(words)
-    prelude = printer.prelude(list(params.values())) + prelude
+    # the floating inputs decide the dtype (and are cast to a fixed one); ids stay integers
+    floats = [name for v, name in params.items() if not v.type.integer]
+    prelude = printer.prelude(floats) + prelude
     return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned)
 
 
@@ -832,7 +853,8 @@ def function_labels(
     """
     layout = _layout(spec, keywords, variables)
     labels: dict[Node, str] = {}
-    for node in topological_order(spec.outputs):
+    kept = spec.graph.kept if not spec.directions else ()  # computed, as function_body does
+    for node in topological_order([*kept, *spec.outputs]):
         if node.op.name == "var":
             labels[node] = node.attr("name")
         elif node.op.name == "const":
@@ -963,9 +985,10 @@ def _gradient_by_jvp(
     table = ", ".join(
         f"({v.attr('name')!r}, {keywords[t]!r}, {keywords[v]})" for v, t in spec.tangents
     )
+    floats = [keywords[p] for p in spec.params if not p.type.integer]  # ids: no dtype
     call_all = "".join(f"{p}={p}, " for p in params)
     return [
-        f"{dtype} = {f'np.{fixed_dtype}' if fixed_dtype else _result_type(params)}",
+        f"{dtype} = {f'np.{fixed_dtype}' if fixed_dtype else _result_type(floats)}",
         f"{zero} = {{{zeros}}}",
         f"{grads} = {{}}",
         f"for {name}, {seed}, {primal} in ({table}{',' if len(spec.tangents) == 1 else ''}):",

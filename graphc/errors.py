@@ -56,21 +56,68 @@ class GraphcError(Exception):
 
     def render(self) -> str:
         """``FILE:LINE:COL: error: message``, the source line and a caret."""
-        where = self.filename or "<string>"
+        return _render(self, "error")
+
+
+def _render(diagnostic: GraphcError | GraphcWarning, kind: str) -> str:
+    """``FILE:LINE:COL: kind: message``, the source line and a caret under the place."""
+    where = diagnostic.filename or "<string>"
+    line, message, source = diagnostic.line, diagnostic.message, diagnostic.source
+    if line is None:
+        return f"{where}: {kind}: {message}"
+    head = f"{where}:{line}:{diagnostic.column}: {kind}: {message}"
+    if not source:
+        return head
+    lines = source.split("\n")  # as positions count lines: not at \f or \u2028
+    if not 1 <= line <= len(lines):
+        return head
+    # Control characters (\r, \v, an escape sequence) would garble the terminal.
+    text = "".join(c if c.isprintable() else " " for c in lines[line - 1].expandtabs(1))
+    col = max(1, min(diagnostic.column or 1, len(text) + 1))
+    width = max(1, min(diagnostic.width, len(text) - col + 1))
+    caret = " " * (col - 1) + "^" + "~" * (width - 1)
+    return f"{head}\n    {text}\n    {caret}"
+
+
+class GraphcWarning(UserWarning):
+    """A program that compiles but probably does not say what was meant (``A^T``,
+    ``W * x``, a param the output ignores).  The result is unchanged; the command
+    line prints it as ``FILE:LINE:COL: warning: …``, the API raises it through
+    `warnings.warn`."""
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        width: int = 1,
+        source: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.width = max(1, width)
+        self.source = source
+        self.filename = filename
+
+    def located(self, source: str | None, filename: str | None) -> GraphcWarning:
+        if self.source is None:
+            self.source = source
+        if self.filename is None:
+            self.filename = filename
+        return self
+
+    def __str__(self) -> str:
         if self.line is None:
-            return f"{where}: error: {self.message}"
-        head = f"{where}:{self.line}:{self.column}: error: {self.message}"
-        if not self.source:
-            return head
-        lines = self.source.split("\n")  # as positions count lines: not at \f or \u2028
-        if not 1 <= self.line <= len(lines):
-            return head
-        # Control characters (\r, \v, an escape sequence) would garble the terminal.
-        text = "".join(c if c.isprintable() else " " for c in lines[self.line - 1].expandtabs(1))
-        col = max(1, min(self.column or 1, len(text) + 1))
-        width = max(1, min(self.width, len(text) - col + 1))
-        caret = " " * (col - 1) + "^" + "~" * (width - 1)
-        return f"{head}\n    {text}\n    {caret}"
+            return self.message
+        return f"{self.filename or '<string>'}:{self.line}:{self.column}: {self.message}"
+
+    def render(self) -> str:
+        """``FILE:LINE:COL: warning: message``, the source line and a caret."""
+        return _render(self, "warning")
 
 
 class ParseError(GraphcError):

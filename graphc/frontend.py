@@ -18,7 +18,7 @@ import importlib.resources
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ from lark.visitors import Transformer_NonRecursive, v_args
 from graphc import builtins, ops
 from graphc.errors import (
     GraphcError,
+    GraphcWarning,
     NameResolutionError,
     ParseError,
     ShapeError,
     did_you_mean,
 )
-from graphc.ir import Graph, Node
-from graphc.shapes import Dim, ShapeMismatch, Type, dim_sources
+from graphc.ir import Graph, Node, topological_order
+from graphc.shapes import Dim, ShapeMismatch, Type, dim_sources, is_ambiguous
 
 # ---------------------------------------------------------------------------
 # The parser
@@ -68,12 +69,13 @@ class _Layout(PostLex):
     """
 
     always_accept = ("_NL", "NORM_BAR")
-    _ENDS_OPERAND = {"NAME", "NUMBER", "RPAR", "RSQB", "TRANSPOSE", "NORM_CLOSE"}
+    _ENDS_OPERAND = {"NAME", "NUMBER", "RPAR", "RSQB", "TRANSPOSE", "NORM_CLOSE", "SUPERSCRIPT"}
 
     def process(self, stream):
         depth = 0
         opened: list[int] = []  # the bracket depth of each open norm's opening bar
         previous = None
+        previous_end = None
         last = None
         for token in stream:
             kind = token.type
@@ -100,10 +102,17 @@ class _Layout(PostLex):
                     token = Token.new_borrow_pos("NORM_OPEN", token.value, token)
                     opened.append(depth)
             elif kind in ("LPAR", "LSQB"):
+                if (
+                    kind == "LSQB"
+                    and previous in self._ENDS_OPERAND - {"NUMBER"}
+                    and previous_end == token.start_pos
+                ):  # x[0]: a subscript, not the factor [0]
+                    token = Token.new_borrow_pos("INDEX_OPEN", token.value, token)
                 depth += 1
             elif kind in ("RPAR", "RSQB"):
                 depth = max(0, depth - 1)
             previous = token.type
+            previous_end = token.end_pos
             yield token
 
 
@@ -131,6 +140,7 @@ _TOKEN_NAMES = {
     "TRANSPOSE": "'ᵀ'",
     "NORM_OPEN": "'‖'",
     "NORM_CLOSE": "'‖'",
+    "INDEX_OPEN": "'['",
 }
 
 
@@ -162,6 +172,13 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
                     token.column - digits,
                     width=len(number),
                 )
+        if token.type in ("HADAMARD", "STAR") and start and source[start - 1 : start + 1] == "**":
+            return ParseError(
+                "** is Python's power; graphc writes z^2 (or z²)",
+                token.line,
+                token.column - 1,
+                width=2,
+            )
         found = _describe_token(token.type)
         if token.type not in ("$END", "_NL"):
             if token.type in ("NAME", "NUMBER", "INT"):  # "unexpected number '3'"
@@ -179,7 +196,7 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
                 choices.add("NORM_BAR")
             kinds = (kinds & choices) or kinds
         expected = sorted({_describe_token(k) for k in kinds if not k.startswith("__")})
-        hint = f"; expected {', '.join(expected[:6])}" if expected else ""
+        hint = f"; expected {', '.join(expected[:8])}" if expected else ""
         line, column = err.line, err.column
         if token.type == "$END" or line in (None, -1):  # just past the last character
             text = source.rstrip()
@@ -219,6 +236,14 @@ class Term:
         return f"({text})"
 
 
+@dataclass(frozen=True)
+class Keyword:
+    """A keyword argument of a call, ``axis=1``: its name token and its value."""
+
+    token: Token
+    term: Term
+
+
 @dataclass
 class LoweredProgram:
     """A checked program: declarations and the graph of its output."""
@@ -229,6 +254,9 @@ class LoweredProgram:
     variables: list[Node]  # var nodes, in declaration order
     graph: Graph
     output: str
+    warnings: list[GraphcWarning] = field(default_factory=list)
+    # for each integer input, the sizes of the axes it selects from (ids < each)
+    index_bounds: dict[str, tuple[Dim, ...]] = field(default_factory=dict)
 
     @property
     def unbound_dims(self) -> list[str]:
@@ -317,6 +345,11 @@ class _Program:
         self.last_assigned: str | None = None
         self.output: tuple[str, Any] | None = None
         self.calling: list[str] = []
+        self.warnings: list[GraphcWarning] = []
+
+    def warn(self, message: str, line: int, column: int, width: int = 1) -> None:
+        if not self.calling:  # a function body warns where it is written, once
+            self.warnings.append(GraphcWarning(message, line, column, width=width))
 
     # ---- names ------------------------------------------------------------
     def claim(self, token: Token, what: str) -> str:
@@ -396,6 +429,18 @@ class _Program:
 
     def _declare(self, tree: Tree, kind: str) -> None:
         *tokens, shape = tree.children
+        integer = False
+        if isinstance(shape, Token) and shape.type == "INT_DATA":
+            integer, marker = True, shape
+            *tokens, shape = tokens
+            if kind == "param":
+                raise ShapeError(
+                    "a param is differentiated and integer data are not: declare integer data"
+                    " as an input (input y : [N] int)",
+                    marker.line,
+                    marker.column,
+                    width=len(marker),
+                )
         dims = tuple(self.dim_expr(child) for child in shape.children)
         for child, size in zip(shape.children, dims):
             if size.value is not None and size.value < 0:
@@ -414,7 +459,7 @@ class _Program:
             )
         for token in tokens:
             name = self.claim(token, kind)
-            node = ops.var(name=name, kind=kind, type=Type(dims))
+            node = ops.var(name=name, kind=kind, type=Type(dims, integer=integer))
             self.variables.append(node)
             self.sized.update(node.type.names)
             self.values[name] = node
@@ -470,13 +515,16 @@ class _Program:
     # ---- expressions ---------------------------------------------------------
     def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
         try:
-            return ExpressionLowering(self, scope).transform(tree)
+            term = ExpressionLowering(self, scope).transform(tree)
         except VisitError as err:
             raise err.orig_exc from None
         except RecursionError:
             raise GraphcError(
                 "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
             ) from None
+        if _unsized(term.node):
+            raise _no_size(term.line, term.column, term.width)
+        return term
 
     def result(self) -> LoweredProgram:
         if self.output is not None:
@@ -488,7 +536,17 @@ class _Program:
         else:
             raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
         self.check_dims_can_be_read()
-        graph = Graph({name: self.values[name]}, dict(self.names), dict(self.hints))
+        out = self.values[name]
+        graph = Graph({name: out}, dict(self.names), dict(self.hints))
+        self.warn_unused(graph, name)
+        # The names that feed the output are computed under their names, whatever folds.
+        feeding = set(graph.nodes())
+        kept = tuple(
+            n
+            for n in self.names
+            if n in feeding and n is not out and n.op.label is None and not n.op.constant
+        )
+        graph = Graph(graph.outputs, graph.names, graph.hints, kept)
         return LoweredProgram(
             self.source,
             self.filename,
@@ -496,7 +554,23 @@ class _Program:
             list(self.variables),
             graph,
             name,
+            sorted(self.warnings, key=lambda w: (w.line or 0, w.column or 0)),
+            _index_bounds(graph),
         )
+
+    def warn_unused(self, graph: Graph, output: str) -> None:
+        """A param or input that the output does not depend on is probably a slip."""
+        used = set(topological_order(list(graph.outputs.values())))
+        for v in self.variables:
+            if v not in used:
+                name = v.attr("name")
+                line, column = self.declared_at[name]
+                self.warn(
+                    f"{v.attr('kind')} {name} is declared but {output} does not depend on it",
+                    line,
+                    column,
+                    len(name),
+                )
 
 
 class _Dispatch:
@@ -595,6 +669,9 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
+        pending = any(_unsized(o.node) for o in operands)
+        if pending:
+            operands = self.sized_identity(meta, operands, make)
         try:
             node = make(*(o.node for o in operands))
         except ShapeMismatch as err:
@@ -608,30 +685,90 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
                 (where.line, where.column, where.width) if where else _position(meta)
             )
             raise ShapeError(str(err), line, column, width=width) from None
+        if pending and not _unsized(node) and any(_unsized(o.node) for o in operands):
+            raise _no_size(*_position(meta))  # tr(I), sum(I): nothing says how large
         return self.term(node, meta)
+
+    def sized_identity(self, meta: Any, operands: list[Term], make) -> list[Term]:
+        """The bare ``I`` given the size the other operand says (``A + λ I``, ``I x``):
+        the first of its dims that makes the operation valid.  Beside scalars only
+        (``λ I``, ``−I``) it stays unsized until it meets one."""
+        sized = [o for o in operands if not _unsized(o.node) and not o.node.type.is_scalar]
+        if not sized:
+            return operands
+        for d in dict.fromkeys(d for o in sized for d in o.node.type.dims):
+            candidate = [_sized(o, d) for o in operands]
+            try:
+                make(*(o.node for o in candidate))
+            except (ShapeMismatch, builtins.ArgumentError):
+                continue
+            return candidate
+        raise _no_size(*_position(meta))
 
     @staticmethod
     def _terms(children: list) -> list[Term]:
         return [c for c in children if isinstance(c, Term)]
 
+    def warn(self, meta: Any, message: str) -> None:
+        line, column, width = _position(meta)
+        self.program.warn(message, line, column, width)
+
+    def elementwise(self, meta, operands: list[Term], make) -> Term:
+        """An elementwise operation; a vector meeting a square matrix of its dim is a guess."""
+        result = self.build(meta, operands, make)
+        vectors = [o for o in operands if o.node.type.is_vector]
+        if vectors and is_ambiguous(vectors[0].node.type, result.node.type):
+            v, n = vectors[0], vectors[0].node.type.dims[0]
+            self.warn(
+                meta,
+                f"{v.text} {v.node.type} meets a square matrix [{n}×{n}]: it runs along each row"
+                f" (NumPy's last axis); to say so write ones({n}) {v.factor}ᵀ, or"
+                f" {v.factor} ones({n})ᵀ to spread it across the columns",
+            )
+        return result
+
     # ---- operators ------------------------------------------------------------
     def add(self, meta, children):
-        return self.build(meta, self._terms(children), ops.add)
+        return self.elementwise(meta, self._terms(children), ops.add)
 
     def sub(self, meta, children):
-        return self.build(meta, self._terms(children), ops.sub)
+        return self.elementwise(meta, self._terms(children), ops.sub)
 
     def hadamard(self, meta, children):
-        return self.build(meta, self._terms(children), ops.mul)
+        left, right = operands = self._terms(children)
+        spelled = [str(c) for c in children if isinstance(c, Token)]
+        kinds = {left.node.type.rank, right.node.type.rank}
+        mat, vec = (left, right) if left.node.type.is_matrix else (right, left)
+        if (
+            spelled == ["*"]  # ∘ and ⊙ say Hadamard on purpose
+            and kinds == {1, 2}
+            and not vec.node.type.row
+            and vec.node.type.dims[0] == mat.node.type.dims[1]
+        ):
+            self.warn(
+                meta,
+                f"{left.text} * {right.text} multiplies entry by entry, spreading the vector"
+                f" {vec.text} over the matrix {mat.text}; for the matrix-vector product write"
+                f" {mat.factor} {vec.factor}",
+            )
+        return self.elementwise(meta, operands, ops.mul)
 
     def div(self, meta, children):
-        return self.build(meta, self._terms(children), ops.div)
+        return self.elementwise(meta, self._terms(children), ops.div)
 
     def matmul(self, meta, children):
         return self.build(meta, self._terms(children), ops.product_of)
 
     def juxtapose(self, meta, children):
-        return self.build(meta, self._terms(children), ops.product_of)
+        left, right = operands = self._terms(children)
+        if _has_top_level_division(left.text):
+            self.warn(
+                meta,
+                f"{left.text} {right.text} reads as ({left.text}) {right.text}: a product after /"
+                " multiplies the quotient; write the denominator in parentheses if it is meant"
+                " to divide",
+            )
+        return self.build(meta, operands, ops.product_of)
 
     def neg(self, meta, children):
         (operand,) = self._terms(children)
@@ -641,16 +778,135 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
 
     def pow(self, meta, children):
         base, exponent = self._terms(children)
+        if exponent.text == "T" and not base.node.type.is_scalar:
+            self.warn(
+                meta,
+                f"{base.text}^T raises {base.text} entry by entry to the power T; for the"
+                f" transpose write {base.factor}ᵀ (or {base.factor}')",
+            )
+        square = base.node.type.is_matrix and base.node.type.dims[0] == base.node.type.dims[1]
+        if square and exponent.node.op.name == "const" and exponent.node.attr("value") == -1:
+            self.warn(
+                meta,
+                f"{base.text}^-1 is the reciprocal of every entry (^ is elementwise); for the"
+                f" inverse write {base.factor}⁻¹ or inv({base.text})",
+            )
         if exponent.node.op.name == "const":
             p = exponent.node.attr("value")
             return self.build(meta, [base], lambda b: ops.powc(b, p=p))
         return self.build(meta, [base, exponent], ops.pow_)
+
+    def compare(self, meta, children):
+        left, op, right = children
+        symbol = {"≤": "<=", "≥": ">="}.get(str(op), str(op))
+        make = {
+            ">": ops.greater,
+            ">=": ops.greater_equal,
+            "<": lambda a, b: ops.greater(b, a),
+            "<=": lambda a, b: ops.greater_equal(b, a),
+        }[symbol]
+        return self.elementwise(meta, [left, right], make)
+
+    def root(self, meta, children):
+        return self.build(meta, self._terms(children), ops.sqrt)
+
+    def superscript(self, meta, children):
+        base, token = children
+        digits = str(token).translate(_SUPERSCRIPTS)
+        t = base.node.type
+        if digits == "-1" and t.is_matrix:
+            if t.dims[0] != t.dims[1]:
+                raise ShapeError(
+                    f"{base.text}⁻¹ needs a square matrix, not {t}; for the reciprocal of every"
+                    f" entry write {base.factor}^-1",
+                    *_position(meta)[:2],
+                    width=_position(meta)[2],
+                )
+            return self.build(meta, [base], ops.inv)
+        if t.is_matrix:
+            raise ShapeError(
+                f"{base.text}{token} of a matrix could mean a matrix power or the power of each"
+                f" entry: write {base.factor} {base.factor} for the product, {base.factor}^{digits}"
+                " for the entries",
+                *_position(meta)[:2],
+                width=_position(meta)[2],
+            )
+        return self.build(meta, [base], lambda b: ops.powc(b, p=float(digits)))
 
     def transpose(self, meta, children):
         return self.build(meta, self._terms(children), ops.transpose)
 
     def concat(self, meta, children):
         return self.build(meta, self._terms(children), ops.concat)
+
+    def hconcat(self, meta, children):
+        return self.build(meta, self._terms(children), ops.hconcat)  # [A, B]: block columns
+
+    # ---- subscripts: x[0], h[H:2H], W[0:H, :], A[i, j], E[ids] --------------------------
+    def slice_both(self, meta, children):
+        start, stop = self._terms(children)
+        return Slice(self.bound(start), self.bound(stop), meta)
+
+    def slice_from(self, meta, children):
+        (start,) = self._terms(children)
+        return Slice(self.bound(start), None, meta)
+
+    def slice_to(self, meta, children):
+        (stop,) = self._terms(children)
+        return Slice(None, self.bound(stop), meta)
+
+    def slice_all(self, meta, children):
+        return Slice(None, None, meta)
+
+    def bound(self, term: Term) -> Dim:
+        """A subscript written as sizes: an integer literal or an expression of dims."""
+        dim = _as_dim(term.node)
+        if dim is None:
+            raise ShapeError(
+                f"{term.text} is not a position: a subscript is an integer literal, an expression"
+                " of dims (h[H:2H]) or integer data (E[ids])",
+                term.line,
+                term.column,
+                width=term.width,
+            )
+        if dim.value is not None and dim.value < 0:
+            raise ShapeError(
+                f"position {dim.value} is negative: positions count from 0 (x[0] is the first)",
+                term.line,
+                term.column,
+                width=term.width,
+            )
+        return dim
+
+    def subscript(self, meta, children):
+        base, *subs = [c for c in children if isinstance(c, (Term, Slice))]
+        t = base.node.type
+        if len(subs) > max(t.rank, 1) or t.is_scalar:
+            raise ShapeError(
+                f"{base.text} {t} takes {t.rank} subscript{'s' if t.rank != 1 else ''},"
+                f" not {len(subs)}",
+                *_position(meta)[:2],
+                width=_position(meta)[2],
+            )
+        picks = []
+        for sub in subs:
+            if isinstance(sub, Term) and sub.node.type.integer:
+                if len(subs) > 1:
+                    raise ShapeError(
+                        "integer data select whole rows (E[ids]); for one entry per row write"
+                        " pick(Z, y)",
+                        sub.line,
+                        sub.column,
+                        width=sub.width,
+                    )
+                return self.build(meta, [base, sub], ops.gather)
+            picks.append(sub if isinstance(sub, Slice) else self.bound(sub))
+        operands = [base]
+
+        def select(a: Node) -> Node:
+            return _select(a, picks)
+
+        return self.build(meta, operands, select)
 
     def norm(self, meta, children):
         return self.build(meta, self._terms(children), builtins.norm)
@@ -680,6 +936,10 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
                     width=len(name),
                 )
             return self.term(ops.dimval(dim=size), meta)
+        if name in builtins.CONSTANTS:
+            return self.term(ops.const(builtins.CONSTANTS[name]), meta)
+        if name == "I":  # the identity, sized by what it meets (a name I, if declared, wins)
+            return self.term(ops.eye(dim=UNSIZED), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
                 f"{name} is a function; call it: {name}(…)",
@@ -723,24 +983,82 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
             )
         return self.term(result.node, meta)
 
+    def keyword(self, meta, children):
+        token, term = children
+        return Keyword(token, term)
+
+    def _builtin_call(self, builtin: builtins.Builtin, token: Token, args: list, meta) -> Term:
+        name = str(token)
+        positional = [a for a in args if isinstance(a, Term)]
+        keywords = [a for a in args if isinstance(a, Keyword)]
+        seen: set[str] = set()
+        after_keyword = False
+        for arg in args:
+            if isinstance(arg, Keyword):
+                after_keyword = True
+            elif after_keyword:
+                raise ParseError(
+                    "a positional argument cannot follow a keyword argument",
+                    arg.line,
+                    arg.column,
+                    width=arg.width,
+                )
+        for kw in keywords:
+            word = str(kw.token)
+            if word not in builtin.keywords:
+                takes = (
+                    f"; it takes {', '.join(k + '=' for k in builtin.keywords)}"
+                    if builtin.keywords
+                    else ""
+                )
+                raise NameResolutionError(
+                    f"{name} takes no keyword {word}{takes}",
+                    kw.token.line,
+                    kw.token.column,
+                    width=len(word),
+                )
+            if word in seen:
+                raise NameResolutionError(
+                    f"{word}= is given twice", kw.token.line, kw.token.column, width=len(word)
+                )
+            seen.add(word)
+        if len(positional) not in builtin.arities or len(positional) + len(keywords) > max(
+            builtin.arities
+        ):
+            wanted = " or ".join(str(a) for a in builtin.arities)
+            raise NameResolutionError(
+                f"{name} takes {wanted} argument{'s' if builtin.arities != (1,) else ''},"
+                f" not {len(args)}",
+                token.line,
+                token.column,
+                width=len(name),
+            )
+        names = [str(kw.token) for kw in keywords]
+        count = len(positional)
+
+        def make(*nodes: Node) -> Node:
+            return builtin.build(*nodes[:count], **dict(zip(names, nodes[count:])))
+
+        return self.build(meta, positional + [kw.term for kw in keywords], make)
+
     def call(self, meta, children):
         token, *args = children
         name = str(token)
         program = self.program
+        for arg in args:
+            if isinstance(arg, Keyword) and builtins.lookup(name) is None:
+                raise NameResolutionError(
+                    f"keyword arguments ({arg.token}=) are for built-in functions; {name} takes"
+                    " its arguments by position",
+                    arg.token.line,
+                    arg.token.column,
+                    width=len(str(arg.token)),
+                )
         if name in program.functions and name not in self.scope:
             return self.call_user_function(program.functions[name], args, token, meta)
         builtin = builtins.lookup(name) if name not in self.scope else None
         if builtin is not None:
-            if len(args) not in builtin.arities:
-                wanted = " or ".join(str(a) for a in builtin.arities)
-                raise NameResolutionError(
-                    f"{name} takes {wanted} argument{'s' if builtin.arities != (1,) else ''},"
-                    f" not {len(args)}",
-                    token.line,
-                    token.column,
-                    width=len(name),
-                )
-            return self.build(meta, args, builtin.build)
+            return self._builtin_call(builtin, token, args, meta)
         # `W (x + b)`: a value followed by a parenthesis is a product.
         known = set(self.scope) | set(program.values)
         if name not in known and name not in program.dims and not _readings(name, known):
@@ -788,6 +1106,122 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
         return self.term(node, meta)
 
 
+def _index_bounds(graph: Graph) -> dict[str, tuple[Dim, ...]]:
+    """Each integer input's bounds: the sizes of the axes it selects from."""
+    bounds: dict[str, list[Dim]] = {}
+    for n in graph.nodes():
+        if n.op.name in ("gather", "pick") and n.args[1].op.name == "var":
+            axis = 0 if n.op.name == "gather" else 1
+            found = bounds.setdefault(n.args[1].attr("name"), [])
+            if n.args[0].type.dims[axis] not in found:
+                found.append(n.args[0].type.dims[axis])
+    return {name: tuple(dims) for name, dims in bounds.items()}
+
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A slice subscript, ``a:b`` (a bound left out is the axis's start or end)."""
+
+    start: Dim | None
+    stop: Dim | None
+    meta: Any
+
+
+def _as_dim(node: Node) -> Dim | None:
+    """The size an expression of integer literals and dims stands for, if it is one."""
+    sizes: dict[Node, Dim] = {}
+    for n in topological_order([node]):
+        args = [sizes.get(a) for a in n.args]
+        if None in args:
+            return None
+        match n.op.name:
+            case "const" if float(n.attr("value")).is_integer() and abs(n.attr("value")) < MAX_SIZE:
+                sizes[n] = Dim.of(int(n.attr("value")))
+            case "dimval":
+                sizes[n] = n.attr("dim")
+            case "add":
+                sizes[n] = args[0] + args[1]
+            case "sub":
+                sizes[n] = args[0] - args[1]
+            case "mul":
+                sizes[n] = args[0] * args[1]
+            case "neg":
+                sizes[n] = -args[0]
+            case _:
+                return None
+    return sizes[node]
+
+
+def _take(a: Node, pick: Slice | Dim) -> Node:
+    """Rows of a column vector or matrix: a range (a vector or matrix) or one (scalar or row)."""
+    if isinstance(pick, Slice):
+        stop = a.type.dims[0] if pick.stop is None else pick.stop
+        start = Dim.of(0) if pick.start is None else pick.start
+        if start == Dim.of(0) and stop == a.type.dims[0]:
+            return a
+        return ops.take(a, start=start, stop=stop)
+    return ops.index(a, at=pick)
+
+
+# The size of a bare `I` until an operation gives it one (no program can name this dim).
+UNSIZED = Dim.of("I?")
+
+
+def _unsized(node: Node) -> bool:
+    return UNSIZED in node.type.dims
+
+
+def _sized(term: Term, d: Dim) -> Term:
+    """``term`` with its bare identity given the size ``d``."""
+    if not _unsized(term.node):
+        return term
+    mapping: dict[Node, Node] = {}
+    for node in topological_order([term.node]):
+        if node.op.name == "eye" and node.attr("dim") == UNSIZED:
+            mapping[node] = ops.eye(dim=d)
+        else:
+            mapping[node] = node.with_args(mapping[a] for a in node.args)
+    return Term(mapping[term.node], term.text, term.line, term.column, term.width)
+
+
+def _no_size(line: int | None, column: int | None, width: int = 1) -> ShapeError:
+    return ShapeError(
+        "I (the identity) takes its size from what it meets: a square matrix it is added to"
+        " (A + λ I) or a factor it multiplies (I x); here nothing gives it one: write eye(n)",
+        line,
+        column,
+        width=width,
+    )
+
+
+def _select(a: Node, picks: list) -> Node:
+    """``a[picks]`` by positions: x[i] a scalar, x[i:j] a vector, A[i] row i as a vector,
+    A[i, :] row i as a row, A[:, j] column j, A[i, j] an entry, slices keep the rest."""
+    t = a.type
+    if t.is_vector:
+        column = ops.transpose(a) if t.row else a
+        picked = _take(column, picks[0])
+        return ops.transpose(picked) if t.row and picked.type.is_vector else picked
+    if len(picks) == 1:  # A[i]: row i, a vector (like E[i] for one id); A[i:j]: rows
+        picked = _take(a, picks[0])
+        return ops.transpose(picked) if picked.type.is_vector else picked
+    rows, cols = picks
+    if isinstance(rows, Slice):
+        a = _take(a, rows)
+        if isinstance(cols, Slice):
+            start, stop = cols.start or Dim.of(0), cols.stop or a.type.dims[1]
+            if start == Dim.of(0) and stop == a.type.dims[1]:
+                return a  # A[i:j, :]
+            return ops.take_cols(a, start=start, stop=stop)
+        return ops.index_col(a, at=cols)  # column j: a column vector
+    row = _take(a, rows)  # a row vector
+    picked = _take(ops.transpose(row), cols)
+    return ops.transpose(picked) if picked.type.is_vector else picked
+
+
 # An operand is quoted in messages as written, up to this many characters;
 # a longer one keeps its two ends (so lowering a long expression stays linear).
 def _plain_helpers(cls: type, rules: set[str]) -> None:
@@ -814,6 +1248,19 @@ def _quote(source: str, start: int, end: int) -> str:
     head = " ".join(source[start : start + half].split())
     tail = " ".join(source[end - half : end].split())
     return f"{head} … {tail}"
+
+
+def _has_top_level_division(text: str) -> bool:
+    """``a / b`` written without enclosing brackets: a ``/`` outside every bracket."""
+    depth = 0
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "/" and depth == 0:
+            return True
+    return False
 
 
 class _Known:
@@ -858,6 +1305,9 @@ def lower(
         program = _Program(source, filename, sizes)
         for statement in tree.children:
             program.statement(statement)
-        return program.result()
+        lowered = program.result()
+        for warning in lowered.warnings:
+            warning.located(source, filename)
+        return lowered
     except GraphcError as err:
         raise err.located(source, filename) from None

@@ -159,6 +159,9 @@ def random_feed(
         if shape:
             values /= math.sqrt(max(1, shape[-1]))
         feed[v.attr("name")] = values
+        if v.type.integer:  # ids: within every axis they select from
+            bounds = [d.evaluate(sizes) for d in lowered.index_bounds.get(v.attr("name"), ())]
+            feed[v.attr("name")] = rng.integers(0, max(1, min(bounds, default=1)), size=shape)
     return feed
 
 

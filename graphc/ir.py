@@ -219,21 +219,33 @@ class Graph:
     ``outputs`` maps an output name to its node, in order.  ``names`` maps a
     node to the name it was given (``z = W x + b`` names the add node ``z``);
     emitted code keeps every named node as a statement.  ``hints`` are names
-    to use only if a node has to be stored anyway (``delta``).
+    to use only if a node has to be stored anyway (``delta``).  ``kept`` are
+    the nodes of the names a program gave that feed its output: computed
+    (under their names) even where a rewrite took the output's path around
+    them (``p = softmax(z); L = −yᵀ log(p)`` keeps ``p``), never returned.
     """
 
     outputs: Mapping[str, Node]
     names: Mapping[Node, str] = field(default_factory=dict)
     hints: Mapping[Node, str] = field(default_factory=dict)
+    kept: tuple[Node, ...] = ()
+
+    def roots(self) -> list[Node]:
+        """The outputs, then the kept nodes: what the graph computes."""
+        return [*self.outputs.values(), *self.kept]
 
     def nodes(self) -> list[Node]:
-        return topological_order(self.outputs.values())
+        return topological_order(self.roots())
 
     def replace(self, mapping: Mapping[Node, Node]) -> Graph:
         """Outputs mapped through ``mapping``; names follow their nodes."""
         outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
         hints = _carry(self.hints, mapping, already=functools.cache(lambda: set(self.nodes())))
-        return Graph(outputs, _carry(self.names, mapping), hints)
+        names = _carry(self.names, mapping)
+        # A kept node stays kept while it still carries its name (not folded into a var or
+        # a literal, which are their own names).
+        kept = tuple(dict.fromkeys(mapping.get(k, k) for k in self.kept))
+        return Graph(outputs, names, hints, tuple(k for k in kept if k in names))
 
     # ---- printing ------------------------------------------------------------
     def labels(self) -> dict[Node, str]:

@@ -276,6 +276,21 @@ class MathPrinter:
     def stack(self, node: Node, m: Notation, *xs: Math) -> Math:
         raise NotImplementedError
 
+    def columns(self, node: Node, m: Notation, *xs: Math) -> Math:
+        """Block columns, as the language writes them: ``[A, B]``."""
+        return Math(self.brackets(", ".join(x.text for x in xs)), ATOM)
+
+    def brackets(self, text: str) -> str:
+        return f"[{text}]"
+
+    def cols(self, node: Node, m: Notation, a: Math) -> Math:
+        attrs = node.kwargs
+        if "at" in attrs:
+            which = self.dim_text(attrs["at"]).text
+        else:
+            which = f"{self.dim_text(attrs['start']).text}:{self.dim_text(attrs['stop']).text}"
+        return self.subscripted(a, f":, {which}")
+
     def rows(self, node: Node, m: Notation, a: Math) -> Math:
         attrs = node.kwargs
         if "at" in attrs:
@@ -286,6 +301,35 @@ class MathPrinter:
 
     def subscripted(self, a: Math, which: str) -> Math:
         raise NotImplementedError
+
+    def select(self, node: Node, m: Notation, a: Math, ids: Math) -> Math:
+        """Rows picked by integer data: ``E[ids]``."""
+        return self.subscripted(a, ids.text)
+
+    def scatter(self, node: Node, m: Notation, g: Math, ids: Math) -> Math:
+        """The transpose of a selection: ``onehot(ids)ᵀ ḡ`` (``onehot(i) ḡᵀ`` for one id)."""
+        onehot = self.call(self.spell(m), [ids])
+        grad, by = node.args
+        if by.type.is_vector:
+            return self.juxtapose(self.superscripted(onehot, self.transpose_sup), g)
+        if grad.type.is_scalar:
+            return self.juxtapose(g, onehot)
+        return self.juxtapose(onehot, self.superscripted(g, self.transpose_sup))
+
+    def unpick(self, node: Node, m: Notation, g: Math, ids: Math) -> Math:
+        """gᵢ at (i, yᵢ): the one-hot rows of y scaled by g, ``g ∘ onehot(y)``."""
+        onehot = self.call(self.spell(m), [ids])
+        return Math(f"{self.wrap(g, HADAMARD)}{self.ring}{onehot.text}", HADAMARD)
+
+    def extremum(self, node: Node, m: Notation, a: Math) -> Math:
+        """``max(A)``; along an axis as the language writes it, ``max(A, axis=1)``."""
+        axis = node.attr("axis")
+        if axis is None or node.args[0].type.rank <= 1:
+            return self.call(self.spell(m), [a])
+        return self.call(self.spell(m), [a, Math(self.axis_text(axis), ATOM)])
+
+    def axis_text(self, axis: int) -> str:
+        return f"axis={axis}"
 
     def spell(self, m: Notation) -> str:
         return m.symbol
@@ -431,8 +475,17 @@ class LatexPrinter(MathPrinter):
     def stack(self, node: Node, m: Notation, *xs: Math) -> Math:
         return Math(r"\left[" + r";\, ".join(x.text for x in xs) + r"\right]", ATOM)
 
+    def brackets(self, text: str) -> str:
+        return rf"\left[{text}\right]"
+
     def subscripted(self, a: Math, which: str) -> Math:
-        return Math(f"{self.base_of(a)}_{{{which}}}", POSTFIX)
+        base = self.base_of(a)
+        if "_" in base and not base.startswith("{"):  # δ₁[0:16]: {\delta_{1}}_{0:16}
+            base = "{" + base + "}"
+        return Math(f"{base}_{{{which}}}", POSTFIX)
+
+    def axis_text(self, axis: int) -> str:
+        return rf"\mathrm{{axis}}={axis}"
 
     def partial(self, of: str, by: str) -> Math:
         return Math(rf"\frac{{\partial {self.symbol(of)}}}{{\partial {self.symbol(by)}}}", ATOM)

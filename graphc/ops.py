@@ -30,6 +30,7 @@ source text.  Vectors are 1-D at run time; orientation is ``node.type.row``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,10 +44,33 @@ from graphc.shapes import SCALAR, Dim, ShapeMismatch, Type, matrix, product, vec
 OPS: dict[str, Op] = {}
 
 
-def define(op: Op) -> Callable[..., Node]:
-    """Register ``op`` and return its graph constructor."""
+def define(op: Op, index_operands: tuple[int, ...] = ()) -> Callable[..., Node]:
+    """Register ``op`` and return its graph constructor.
+
+    Integer data (``input y : [N] int``) only select: an operand is integer data
+    exactly at the positions ``index_operands`` (the ids of a gather), so no
+    operator computes with indices and no derivative flows into them.
+    """
     if op.name in OPS:
         raise ValueError(f"operator {op.name} defined twice")
+    infer = op.infer
+
+    @functools.wraps(infer)
+    def checked(*types: Type, **attrs: Any) -> Type:
+        for i, t in enumerate(types):
+            if t.integer and i not in index_operands:
+                raise ShapeMismatch(
+                    f"{{{i}}} is integer data: it selects (E[ids], pick(Z, y)), it does not"
+                    " take part in arithmetic"
+                )
+            if i in index_operands and not t.integer:
+                raise ShapeMismatch(
+                    f"{{{i}}} cannot select entries: indices are integer data"
+                    " (input ids : [n] int) or integer literals"
+                )
+        return infer(*types, **attrs)
+
+    op.infer = checked
     OPS[op.name] = op
 
     def construct(*args: Node, **attrs) -> Node:
@@ -101,7 +125,8 @@ def broadcast_to(x: Node, t: Type) -> Node:
         return broadcast(x, type=t, axis=None)
     if x.type.is_vector and t.is_vector:
         return transpose(x)  # orientation only
-    return broadcast(x, type=t, axis=0)
+    # broadcast's axis is the one replicated: the other one than the vector runs along
+    return broadcast(x, type=t, axis=1 - shapes.vector_axis(x.type, t))
 
 
 def unbroadcast(g: Node, t: Type) -> Node:
@@ -111,7 +136,7 @@ def unbroadcast(g: Node, t: Type) -> Node:
     if t.is_scalar:
         return reduce_sum(g, axis=None)
     if g.type.is_matrix and t.is_vector:
-        g = reduce_sum(g, axis=0)
+        g = reduce_sum(g, axis=1 - shapes.vector_axis(t, g.type))
     return g if g.type == t else transpose(g)
 
 
@@ -135,6 +160,42 @@ def scale(g: Node, d: Node) -> Node:
 
 def zeros(t: Type) -> Node:
     return fill(value=0.0, type=t)
+
+
+def runs_down_columns(arg: Type, out: Type) -> bool:
+    """A vector operand spread across a matrix's columns (its dim is the row dim):
+    NumPy needs it as a column, ``v[:, None]``."""
+    return arg.is_vector and out.is_matrix and shapes.vector_axis(arg, out) == 0
+
+
+def _aligned_values(node: Node, values: Sequence[Any]) -> list[Any]:
+    return [
+        np.asarray(x)[:, None] if runs_down_columns(a.type, node.type) else x
+        for a, x in zip(node.args, values)
+    ]
+
+
+def _aligned(p, node: Node, exprs: Sequence[Any]) -> tuple[Any, ...]:
+    # A batched operand (a Jacobian's sweep) the printer has lined up already.
+    batch = getattr(p, "batch", {})
+    return tuple(
+        p.postfix(x, "[:, None]") if runs_down_columns(a.type, node.type) and a not in batch else x
+        for a, x in zip(node.args, exprs)
+    )
+
+
+def _aligned_emit(emit: Callable) -> Callable:
+    def aligned(p, node, *exprs):
+        return emit(p, node, *_aligned(p, node, exprs))
+
+    return aligned
+
+
+def _aligned_into(emit_into: Callable) -> Callable:
+    def aligned(p, node, target, *exprs):
+        return emit_into(p, node, target, *_aligned(p, node, exprs))
+
+    return aligned
 
 
 def elementwise(
@@ -182,14 +243,14 @@ def elementwise(
         Op(
             name,
             infer=infer,
-            impl=lambda ctx, node, *xs: impl(*xs),
-            emit=emit,
+            impl=lambda ctx, node, *xs: impl(*_aligned_values(node, xs)),
+            emit=_aligned_emit(emit),
             jvp=jvp if partials else None,
             vjp=vjp if partials else None,
             to_sympy=to_sympy,
             arity=arity,
             elementwise=True,
-            **facts,
+            **{k: _aligned_into(f) if k == "emit_into" else f for k, f in facts.items()},
         )
     )
 
@@ -283,8 +344,9 @@ def _sym_is_matrix(sp, x) -> bool:
     return isinstance(x, (sp.MatrixBase, sp.MatrixExpr))
 
 
-def _sym_entry(sp, a, i: int, j: int, shape: tuple):
-    """Entry (i, j) of ``a`` broadcast to ``shape`` (NumPy's rules on 1-D vectors)."""
+def _sym_entry(sp, a, i: int, j: int, shape: tuple, down: bool = False):
+    """Entry (i, j) of ``a`` broadcast to ``shape``; ``down``: a vector that runs
+    down the columns (`runs_down_columns`), otherwise along the rows."""
     if not isinstance(a, sp.MatrixBase):
         return a
     if a.shape == shape:
@@ -292,7 +354,7 @@ def _sym_entry(sp, a, i: int, j: int, shape: tuple):
     flat = list(a)
     if 1 in shape:
         return flat[i + j]  # a vector of the other orientation
-    return flat[j]  # a vector spread along a matrix's rows
+    return flat[i] if down else flat[j]
 
 
 def _sym_spread(sp, node: Node, a):
@@ -315,9 +377,13 @@ def _sym_elementwise(scalar_fn: Callable, matrix_fn: Callable | None = None) -> 
     def translate(sp, node, *args):
         if any(isinstance(a, sp.MatrixBase) for a in args):
             shape = _sym_shape(sp, node.type)
+            down = [runs_down_columns(a.type, node.type) for a in node.args]
+            down += [False] * (len(args) - len(down))  # powc passes its exponent too
             return sp.Matrix(
                 *shape,
-                lambda i, j: scalar_fn(sp, *(_sym_entry(sp, a, i, j, shape) for a in args)),
+                lambda i, j: scalar_fn(
+                    sp, *(_sym_entry(sp, a, i, j, shape, d) for a, d in zip(args, down))
+                ),
             )
         if any(_sym_is_matrix(sp, a) for a in args):
             if matrix_fn is None:
@@ -822,6 +888,182 @@ def _sympy_concat(sp, xs):
     return sp.BlockMatrix([[x] for x in xs])
 
 
+def _hconcat_infer(*parts: Type) -> Type:
+    if all(p.is_scalar or (p.is_vector and p.row) for p in parts):
+        return vector(sum((p.dims[0] if p.dims else Dim.of(1) for p in parts), Dim.of(0)), row=True)
+    if all(p.is_matrix or (p.is_vector and not p.row) for p in parts):
+        height = parts[0].dims[0]
+        for i, p in enumerate(parts):
+            if p.dims[0] != height:
+                raise ShapeMismatch(
+                    f"cannot join {{0}} and {{{i}}} side by side: columns of height {height}"
+                    f" and {p.dims[0]}"
+                )
+        return matrix(
+            height, sum((p.dims[1] if p.is_matrix else Dim.of(1) for p in parts), Dim.of(0))
+        )
+    raise ShapeMismatch(
+        "cannot join {0} and {1} side by side: join scalars and row vectors into a row vector,"
+        " or matrices and column vectors into a matrix"
+    )
+
+
+def _hconcat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
+    pieces, start = [], Dim.of(0)
+    row = node.type.is_vector
+    for part in node.args:
+        t = part.type
+        if row:
+            width = Dim.of(1) if t.is_scalar else t.dims[0]
+        else:
+            width = t.dims[1] if t.is_matrix else Dim.of(1)
+        stop = start + width
+        if row:  # the entries of a row vector: its transpose's rows
+            gt = transpose(g)
+            piece = (
+                index(gt, at=start)
+                if part.type.is_scalar
+                else transpose(take(gt, start=start, stop=stop))
+            )
+        elif part.type.is_vector:
+            piece = index_col(g, at=start)
+        else:
+            piece = take_cols(g, start=start, stop=stop)
+        pieces.append(piece)
+        start = stop
+    return tuple(pieces)
+
+
+def _hconcat_emit(p, node: Node, *xs):
+    if node.type.is_vector or all(a.type.is_matrix for a in node.args):
+        return p.call("np.hstack", p.list(xs))
+    return p.call("np.column_stack", p.list(xs))  # a 1-D part is one column
+
+
+def _hconcat_array_api(p, node: Node, *xs):
+    """xp.concat along the last axis: a column part as one column, a scalar as a 1-vector."""
+    pieces = []
+    for arg, x in zip(node.args, xs):
+        if arg.type.is_scalar:
+            one = vector(1)
+            pieces.append(
+                p.fill(arg.attr("value"), one)
+                if arg.op.constant
+                else p.call("reshape", x, p.raw("(1,)"))
+            )
+        elif arg.type.is_vector and node.type.is_matrix:
+            pieces.append(p.postfix(x, "[:, None]"))
+        else:
+            pieces.append(x)
+    return p.call("concat", p.list(pieces), axis="-1")
+
+
+def _hconcat_batched(p, node: Node, batched, xs):
+    """Joined along the last axis; a column part gets its axis of one, an unbatched
+    part (a zero tangent) is spread over the directions."""
+    row, parts = node.type.is_vector, []
+    for x, part, is_batched in zip(xs, node.args, batched):
+        t = part.type
+        block = [p.dim(d) for d in t.dims] + (
+            ["1"] if (t.is_vector and not row) or t.is_scalar else []
+        )
+        if is_batched:
+            parts.append(p.postfix(x, "[..., None]") if len(block) > t.rank else x)
+        else:
+            shape = ", ".join([p.directions(node), *block])
+            lined = p.postfix(x, "[..., None]") if len(block) > t.rank else x
+            parts.append(p.call("np.broadcast_to", lined, p.raw(f"({shape})")))
+    return p.call("np.concatenate", p.list(parts), axis="-1")
+
+
+def _sympy_hconcat(sp, xs):
+    if all(isinstance(x, sp.MatrixBase) or not _sym_is_matrix(sp, x) for x in xs):
+        return sp.Matrix.hstack(*(x if _sym_is_matrix(sp, x) else sp.Matrix([[x]]) for x in xs))
+    if any(not _sym_is_matrix(sp, x) for x in xs):
+        raise NotImplementedError("joining scalars has no matrix form in SymPy")
+    return sp.BlockMatrix([list(xs)])
+
+
+# hconcat: [a, b, c], block columns (horizontal concatenation);  transpose: the column slices.
+hconcat = linear(
+    "hconcat",
+    infer=_hconcat_infer,
+    impl=lambda ctx, node, *xs: np.hstack(xs) if node.type.is_vector else np.column_stack(xs),
+    emit=_hconcat_emit,
+    emit_array_api=_hconcat_array_api,
+    transpose_rule=_hconcat_vjp,
+    to_sympy=lambda sp, node, *xs: _sympy_hconcat(sp, xs),
+    arity=None,
+    math=notation.kind("columns"),
+    emit_batched=lambda p, node, batched, *xs: _hconcat_batched(p, node, batched, xs),
+)
+
+
+def _check_cols(a: Type, *bounds: Dim) -> None:
+    """Column slices take columns of a matrix, within its columns when known."""
+    if not a.is_matrix:
+        raise ShapeMismatch("cannot take columns of {0}: it needs a matrix")
+    n = a.dims[1].value
+    values = [b.value for b in bounds]
+    if n is not None and None not in values and not (0 <= min(values) and max(values) <= n):
+        raise ShapeMismatch(f"columns {', '.join(map(str, values))} are out of range for {{0}}")
+
+
+def _take_cols_infer(a: Type, *, start: Dim, stop: Dim) -> Type:
+    _check_cols(a, start, stop)
+    if start.value is not None and stop.value is not None and start.value > stop.value:
+        raise ShapeMismatch(f"cannot take columns {start}..{stop} of {{0}}")
+    return matrix(a.dims[0], stop - start)
+
+
+def _index_col_infer(a: Type, *, at: Dim) -> Type:
+    _check_cols(a, at, at + 1)
+    return vector(a.dims[0])
+
+
+def _pad_cols(g: Node, before: Dim, t: Type) -> Node:
+    """Zero columns around ``g`` (a matrix, or a column vector as one column) in a ``t``."""
+    height, width = t.dims
+    after = width - before - (g.type.dims[1] if g.type.is_matrix else 1)
+    pieces = [zeros(matrix(height, before))] if before != 0 else []
+    pieces.append(g)
+    pieces += [zeros(matrix(height, after))] if after != 0 else []
+    return pieces[0] if len(pieces) == 1 and g.type.is_matrix else hconcat(*pieces)
+
+
+# take_cols: columns start..stop of a matrix, A[:, i:j];  transpose: zero columns around.
+take_cols = linear(
+    "take_cols",
+    infer=_take_cols_infer,
+    impl=lambda ctx, node, a: a[:, ctx.dim(node.attr("start")) : ctx.dim(node.attr("stop"))],
+    emit=lambda p, node, a: p.postfix(
+        a, f"[:, {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
+    emit_batched=lambda p, node, batched, a: p.postfix(
+        a, f"[..., {p.dim(node.attr('start'))}:{p.dim(node.attr('stop'))}]"
+    ),
+    transpose_rule=lambda node, g: (_pad_cols(g, node.attr("start"), node.args[0].type),),
+    to_sympy=lambda sp, node, a: a[
+        :, _sym_dim(sp, node.attr("start")) : _sym_dim(sp, node.attr("stop"))
+    ],
+    needs_sizes=True,
+    math=notation.kind("cols"),
+)
+
+# index_col: column j of a matrix, A[:, j], a column vector;  transpose: zero columns around.
+index_col = linear(
+    "index_col",
+    infer=_index_col_infer,
+    impl=lambda ctx, node, a: a[:, ctx.dim(node.attr("at"))],
+    emit=lambda p, node, a: p.postfix(a, f"[:, {p.dim(node.attr('at'))}]"),
+    emit_batched=lambda p, node, batched, a: p.postfix(a, f"[..., {p.dim(node.attr('at'))}]"),
+    transpose_rule=lambda node, g: (_pad_cols(g, node.attr("at"), node.args[0].type),),
+    to_sympy=lambda sp, node, a: a[:, _sym_dim(sp, node.attr("at"))],
+    needs_sizes=True,
+    math=notation.kind("cols"),
+)
+
+
 def _pad(g: Node, before: Dim, total_rows: Dim, t: Type) -> Node:
     """Zeros around ``g`` so that it sits at row ``before`` of a ``t``."""
     after = total_rows - before - (g.type.dims[0] if g.type.dims and not g.type.row else 1)
@@ -906,6 +1148,254 @@ index = linear(
     ),
     needs_sizes=True,
     math=notation.kind("rows"),
+)
+
+
+# ---- selection by integer data: gathers and their scatter-adds -----------------------
+
+
+def _gather_infer(a: Type, ids: Type) -> Type:
+    if a.is_scalar or a.row:
+        raise ShapeMismatch(
+            "cannot select rows of {0} by {1}: it needs a column vector or a matrix"
+        )
+    if ids.rank > 1:
+        raise ShapeMismatch("cannot select rows of {0} by {1}: the ids are a vector or one id")
+    rest = a.dims[1:]
+    if ids.is_scalar:
+        return vector(rest[0]) if rest else SCALAR  # E[i]: one word vector, a column
+    return matrix(ids.dims[0], rest[0]) if rest else vector(ids.dims[0])
+
+
+def _scatter_infer(g: Type, ids: Type, *, rows: Dim) -> Type:
+    if ids.rank > 1 or (ids.is_vector and (g.is_scalar or g.dims[0] != ids.dims[0])):
+        raise ShapeMismatch("cannot scatter {0} by the ids {1}: one row of it per id")
+    if g.row:
+        raise ShapeMismatch("cannot scatter {0}: it needs a column vector, a matrix or a scalar")
+    rest = g.dims[1:] if ids.is_vector else g.dims
+    if len(rest) > 1:
+        raise ShapeMismatch("cannot scatter {0} by one id: it needs a vector or a scalar")
+    return matrix(rows, rest[0]) if rest else vector(rows)
+
+
+def _scatter_impl(ctx, node, g, ids):
+    out = np.zeros(ctx.shape(node.type))
+    np.add.at(out, np.asarray(ids, dtype=np.intp), g)  # repeated ids accumulate
+    return out
+
+
+def _scatter_emit(p, node, g, ids):
+    """np.add.at(zeros, ids, g) as one expression: a bincount, which adds the weights
+    that share a position (repeated ids accumulate) and is the faster of the two
+    (benchmarks/scatter_add.py).  Rows of a matrix are counted at flat positions
+    id·width + column."""
+    rows = p.dim(node.attr("rows"))
+    one_id = node.args[1].type.is_scalar
+    if node.type.is_vector:
+        if one_id:
+            ids, g = p.list([ids]), p.list([g])
+        return p.call("np.bincount", ids, weights=g.text, minlength=rows)
+    width = p.dim(node.type.dims[1])
+    flat = p.infix(
+        "+",
+        p.infix("*", p.postfix(ids, "[..., None]" if one_id else "[:, None]"), p.raw(width)),
+        p.call("np.arange", p.raw(width)),
+    )
+    counted = p.call(
+        "np.bincount",
+        p.call(p.postfix(flat, ".ravel").text),
+        weights=p.call(p.postfix(g, ".ravel").text).text,
+        minlength=p.infix("*", p.raw(rows), p.raw(width)).text,
+    )
+    return p.call(p.postfix(counted, ".reshape").text, p.raw(rows), p.raw(width))
+
+
+def _scatter_dtype(emit: Callable) -> Callable:
+    """A bincount counts in float64: cast back to the inputs' dtype (float32 stays float32)."""
+    return lambda p, node, g, ids: p.call(
+        p.postfix(emit(p, node, g, ids), ".astype").text, p.raw(p.dtype()), copy="False"
+    )
+
+
+def _scatter_array_api(p, node, g, ids):
+    """The standard has no scatter-add: the one-hot matrix of the ids, transposed, times ḡ
+    (n·V·d work where a bincount does n·d; docs/backends.md)."""
+    rows = p.dim(node.attr("rows"))
+    grad, by = node.args
+    arange = p.call("np.arange", p.raw(rows), device=p.device())
+    if by.type.is_scalar:  # one id: eᵢ ḡ or eᵢ ḡᵀ
+        hit = p.mask(p.infix("==", arange, ids))
+        if grad.type.is_scalar:
+            return p.infix("*", hit, g)
+        return p.infix("*", p.postfix(hit, "[:, None]"), p.postfix(g, "[None, :]"))
+    onehot = p.mask(p.infix("==", p.postfix(ids, "[:, None]"), arange))  # [n×V]
+    if grad.type.is_vector:
+        return p.call("np.matmul", g, onehot)
+    return p.call("np.matmul", p.call("np.matrix_transpose", onehot), g)
+
+
+# gather: E[ids], rows of E (entries of a vector) picked by integer data;
+# E̅ = the scatter-add of ḡ at the ids (repeated ids accumulate).
+gather = define(
+    Op(
+        "gather",
+        infer=_gather_infer,
+        impl=lambda ctx, node, a, ids: a[np.asarray(ids, dtype=np.intp)],
+        emit=lambda p, node, a, ids: p.postfix(a, f"[{ids.text}]"),
+        # the standard's take; one id (a 0-d array indexes nothing there) as a 1-vector
+        emit_array_api=lambda p, node, a, ids: (
+            p.call("np.take", a, ids, axis="0")
+            if node.args[1].type.is_vector
+            else p.postfix(
+                p.call("np.take", a, p.call("reshape", ids, p.raw("(1,)")), axis="0"),
+                "[0, :]" if node.args[0].type.is_matrix else "[0]",
+            )
+        ),
+        jvp=lambda node, t, t_ids: None if t is None else gather(t, node.args[1]),
+        vjp=lambda node, g: (
+            scatter_add(g, node.args[1], rows=node.args[0].type.dims[0]),
+            None,
+        ),
+        arity=2,
+        math=notation.kind("select"),
+        # linear in E: each direction's rows, picked along the axis after the directions
+        emit_batched=lambda p, node, batched, a, ids: p.postfix(a, f"[:, {ids.text}]"),
+    ),
+    index_operands=(1,),
+)
+
+# scatter_add: the transpose of gather: zeros of ``rows`` rows, ḡ's rows added at the ids.
+scatter_add = define(
+    Op(
+        "scatter_add",
+        infer=_scatter_infer,
+        impl=_scatter_impl,
+        emit=_scatter_dtype(_scatter_emit),
+        emit_array_api=_scatter_array_api,
+        jvp=lambda node, t, t_ids: (
+            None if t is None else scatter_add(t, node.args[1], rows=node.attr("rows"))
+        ),
+        vjp=lambda node, g: (gather(g, node.args[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.Notation("scatter", "onehot", r"\mathrm{onehot}"),
+        emit_batched=lambda p, node, batched, g, ids: _scatter_batched(p, node, g, ids),
+    ),
+    index_operands=(1,),
+)
+
+
+def _scatter_batched(p, node: Node, g, ids):
+    """Each direction's scatter-add at once: the one-hot matrix of the ids, transposed,
+    times every direction (a bincount has no axis of directions)."""
+    rows = p.dim(node.attr("rows"))
+    grad, by = node.args
+    if by.type.is_scalar:  # one id: eᵢ gᵀ for each direction
+        hit = p.infix("==", p.call("np.arange", p.raw(rows)), ids)
+        if grad.type.is_scalar:
+            return p.infix("*", hit, p.postfix(g, "[:, None]"))
+        return p.infix("*", p.postfix(hit, "[:, None]"), p.postfix(g, "[:, None, :]"))
+    onehot = p.infix("==", p.postfix(ids, "[:, None]"), p.call("np.arange", p.raw(rows)))
+    if grad.type.is_vector:  # [k, n] @ [n, V]
+        return p.infix("@", g, p.call(p.postfix(onehot, ".astype").text, p.raw("float")))
+    return p.infix("@", p.call(p.postfix(onehot, ".T.astype").text, p.raw("float")), g)
+
+
+def _pick_infer(z: Type, ids: Type) -> Type:
+    if not z.is_matrix or not ids.is_vector or ids.dims[0] != z.dims[0]:
+        raise ShapeMismatch(
+            "pick takes a matrix [N×K] and one integer id per row [N]: not {0} and {1}"
+        )
+    return vector(z.dims[0])
+
+
+def _unpick_infer(g: Type, ids: Type, *, cols: Dim) -> Type:
+    if not g.is_vector or g.row or not ids.is_vector or ids.dims[0] != g.dims[0]:
+        raise ShapeMismatch("cannot spread {0} by the ids {1}: one entry per id")
+    return matrix(g.dims[0], cols)
+
+
+def _one_hot(p, ids, cols: Dim):
+    return p.infix("==", p.call("np.arange", p.raw(p.dim(cols))), p.postfix(ids, "[:, None]"))
+
+
+def _one_hot_array_api(p, ids, cols: Dim):
+    """The one-hot rows of the ids, in the inputs' dtype (the standard multiplies no bools)."""
+    arange = p.call("np.arange", p.raw(p.dim(cols)), device=p.device())
+    return p.mask(p.infix("==", arange, p.postfix(ids, "[:, None]")))
+
+
+# pick: pick(Z, y) = [Z[i, yᵢ]]ᵢ, one entry per row (the true class's logit);
+# Z̄ = ḡ put at (i, yᵢ), zeros elsewhere.
+pick = define(
+    Op(
+        "pick",
+        infer=_pick_infer,
+        impl=lambda ctx, node, z, ids: z[
+            np.arange(ctx.dim(node.type.dims[0])), np.asarray(ids, dtype=np.intp)
+        ],
+        emit=lambda p, node, z, ids: p.postfix(
+            z, f"[np.arange({p.dim(node.type.dims[0])}), {ids.text}]"
+        ),
+        # the standard indexes one axis by an array: the one-hot rows pick the entries
+        emit_array_api=lambda p, node, z, ids: p.call(
+            "np.sum",
+            p.infix("*", z, _one_hot_array_api(p, ids, node.args[0].type.dims[1])),
+            axis="1",
+        ),
+        jvp=lambda node, t, t_ids: None if t is None else pick(t, node.args[1]),
+        vjp=lambda node, g: (unpick(g, node.args[1], cols=node.args[0].type.dims[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.function("pick"),
+        emit_batched=lambda p, node, batched, z, ids: p.postfix(
+            z, f"[:, np.arange({p.dim(node.type.dims[0])}), {ids.text}]"
+        ),
+    ),
+    index_operands=(1,),
+)
+
+
+def _unpick_scale(p, g: Node, text):
+    """What scales each one-hot row: gᵢ as a column, or the one number every gᵢ is."""
+    if g.op.name == "fill":
+        return p.literal(g.attr("value"))
+    spread = getattr(p, "exprs", {}).get(g.args[0]) if g.op.name == "broadcast" else None
+    if spread is not None and g.args[0].type.is_scalar:
+        return spread
+    return p.postfix(text, "[:, None]")
+
+
+def _unpick_impl(ctx, node, g, ids):
+    out = np.zeros(ctx.shape(node.type))
+    out[np.arange(out.shape[0]), np.asarray(ids, dtype=np.intp)] = g
+    return out
+
+
+# unpick: the transpose of pick: an [N×K] matrix with gᵢ at (i, yᵢ), zeros elsewhere.
+unpick = define(
+    Op(
+        "unpick",
+        infer=_unpick_infer,
+        impl=_unpick_impl,
+        emit=lambda p, node, g, ids: p.infix(  # the mask in the inputs' dtype: ∘ 1/N keeps it
+            "*", p.mask(_one_hot(p, ids, node.attr("cols"))), _unpick_scale(p, node.args[0], g)
+        ),
+        emit_array_api=lambda p, node, g, ids: p.infix(
+            "*", _one_hot_array_api(p, ids, node.attr("cols")), _unpick_scale(p, node.args[0], g)
+        ),
+        jvp=lambda node, t, t_ids: (
+            None if t is None else unpick(t, node.args[1], cols=node.attr("cols"))
+        ),
+        vjp=lambda node, g: (pick(g, node.args[1]), None),
+        arity=2,
+        needs_sizes=True,
+        math=notation.Notation("unpick", "onehot", r"\mathrm{onehot}"),
+        emit_batched=lambda p, node, batched, g, ids: p.infix(
+            "*", _one_hot(p, ids, node.attr("cols")), p.postfix(g, "[..., None]")
+        ),
+    ),
+    index_operands=(1,),
 )
 
 
@@ -1199,6 +1689,56 @@ minimum = elementwise(
     math=notation.function("min"),
 )
 
+
+def _where_infer(c: Type, a: Type, b: Type) -> Type:
+    # from the operand of highest rank: a vector meets the matrix, never another vector first
+    first, *rest = sorted((c, a, b), key=lambda t: -t.rank)
+    for t in rest:
+        first = shapes.broadcast(first, t, "select")
+    return first
+
+
+def _select(c: Node, a: Node | None, b: Node | None, like: Type) -> Node | None:
+    """where(c, a, b) with None for zero; the result spread to at least ``like``'s shape."""
+    if a is None and b is None:
+        return None
+    zero = const(0.0)
+    if a is None or b is None:  # c and the one branch may not reach the matrix on their own
+        present = a if b is None else b
+        if present.type.rank < like.rank and c.type.rank < like.rank:
+            present = broadcast_to(present, like)
+        a, b = (present, zero) if b is None else (zero, present)
+    return broadcast_to(where(c, a, b), like)
+
+
+# where: where(c, a, b) = a where the condition c ≠ 0, else b.  No derivative flows
+# through c; each branch's derivative is selected, as JAX's select (so a branch that is
+# nan where it is not taken gives no nan).
+where = define(
+    Op(
+        "where",
+        infer=_where_infer,
+        impl=lambda ctx, node, *xs: np.where(*_aligned_values(node, xs)),
+        emit=_aligned_emit(lambda p, node, c, a, b: p.call("np.where", c, a, b)),
+        # the standard's where takes a boolean condition; c is a 0/1 mask
+        emit_array_api=_aligned_emit(
+            lambda p, node, c, a, b: p.call(
+                "np.where", p.call("np.not_equal", c, p.literal(0.0)), a, b
+            )
+        ),
+        jvp=lambda node, tc, ta, tb: _select(node.args[0], ta, tb, node.type),
+        vjp=lambda node, g: (
+            None,
+            unbroadcast(_select(node.args[0], g, None, node.type), node.args[1].type),
+            unbroadcast(_select(node.args[0], None, g, node.type), node.args[2].type),
+        ),
+        to_sympy=_sym_elementwise(lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True))),
+        arity=3,
+        elementwise=True,
+        math=notation.function("where"),
+    )
+)
+
 # stop: the value passes, the derivative is zero (stop_gradient / detach).
 stop = define(
     Op(
@@ -1210,25 +1750,68 @@ stop = define(
     )
 )
 
-# amax: the largest element; only used under `stop` (stable logsumexp).
-amax = define(
-    Op(
-        "amax",
-        infer=lambda a: SCALAR,
-        impl=lambda ctx, node, a: np.max(a),
-        emit=call("np.max"),
-        to_sympy=lambda sp, node, a: _sympy_amax(sp, a),
-        math=notation.function("max"),
-    )
+# equal: 1 where a = b, else 0 (the ties of max and min).
+equal = elementwise(
+    "equal",
+    lambda a, b: np.where(a == b, 1.0, 0.0),
+    lambda p, node, a, b: p.mask(p.infix("==", a, b)),  # in the inputs' dtype
+    None,
+    to_sympy=_sym_elementwise(lambda sp, a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True))),
+    math=notation.comparison("=", "="),
 )
 
 
-def _sympy_amax(sp, a):
-    if isinstance(a, sp.MatrixBase):
-        return sp.Max(*a)
-    if _sym_is_matrix(sp, a):
-        raise NotImplementedError("the largest entry has no matrix form in SymPy")
-    return a
+def _extremum_weights(node: Node) -> Node:
+    """Where the extremum is attained, 1/count of its ties, else 0 (JAX's convention)."""
+    a, axis = node.args[0], node.attr("axis")
+    hits = equal(a, broadcast_to_axis(node, a.type, axis))
+    return hits / broadcast_to_axis(reduce_sum(hits, axis=axis), a.type, axis)
+
+
+def _extremum(name: str, np_fn: Callable, np_name: str, sym_fn: str) -> Callable[..., Node]:
+    """max(a) or min(a) over all entries (axis None) or along an axis, as `sum` reduces.
+    The derivative goes to the entries that attain it, split evenly between ties."""
+
+    def emit(p, node, a):
+        if node.attr("axis") is None or node.args[0].type.rank <= 1:
+            return p.call(np_name, a)
+        return p.call(np_name, a, axis=str(node.attr("axis")))
+
+    def to_sympy(sp, node, a):
+        fn, axis = getattr(sp, sym_fn), node.attr("axis")
+        if isinstance(a, sp.MatrixBase):
+            if axis is None or 1 in a.shape:
+                return fn(*a)
+            lines = [a.col(j) if axis == 0 else a.row(j) for j in range(a.shape[1 - axis])]
+            return sp.Matrix([fn(*line) for line in lines])
+        if _sym_is_matrix(sp, a):
+            raise NotImplementedError(f"the {name} of a matrix has no matrix form in SymPy")
+        return a
+
+    return define(
+        Op(
+            name,
+            infer=_sum_infer,
+            impl=lambda ctx, node, a: np_fn(a, axis=node.attr("axis")),
+            emit=emit,
+            jvp=lambda node, t: (
+                None
+                if t is None
+                else reduce_sum(_extremum_weights(node) * t, axis=node.attr("axis"))
+            ),
+            vjp=lambda node, g: (
+                _extremum_weights(node)
+                * broadcast_to_axis(g, node.args[0].type, node.attr("axis")),
+            ),
+            to_sympy=to_sympy,
+            math=notation.Notation("extremum", sym_fn.lower(), rf"\{sym_fn.lower()}"),
+        )
+    )
+
+
+# amax, amin: max(A), min(A), max(A, axis=k), min(A, axis=k).
+amax = _extremum("amax", np.max, "np.max", "Max")
+amin = _extremum("amin", np.min, "np.min", "Min")
 
 
 # =============================================================================

@@ -142,4 +142,4 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
 
 
 def rewrite(graph: Graph, rules: Sequence[Rule]) -> Graph:
-    return graph.replace(rewrite_nodes(graph.outputs.values(), rules))
+    return graph.replace(rewrite_nodes(graph.roots(), rules))

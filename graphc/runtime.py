@@ -26,6 +26,7 @@ import numbers
 import sys
 import types
 import unicodedata
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -110,6 +111,10 @@ def feed_dtype(feed: Mapping[str, Any], fixed: str | None = None) -> str:
 
 def _as_array(name: str, value: Any, v: Node, dtype: str = "float64") -> Any:
     if _foreign(value):
+        if v.type.integer:  # ids stay integers, in their library
+            if _foreign_kind(name, value, v) != "i":
+                raise FeedError(f"{name}: expected integers for {_describe(v)}")
+            return value
         return _as_foreign(name, value, v, dtype)
     try:
         array = np.asarray(value)
@@ -127,6 +132,11 @@ def _as_array(name: str, value: Any, v: Node, dtype: str = "float64") -> Any:
             "S": "bytes",
         }.get(kind, f"dtype {array.dtype}")
         raise FeedError(f"{name}: expected real numbers for {_describe(v)}, got {what}")
+    if v.type.integer:
+        values = np.array(array, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise FeedError(f"{name}: expected integers for {_describe(v)}")
+        return np.array(values, dtype=np.intp)
     # A private copy: nothing graphc runs or returns aliases the caller's array.
     return np.array(array, dtype=dtype, copy=True)
 
@@ -155,6 +165,33 @@ def _into_library(arrays: dict[Node, Any]) -> dict[Node, Any]:
         v: a if _foreign(a) else xp.asarray(a, dtype=getattr(xp, str(a.dtype)), device=device)
         for v, a in arrays.items()
     }
+
+
+def _extremes(array: Any) -> tuple[int | None, int | None]:
+    """The least and the largest id of an array of any library; None for no ids."""
+    if _foreign(array):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(array)
+        if not array.size:  # size is None for a lazy (Dask) array of unknown shape
+            return None, None
+        return int(xp.min(array)), int(xp.max(array))
+    array = np.asarray(array)
+    return (int(array.min()), int(array.max())) if array.size else (None, None)
+
+
+def _check_ids(lowered: LoweredProgram, arrays: Mapping[Node, np.ndarray], sizes) -> None:
+    """Integer data select within the axis they index: 0 <= id < its size."""
+    for v, array in arrays.items():
+        for bound in lowered.index_bounds.get(v.attr("name"), ()):
+            size = bound.evaluate(sizes)
+            lo, hi = _extremes(array)
+            if size is not None and lo is not None and (lo < 0 or hi >= size):
+                bad = lo if lo < 0 else hi
+                raise FeedError(
+                    f"{v.attr('name')}: id {bad} is out of range: {_describe(v)} selects from"
+                    f" {size} entries ({bound}), so each id is in 0..{size - 1}"
+                )
 
 
 def _by_program_name(feed: Mapping[str, Any], declared: Mapping[str, Node]) -> dict[str, Any]:
@@ -215,6 +252,7 @@ def check_feed(
         )
     except SizeMismatch as err:
         raise FeedError(f"{err.key.attr('name')}: {err.message}") from None
+    _check_ids(lowered, arrays, sizes)
     return (_into_library(arrays) if foreign else arrays), sizes
 
 
@@ -360,8 +398,13 @@ def _float_name(like: Any) -> str:
 
 
 def _first(kwargs: Mapping[str, Any]) -> Any:
-    """An argument of the call, whose dtype and library results take (None if none)."""
-    return next(iter(kwargs.values()), None)
+    """An argument of the call, whose dtype and library results take (None if none):
+    a floating one (integer data, ids, decide no dtype)."""
+    values = kwargs.values()
+    for v in values:
+        if not hasattr(v, "dtype") or _dtype_name(v) in FLOAT_DTYPES:
+            return v
+    return next(iter(values), None)
 
 
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
@@ -388,7 +431,8 @@ class FeedPlan:
     anything else (mixed or other dtypes, lists, another library's arrays,
     NFKC spellings of a name, a misfit, a dim that is a polynomial) takes
     `check_feed`, which converts or raises the `FeedError` that says what is
-    wrong.
+    wrong.  A program with integer
+    data always takes `check_feed` (its ids are converted and range-checked).
     """
 
     def __init__(self, lowered: LoweredProgram, dtype: str | None = None):
@@ -399,6 +443,8 @@ class FeedPlan:
         for v in lowered.variables:
             name = v.attr("name")
             template: list[int | str] = []
+            if v.type.integer:  # integer data: converted and range-checked by check_feed
+                self.simple = False
             for d in v.type.dims:
                 if d.value is not None:
                     template.append(d.value)
@@ -833,9 +879,13 @@ class CompiledFunction:
 
 
 def parse(text: str, filename: str = "<string>") -> Program:
-    """Parse and check a program; no values are involved."""
+    """Parse and check a program; no values are involved.  A construct that probably
+    does not say what was meant raises a `graphc.GraphcWarning` (`warnings.warn`)."""
     with collector_paused():
-        return Program(lower(text, filename))
+        lowered = lower(text, filename)
+    for warning in lowered.warnings:
+        warnings.warn(warning, stacklevel=3)
+    return Program(lowered)
 
 
 def compile(  # noqa: A001 - the spec's name

@@ -123,6 +123,7 @@ class Type(NamedTuple):
 
     dims: tuple[Dim, ...] = ()
     row: bool = False
+    integer: bool = False  # integer data (``input y : [N] int``): it only selects
 
     @property
     def rank(self) -> int:
@@ -143,7 +144,7 @@ class Type(NamedTuple):
     @property
     def T(self) -> Type:
         if self.is_vector:
-            return Type(self.dims, not self.row)
+            return Type(self.dims, not self.row, self.integer)
         if self.is_matrix:
             return Type(self.dims[::-1])
         return self
@@ -157,8 +158,8 @@ class Type(NamedTuple):
         dims = [str(d) for d in self.dims]
         if len(dims) > 1:
             dims = [f"({d})" if " " in d else d for d in dims]
-        text = "[" + "×".join(dims) + "]"
-        return text + "ᵀ" if self.row else text
+        text = "[" + "×".join(dims) + "]" + ("ᵀ" if self.row else "")
+        return text + " int" if self.integer else text
 
 
 SCALAR = Type()
@@ -180,9 +181,29 @@ def _differ(a: Dim, b: Dim) -> str:
     return f"{a} ≠ {b}"
 
 
+def vector_axis(vec: Type, mat: Type) -> int | None:
+    """The axis of ``mat`` that a vector runs along when it broadcasts against it.
+
+    Decided by the dims' names, never by sizes: 1 (along each row, NumPy's last
+    axis) when the vector's dim is the matrix's column dim, 0 (down each
+    column, spread across the columns) when it is the row dim only; None when
+    it is neither.  A square matrix takes NumPy's last axis (see `is_ambiguous`).
+    """
+    if vec.dims[0] == mat.dims[1]:
+        return 1
+    if vec.dims[0] == mat.dims[0] and not vec.row:  # a row vector lies along a row
+        return 0
+    return None
+
+
+def is_ambiguous(vec: Type, mat: Type) -> bool:
+    """A vector meets a matrix whose two dims are both its dim: the last axis is a guess."""
+    return vec.is_vector and mat.is_matrix and vec.dims[0] == mat.dims[0] == mat.dims[1]
+
+
 def broadcast(a: Type, b: Type, verb: str = "combine") -> Type:
     """Elementwise result type: equal types, a scalar with anything, or a
-    vector along a matrix's last axis (NumPy broadcasting)."""
+    vector along the matrix axis whose dim it shares (`vector_axis`)."""
     if a.is_scalar:
         return b
     if b.is_scalar:
@@ -198,10 +219,16 @@ def broadcast(a: Type, b: Type, verb: str = "combine") -> Type:
             )
         return a
     mat, vec = (a, b) if a.is_matrix else (b, a)
-    if vec.dims[0] != mat.dims[1]:
+    if vector_axis(vec, mat) is None and vec.row and vec.dims[0] == mat.dims[0]:
         raise ShapeMismatch(
-            f"cannot {verb} {{0}} and {{1}}: a vector broadcasts along a matrix's last axis,"
-            f" {_differ(vec.dims[0], mat.dims[1])}"
+            f"cannot {verb} {{0}} and {{1}}: a row vector runs along the rows, and"
+            f" {_differ(vec.dims[0], mat.dims[1])}; a column of the matrix's row dim spreads"
+            " across its columns"
+        )
+    if vector_axis(vec, mat) is None:
+        raise ShapeMismatch(
+            f"cannot {verb} {{0}} and {{1}}: a vector broadcasts along the matrix axis whose"
+            f" dim it shares, and {vec.dims[0]} is neither {mat.dims[0]} nor {mat.dims[1]}"
         )
     return mat
 

@@ -127,6 +127,8 @@ def random_value(
     """
     rng = _rng(rng)
     shape = _shape(t, sizes or {})
+    if t.integer:  # ids: within the smallest size a test selects from
+        return rng.integers(0, 3, size=shape)
     x = rng.uniform(low, high, size=shape)
     if not positive:
         x = x * rng.choice([-1.0, 1.0], size=shape)
@@ -165,7 +167,8 @@ def _outputs(outputs: Outputs, primals: Feed) -> list[Node]:
 
 
 def _wrt(wrt: Sequence[Node] | None, primals: Feed) -> list[Node]:
-    chosen = list(primals) if wrt is None else list(wrt)
+    # integer data select; nothing is differentiated by them
+    chosen = [v for v in primals if not v.type.integer] if wrt is None else list(wrt)
     for v in chosen:
         if v not in primals:
             raise ValueError(f"{describe(v)} is differentiated by but not fed")

@@ -119,7 +119,10 @@ def test_float32_in_float32_out(case):
     numpy_source = emit_module(case.id, [_spec_of(outputs, variables)], names)
     feed = _case_feed(case, variables)
     expected = evaluate(outputs, feed, {})
-    single = {names[v]: np.asarray(x, dtype=np.float32) for v, x in feed.items()}
+    single = {  # ids stay integers
+        names[v]: np.asarray(x) if v.type.integer else np.asarray(x, dtype=np.float32)
+        for v, x in feed.items()
+    }
     strict = load_module(source, "case").value(**{k: xs.asarray(x) for k, x in single.items()})
     plain = load_module(numpy_source, "case").value(**single)
     for node, want, a, b in zip(outputs, expected, strict, plain, strict=True):
@@ -164,6 +167,7 @@ def _both_modes(example: str, convert, dtype=np.float64, rtol=1e-12, backend="ar
     text = (EXAMPLES / example).read_text(encoding="utf-8")
     feed = _feed(graphc.compile(text))
     program = graphc.parse(text)
+    ids = {v.attr("name") for v in program.lowered.variables if v.type.integer}
     for mode in ("reverse", "forward"):
         # forward mode's gradient is one jvp per entry: by the small params only
         wrt = [
@@ -179,8 +183,11 @@ def _both_modes(example: str, convert, dtype=np.float64, rtol=1e-12, backend="ar
             continue
         fn = graphc.compile(text, wrt=wrt, mode=mode, backend=backend)
         want_value, want_grads = reference.value_and_grad(**feed)
-        value, grads = fn.value_and_grad(
-            **{k: convert(np.asarray(x, dtype=dtype)) for k, x in feed.items()}
+        value, grads = fn.value_and_grad(  # ids stay integers
+            **{
+                k: convert(np.asarray(x) if k in ids else np.asarray(x, dtype=dtype))
+                for k, x in feed.items()
+            }
         )
         assert set(grads) == set(want_grads)
         for name, have, want in [("value", value, want_value)] + [

@@ -185,6 +185,13 @@ CASES = [
     (ops.abs_(a), "|a|", r"\left|a\right|"),
     (ops.take(a, start=ops.shapes.Dim.of(0), stop=ops.shapes.Dim.of(2)), "a[0:2]", "a_{0:2}"),
     (ops.logdet(X), "log det(X)", r"\log\det\left(X\right)"),
+    (ops.hconcat(M, a), "[M, a]", r"\left[M, a\right]"),
+    (
+        ops.take_cols(M, start=ops.shapes.Dim.of(1), stop=ops.shapes.Dim.of(3)),
+        "M[:, 1:3]",
+        "M_{:, 1:3}",
+    ),
+    (ops.amax(M, axis=1), "max(M, axis=1)", r"\max\left(M, \mathrm{axis}=1\right)"),
     (ops.sigmoid(a) * 2.0, "2 σ(a)", r"2\,\sigma\left(a\right)"),
     (ops.trace(X @ X), "tr(X X)", r"\mathrm{tr}\left(X\,X\right)"),
 ]

@@ -56,13 +56,16 @@ TYPE_POOL: tuple[Type, ...] = (
     matrix(3, 3),
     matrix(3, 4),
     matrix(4, 3),
+    Type((Dim.of(3),), integer=True),  # ids: integer data select (gathers)
+    Type((Dim.of(4),), integer=True),
+    Type((), integer=True),
 )
 
 # Candidate values of each attribute, by the keyword's name in the shape rule.
 ATTR_POOL: dict[str, tuple[Any, ...]] = {
     "axis": (None, 0, 1),
     "p": (2.0, 3.0, 0.5, -1.0),
-    "type": TYPE_POOL,
+    "type": tuple(t for t in TYPE_POOL if not t.integer),
     "start": (Dim.of(0), Dim.of(1)),
     "stop": (Dim.of(2), Dim.of(3)),
     "at": (Dim.of(0), Dim.of(2)),
@@ -71,6 +74,9 @@ ATTR_POOL: dict[str, tuple[Any, ...]] = {
     "kind": ("param",),
     "value": (0.5,),
     "dim": (Dim.of(3),),
+    # the scatter-adds' sizes
+    "rows": (Dim.of(3), Dim.of(4)),
+    "cols": (Dim.of(3), Dim.of(4)),
 }
 
 MAX_VARIADIC = 3  # arities tried for an operator whose shape rule takes *args
@@ -79,13 +85,12 @@ MAX_VARIADIC = 3  # arities tried for an operator whose shape rule takes *args
 # derivative is a decision, not a fact to check by finite differences.
 DECLARED_ZERO_DERIVATIVE = {
     "stop": "stop-gradient: the value passes, the derivative is zero by definition",
-    "amax": "only used under stop (stable logsumexp and softmax)",
 }
 assert set(DECLARED_ZERO_DERIVATIVE) <= set(ops.OPS), "a declared operator left the table"
 
 
 def type_text(t: Type) -> str:
-    return str(t).replace("×", "x").replace("ᵀ", "T")
+    return str(t).replace("×", "x").replace("ᵀ", "T").replace(" ", "-")
 
 
 def attr_text(value: Any) -> str:
@@ -323,7 +328,12 @@ def test_elementwise_operators_apply_entry_by_entry(case):
     (whole,) = evaluate([node], feed, {})
     scalars = tuple(ops.var(name=f"s{i}", kind="param", type=SCALAR) for i in range(len(case.args)))
     entrywise = Node.make(node.op, scalars, **node.kwargs)
-    spread = np.broadcast_arrays(*(np.asarray(feed[a]) for a in case.args))
+    # a vector of the matrix's row dim only runs down its columns (broadcasting by dims)
+    aligned = [
+        np.asarray(feed[a])[:, None] if ops.runs_down_columns(a.type, node.type) else feed[a]
+        for a in case.args
+    ]
+    spread = np.broadcast_arrays(*(np.asarray(x) for x in aligned))
     assert np.shape(whole) == np.shape(spread[0]), f"{case.id}: not NumPy's broadcast shape"
     with np.errstate(all="ignore"):
         for index in np.ndindex(np.shape(whole)):
@@ -376,7 +386,7 @@ def test_constant_leaves_hold_their_value_everywhere(case):
 
 
 def _wrt_sets(case: Case) -> list[list[Node]]:
-    args = list(case.args)
+    args = [a for a in case.args if not a.type.integer]  # ids are not differentiated
     return [args] + ([[a] for a in args] if len(args) > 1 else [])
 
 
@@ -661,9 +671,10 @@ def _batched_choices(case: Case) -> list[tuple[bool, ...]]:
     them only where it is linear in them (any subset of a linear operator's
     operands, one operand of a product); elementwise operators broadcast."""
     op, n = ops.OPS[case.op], len(case.types)
-    if not (op.linear or op.bilinear or op.elementwise):
-        return []
-    singles = [tuple(i == j for j in range(n)) for i in range(n)]
+    selects = op.emit_batched is not None and any(t.integer for t in case.types)
+    if not (op.linear or op.bilinear or op.elementwise or selects):
+        return []  # a gather is linear in its table, not in its ids: it has emit_batched
+    singles = [tuple(i == j for j in range(n)) for i in range(n) if not case.types[i].integer]
     if op.linear and n > 1:
         return [*singles, (True,) * n]
     return singles
@@ -760,7 +771,7 @@ def test_second_derivatives_forward_over_reverse_and_reverse_over_forward(case):
     """H v of Σ (op(args) ∘ w) three ways: forward over reverse (what fn.hvp and
     fn.hessian emit), reverse over forward, and central differences of the gradient."""
     s, weight = _scalarised(case)
-    args = list(case.args)
+    args = [a for a in case.args if not a.type.integer]  # ids are not differentiated
     rng = np.random.default_rng(case.seed())
     primals = case.primals()
     feed = {**primals, weight: random_value(weight.type, rng)}

@@ -5,7 +5,10 @@ row vectors, matrices over the dims n, m, n+m and n+1), prints them as
 source text with randomly chosen spellings (ᵀ ' .T, ∘ * ⊙, σ sigmoid, − -,
 ‖…‖ norm(…), juxtaposition, `2x` and `Wx` name splitting, `;` and newlines,
 comments, continuation lines, user functions, named intermediates, bound
-and unbound dims), and checks, for the scalar output:
+and unbound dims, subscripts and slices by literals and dims, block columns
+``[A, B]``, and integer data: ``x[j]``, ``E[j]``, ``v[ids]``, ``E[ids]``,
+``pick(Z, cls)``, each id fed within the size it selects from), and checks,
+for the scalar output:
 
 * the interpreter ``parse(text).run`` equals what the text means: the
   generator evaluates every piece it writes with NumPy, so a parser or
@@ -93,8 +96,19 @@ def M(a: str, b: str) -> tuple:  # matrix
     return ("M", a, b)
 
 
+def Ids(length: str, bound: str) -> tuple:  # integer data: [length] int ("" one id), each < bound
+    return ("I", length, bound)
+
+
+def axes(ty: tuple) -> tuple[str, ...]:
+    """The dims of a type's axes (integer data: its length, not the size it selects from)."""
+    if ty[0] == "I":
+        return (ty[1],) if ty[1] else ()
+    return ty[1:]
+
+
 def sizes_of(ty: tuple) -> tuple[int, ...]:
-    return tuple(SIZES[d] for d in ty[1:])
+    return tuple(SIZES[d] for d in axes(ty))
 
 
 def product_type(a: tuple, b: tuple) -> tuple | None:
@@ -135,7 +149,11 @@ POOL: dict[str, tuple] = {
     "A": M("n", "m"),
     "B": M("m", "n"),
     "zero": M("m", "m"),
+    "ids": Ids("n", "m"),  # rows of an [m×k] gathered for each of n windows: E[ids]
+    "cls": Ids("n", "m"),  # a class per row of an [n×m]: pick(Z, cls)
+    "j": Ids("", "n"),  # one id: x[j]
 }
+INTEGER = {name for name, ty in POOL.items() if ty[0] == "I"}
 # Names that can never be the concatenation of two declared names.
 BUILTIN_NAMES = set(graphc_builtins.all_names())
 LITERALS = ("2", "0.5", "3", "1.5", ".5", "2.", "1e-1", "0.25", "1.5e0", "4")
@@ -381,6 +399,8 @@ def concatenations(ctx: Ctx, ty: tuple) -> list[tuple[str, str]]:
     out = []
     for first, t1 in POOL.items():
         for second, t2 in POOL.items():
+            if first in INTEGER or second in INTEGER:
+                continue
             word = first + second
             if (
                 product_type(t1, t2) == ty
@@ -424,12 +444,21 @@ def operand_types(draw, ty: tuple) -> tuple[tuple, tuple]:
     pairs = [(ty, ty), (ty, ty), (ty, S), (S, ty)]
     if ty[0] == "M":  # a vector along the matrix's last axis, either orientation
         pairs += [(ty, C(ty[2])), (ty, R(ty[2])), (R(ty[2]), ty)]
+        if ty[1] != ty[2]:  # a column of the row dim, spread across the columns
+            pairs += [(ty, C(ty[1])), (C(ty[1]), ty)]
     return draw(st.sampled_from(pairs))
+
+
+def aligned(e: Expr, ty: tuple) -> Expr:
+    """``e`` as NumPy broadcasts it against a ``ty``: a column of the row dim as v[:, None]."""
+    if ty[0] == "M" and e.ty == C(ty[1]) and ty[1] != ty[2]:
+        return Expr(e.text, e.ty, e.level, e.zero, lambda env: np.asarray(e.ev(env))[:, None])
+    return e
 
 
 def operands(draw, ctx: Ctx, ty: tuple, depth: int) -> tuple[Expr, Expr]:
     a, b = operand_types(draw, ty)
-    return gen(draw, ctx, a, depth), gen(draw, ctx, b, depth)
+    return aligned(gen(draw, ctx, a, depth), ty), aligned(gen(draw, ctx, b, depth), ty)
 
 
 def positive(draw, ctx: Ctx, ty: tuple, depth: int, strong: bool = False) -> Expr:
@@ -491,7 +520,8 @@ def r_hadamard(draw, ctx, ty, depth):
 
 def r_divide(draw, ctx, ty, depth):
     num_ty, den_ty = operand_types(draw, ty)
-    num, den = gen(draw, ctx, num_ty, depth), positive(draw, ctx, den_ty, depth)
+    num = aligned(gen(draw, ctx, num_ty, depth), ty)
+    den = aligned(positive(draw, ctx, den_ty, depth), ty)
     text = f"{wrap(num, PRODUCT)} / {wrap(den, UNARY)}"
     return Expr(text, ty, PRODUCT, num.zero, lift(lambda x, y: x / y, num, den))
 
@@ -618,8 +648,18 @@ def r_reduce_vector(draw, ctx, ty, depth):
     return Expr(f"{fn}({e.text}, {axis})", S, ATOM, e.zero, lift(NUMPY[fn], e))
 
 
+def ids_for(ty: tuple, rng) -> np.ndarray:
+    """Integer data of a type: ids within the size they select from."""
+    return rng.integers(0, SIZES[ty[2]], size=sizes_of(ty))
+
+
 _PROBE_RNG = np.random.default_rng(20240601)
-PROBE = {name: 0.5 * _PROBE_RNG.standard_normal(sizes_of(ty)) for name, ty in POOL.items()}
+PROBE = {
+    name: ids_for(ty, _PROBE_RNG)
+    if ty[0] == "I"
+    else 0.5 * _PROBE_RNG.standard_normal(sizes_of(ty))
+    for name, ty in POOL.items()
+}
 
 
 def may_vanish(e: Expr) -> bool:
@@ -701,6 +741,139 @@ def r_reduce_matrix(draw, ctx, ty, depth):
     return Expr(f"{fn}({e.text}, {axis})", ty, ATOM, e.zero, ev)
 
 
+def r_reduce_axis(draw, ctx, ty, depth):
+    """max, min, logsumexp along an axis (keyword or position): a column vector."""
+    k = draw(st.sampled_from([d for d in DIMS if d != ty[1]]))  # non-square: axes differ
+    axis = draw(st.sampled_from(["0", "1"]))
+    shape = M(k, ty[1]) if axis == "0" else M(ty[1], k)
+    e = gen(draw, ctx, shape, depth)
+    fn = draw(st.sampled_from(["max", "min", "logsumexp"]))
+    spelled = f"axis={axis}" if fn != "logsumexp" or draw(st.booleans()) else axis
+    numpy = {
+        "max": np.max,
+        "min": np.min,
+        "logsumexp": lambda a, axis: np.log(np.sum(np.exp(a), axis=axis)),
+    }
+    ev = lift(lambda a: numpy[fn](a, axis=int(axis)), e)
+    return Expr(f"{fn}({e.text}, {spelled})", ty, ATOM, False, ev)
+
+
+def r_normalise_rows(draw, ctx, ty, depth):
+    """A matrix normalised along an axis: softmax, or the hand-written log softmax."""
+    e = gen(draw, ctx, ty, depth)
+    axis = draw(st.sampled_from(["0", "1"]))
+    form = draw(st.sampled_from(["softmax", "log softmax"]))
+    k = int(axis)
+
+    def ev(a):
+        shifted = a - np.max(a, axis=k, keepdims=True)
+        logp = shifted - np.log(np.sum(np.exp(shifted), axis=k, keepdims=True))
+        return np.exp(logp) if form == "softmax" else logp
+
+    if form == "softmax":
+        return Expr(f"softmax({e.text}, axis={axis})", ty, ATOM, False, lift(ev, e))
+    if ty[1] == ty[2]:  # the reduction would meet a square matrix: spell the softmax
+        return Expr(
+            f"softmax({e.text}, axis={axis})", ty, ATOM, False, lift(lambda a: np.exp(ev(a)), e)
+        )
+    text = f"{wrap(e, SUM)} − logsumexp({e.text}, axis={axis})"
+    return Expr(text, ty, SUM, False, lift(ev, e))
+
+
+def r_select(draw, ctx, ty, depth):
+    """where(a > b, x, y) and clip(x, lo, hi), entry by entry."""
+    if draw(st.booleans()):
+        a, b, x, y = (gen(draw, ctx, ty, depth) for _ in range(4))
+        op = draw(st.sampled_from([">", ">=", "<", "≤"]))
+        test = {">": np.greater, ">=": np.greater_equal, "<": np.less, "≤": np.less_equal}[op]
+        ev = lift(lambda p, q, u, v: np.where(test(p, q), u, v), a, b, x, y)
+        return Expr(f"where({a.text} {op} {b.text}, {x.text}, {y.text})", ty, ATOM, False, ev)
+    x = gen(draw, ctx, ty, depth)
+    return Expr(
+        f"clip({x.text}, -0.5, 0.5)", ty, ATOM, x.zero, lift(lambda v: np.clip(v, -0.5, 0.5), x)
+    )
+
+
+def subscripted(e: Expr, sub: str, ty: tuple, fn: Callable) -> Expr:
+    """``e[sub]``: a subscript right after its operand (an atom: a name or parentheses)."""
+    return Expr(f"{wrap(e, ATOM)}[{sub}]", ty, POSTFIX, e.zero, lift(fn, e))
+
+
+def r_slice(draw, ctx, ty, depth):
+    """Entries, rows, columns and blocks by literal or dim positions."""
+    n, m = SIZES["n"], SIZES["m"]
+    if ty == S:
+        e = gen(draw, ctx, draw(st.sampled_from([C("n"), C("m"), C("n+1")])), depth)
+        k = draw(st.sampled_from(["0", "1"]))
+        return subscripted(e, k, S, lambda a: a[int(k)])
+    if ty[0] == "C" and ty[1] in ("n", "m") and draw(st.booleans()):  # a column: A[:, 0]
+        e = gen(draw, ctx, M(ty[1], draw(st.sampled_from(DIMS))), depth)
+        return subscripted(e, ":, 0", ty, lambda a: a[:, 0])
+    if ty[0] == "C":
+        source, sub, fn = {
+            "n": draw(st.sampled_from([
+                ("n+m", "0:n", lambda a: a[:n]), ("n+m", "m:", lambda a: a[m:]),
+                ("n+1", "1:", lambda a: a[1:]), ("n+1", ":n", lambda a: a[:n]),
+            ])),
+            "m": ("n+m", "n:n+m", lambda a: a[n:]),
+            "n+m": ("n+m", ":", lambda a: a),
+            "n+1": ("n+1", "0:n+1", lambda a: a),
+        }[ty[1]]  # fmt: skip
+        return subscripted(gen(draw, ctx, C(source), depth), sub, ty, fn)
+    if ty[0] == "R":  # a row of a matrix, as a row vector
+        e = gen(draw, ctx, M(draw(st.sampled_from(["n", "m"])), ty[1]), depth)
+        return subscripted(e, "1, :", ty, lambda a: a[1, :])
+    rows, cols = ty[1], ty[2]
+    if rows == "n" and draw(st.booleans()):  # rows n of [n+m × k]
+        e = gen(draw, ctx, M("n+m", cols), depth)
+        return subscripted(e, "0:n, :", ty, lambda a: a[:n, :])
+    if cols == "n":  # columns of [k × n+1]
+        e = gen(draw, ctx, M(rows, "n+1"), depth)
+        return subscripted(e, ":, 1:n+1", ty, lambda a: a[:, 1:])
+    e = gen(draw, ctx, M(rows, "n+m"), depth) if cols == "m" else gen(draw, ctx, ty, depth)
+    if cols == "m":
+        return subscripted(e, ":, n:", ty, lambda a: a[:, n:])
+    return subscripted(e, ":, :", ty, lambda a: a)
+
+
+def r_gather(draw, ctx, ty, depth):
+    """Rows gathered by integer data: x[j], E[j], v[ids], E[ids], pick(Z, cls)."""
+
+    def by(name: str, e: Expr, text: str, fn: Callable) -> Expr:
+        ctx.used.add(name)
+        return Expr(text, ty, ATOM if text.startswith("pick") else POSTFIX, e.zero,
+                    lambda env: fn(e.ev(env), env[name]))  # fmt: skip
+
+    if ty == S:  # one entry of a vector
+        e = gen(draw, ctx, C("n"), depth)
+        return by("j", e, f"{wrap(e, ATOM)}[j]", lambda a, j: a[j])
+    if ty[0] == "M":  # [n×k]: rows of an [m×k]
+        e = gen(draw, ctx, M("m", ty[2]), depth)
+        return by("ids", e, f"{wrap(e, ATOM)}[ids]", lambda a, i: a[i])
+    form = draw(st.sampled_from(["row", "entries", "pick"] if ty[1] == "n" else ["row"]))
+    if form == "row":  # one row of an [n×d], as a vector
+        e = gen(draw, ctx, M("n", ty[1]), depth)
+        return by("j", e, f"{wrap(e, ATOM)}[j]", lambda a, j: a[j])
+    if form == "entries":
+        e = gen(draw, ctx, C("m"), depth)
+        return by("ids", e, f"{wrap(e, ATOM)}[ids]", lambda a, i: a[i])
+    e = gen(draw, ctx, M("n", "m"), depth)
+    return by("cls", e, f"pick({e.text}, cls)", lambda a, c: a[np.arange(SIZES["n"]), c])
+
+
+def r_hconcat(draw, ctx, ty, depth):
+    """Block columns: [A, B] of [d×n] and [d×m], [c, A] of a column and [d×n]."""
+    if ty[2] == "n+m":
+        parts = [gen(draw, ctx, M(ty[1], "n"), depth), gen(draw, ctx, M(ty[1], "m"), depth)]
+    else:
+        parts = [gen(draw, ctx, C(ty[1]), depth), gen(draw, ctx, M(ty[1], "n"), depth)]
+    parts = parts[:: draw(st.sampled_from([1, -1]))]
+    sep = draw(st.sampled_from([", ", ","]))
+    ev = lift(lambda *xs: np.column_stack(xs), *parts)
+    text = "[" + sep.join(p.text for p in parts) + "]"
+    return Expr(text, ty, ATOM, all(p.zero for p in parts), ev)
+
+
 def r_sum_matrix(draw, ctx, ty, depth):
     """sum(mean(A, axis)) and the like: a matrix reduced along an axis, then to a scalar."""
     vector = r_reduce_matrix(draw, ctx, C(draw(st.sampled_from(DIMS))), depth)
@@ -768,7 +941,8 @@ def r_diag_matrix(draw, ctx, ty, depth):
 
 
 GENERIC = [r_add, r_add, r_hadamard, r_divide, r_negate, r_elementwise, r_exp, r_log,
-           r_log_stable, r_sqrt, r_power, r_power_of_positive, r_max_min, r_scale]  # fmt: skip
+           r_log_stable, r_sqrt, r_power, r_power_of_positive, r_max_min, r_scale,
+           r_select]  # fmt: skip
 
 
 def rules_for(ctx: Ctx, ty: tuple) -> list:
@@ -777,7 +951,9 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
     if ctx.functions and (ty == S or any(f.kind == "map" for f in ctx.functions)):
         rules += [r_call, r_call]
     if ctx.top:
-        rules.append(r_stop)
+        rules += [r_stop, r_slice]
+        if ty[0] != "R" and (ty[0] != "M" or ty[1] == "n"):
+            rules += [r_gather] * 3  # integer data are the program's, not a function's
     if ty == S:
         rules += [r_reduce] * 3 + [r_reduce_vector] * 2 + [r_inner] * 3 + [r_transpose_scalar]
         rules += [r_sum_matrix] * 2
@@ -785,6 +961,7 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
             rules += [r_norm] * 2 + [r_dot] * 2 + [r_trace] * 2 + [r_det] * 2
     elif ty[0] == "C":
         rules += [r_matvec] * 3 + [r_transposed] * 2 + [r_reduce_matrix] * 3 + [r_softmax] * 2
+        rules += [r_reduce_axis] * 2
         rules += [r_diagonal] * 2 + [r_solve] * 2 + [r_diag_product] * 2
         if ty[1] in ("n+m", "n+1"):
             rules += [r_concat] * 5
@@ -792,10 +969,13 @@ def rules_for(ctx: Ctx, ty: tuple) -> list:
         rules += [r_transposed] * 3 + [r_vecmat] * 3 + [r_softmax] * 2 + [r_diag_product]
     elif ty[0] == "M":
         rules += [r_matmat] * 3 + [r_outer] * 3 + [r_transposed] * 2 + [r_diag_product] * 2
+        rules += [r_normalise_rows] * 2
         if ty[1] == ty[2]:
             rules += [r_diag_matrix] * 2 + [r_solve]
         if ty[1] in ("n+m", "n+1") and ty[2] in ("n", "m"):
             rules += [r_concat] * 4
+        if ty[2] in ("n+m", "n+1"):
+            rules += [r_hconcat] * 3
     return rules
 
 
@@ -809,7 +989,7 @@ def bindable(types: set[tuple]) -> set[str]:
         new = {
             name
             for ty in types
-            for d in ty[1:]
+            for d in axes(ty)
             if len(DIM_NAMES[d] - known) == 1
             for name in DIM_NAMES[d] - known
         }
@@ -883,7 +1063,7 @@ def ill_shaped_expression(draw, ctx: Ctx, depth: int) -> str:
         if form in ("tr", "diag", "inv", "det"):
             return f"{form}({g(M(d, e)).text})"
         if form == "softmax":
-            return f"softmax({g(draw(st.sampled_from([S, M(d, e)]))).text})"
+            return f"softmax({g(S).text})"
         if form == "outer":
             return f"outer({g(M(d, e)).text}, {g(C(d)).text})"
         ty, axis = draw(st.sampled_from([(S, "0"), (C(d), "1"), (M(d, e), "2"), (M(d, e), "-3")]))
@@ -909,10 +1089,15 @@ class Case:
 
     def feed(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
-        return {name: 0.5 * rng.standard_normal(sizes_of(ty)) for name, ty in self.types.items()}
+        return {
+            name: ids_for(ty, rng) if ty[0] == "I" else 0.5 * rng.standard_normal(sizes_of(ty))
+            for name, ty in self.types.items()
+        }
 
 
 def shape_text(draw, ty: tuple) -> str:
+    if ty[0] == "I":
+        return ("[]" if not ty[1] else f"[{draw(st.sampled_from(SPELLINGS[ty[1]]))}]") + " int"
     if ty == S:
         return draw(st.sampled_from(["[]", "scalar"]))
     dims = [draw(st.sampled_from(SPELLINGS[d])) for d in ty[1:]]
@@ -965,8 +1150,8 @@ def programs(draw, ill_shaped: bool = False) -> Case:
     if draw(st.booleans()) and " + " in body_text:
         body_text = body_text.replace(" + ", " +\\\n    ", 1)  # a continuation line
 
-    if not ctx.used:
-        ctx.used.add(draw(st.sampled_from(sorted(POOL))))
+    if not ctx.used - INTEGER:  # something to differentiate by
+        ctx.used.add(draw(st.sampled_from(sorted(set(POOL) - INTEGER))))
     if draw(st.integers(0, 3)) == 0:  # a variable the output does not use
         ctx.used.add(draw(st.sampled_from(sorted(POOL))))
 
@@ -976,7 +1161,9 @@ def programs(draw, ill_shaped: bool = False) -> Case:
         header = draw(st.sampled_from(["dim n, m", "dim n\ndim m", "dim m, n"]))
         # Every unbound dim must be bound by the arrays fed: by one whose shape gives it
         # alone, or, once n is known, m by a [n+m] (in any order of declaration).
-        needed = ctx.dims | {n for v in ctx.used for d in POOL[v][1:] for n in DIM_NAMES[d]}
+        needed = ctx.dims | {
+            n for v in ctx.used for d in POOL[v][1:] if d for n in DIM_NAMES[d]
+        }  # an id's bound too: the size it selects from is read from an array
         for dim, fallback in (("n", "x"), ("m", "u")):
             if dim in needed - bindable({POOL[v] for v in ctx.used}):
                 ctx.used.add(fallback)
@@ -997,7 +1184,7 @@ def programs(draw, ill_shaped: bool = False) -> Case:
     names = draw(st.permutations(sorted(ctx.used, key=list(POOL).index)))
     declarations, previous = [], None
     for v in names:
-        kind = draw(st.sampled_from(["param", "input"]))
+        kind = "input" if v in INTEGER else draw(st.sampled_from(["param", "input"]))
         shape = shape_text(draw, POOL[v])
         if previous == (kind, shape) and draw(st.booleans()):
             declarations[-1] = declarations[-1].replace(" :", f", {v} :")  # param a, b : []
@@ -1019,7 +1206,13 @@ def programs(draw, ill_shaped: bool = False) -> Case:
     frozen = "\n".join(frozen)
     fd_text = f"{header}\n{decl_text}\n{frozen}\n{fd_body}\n"
 
-    wrt = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+    wrt = draw(
+        st.lists(
+            st.sampled_from([v for v in names if v not in INTEGER]),
+            min_size=1,
+            unique=True,
+        )
+    )
     types = {v: POOL[v] for v in names}
     return Case(text, fd_text, stops, types, wrt, draw(st.integers(0, 2**32 - 1)), output.ev)
 

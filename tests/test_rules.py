@@ -106,6 +106,7 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: spread(s, vector(3)) * x,
         lambda: x - spread(s, vector(3)),
         lambda: spread(x, matrix(4, 3), axis=0) + var("N", matrix(4, 3)),
+        lambda: spread(var("v4", vector(4)), matrix(4, 3), axis=1) * var("N", matrix(4, 3)),
         lambda: ops.maximum(A, spread(s, A.type)),
         lambda: ops.pow_(spread(s, vector(3)), x),
     ],
@@ -124,6 +125,10 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: M.T @ ops.eye(dim=Dim.of(3)),
         lambda: ops.eye(dim=Dim.of(3)) @ x,
         lambda: r @ ops.eye(dim=Dim.of(3)),
+        lambda: ops.eye(dim=Dim.of(3)) @ M,
+        lambda: M @ ops.eye(dim=Dim.of(4)),
+        lambda: (s * ops.eye(dim=Dim.of(3))) @ x,
+        lambda: A @ (c(2.0) * ops.eye(dim=Dim.of(3))),
     ],
     "transpose_of_identity": [lambda: ops.eye(dim=Dim.of(3)).T],
     "filled_factor": [
@@ -170,8 +175,25 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: c(1.0) / (ops.exp(x) + 1.0),
         lambda: ops.exp(x) / (1.0 + ops.exp(x)),
     ],
-    "log_sum_exp": [lambda: ops.log(ops.reduce_sum(ops.exp(M), axis=None))],
-    "exp_over_its_sum": [lambda: ops.exp(x) / ops.reduce_sum(ops.exp(x), axis=None)],
+    "sum_against_identity": [
+        lambda: ops.reduce_sum(A * ops.eye(dim=Dim.of(3)), axis=None),
+        lambda: ops.reduce_sum(ops.eye(dim=Dim.of(3)) * B, axis=None),
+    ],
+    "log_sum_exp": [
+        lambda: ops.log(ops.reduce_sum(ops.exp(M), axis=None)),
+        lambda: ops.log(ops.reduce_sum(ops.exp(M), axis=0)),
+        lambda: ops.log(ops.reduce_sum(ops.exp(M), axis=1)),
+    ],
+    "log_mean_exp": [
+        lambda: ops.log(ops.reduce_sum(ops.exp(x), axis=None) / c(3.0)),
+        lambda: ops.log(ops.reduce_sum(ops.exp(M), axis=1) / ops.dimval(dim=Dim.of(4))),
+    ],
+    "exp_over_its_sum": [
+        lambda: ops.exp(x) / ops.reduce_sum(ops.exp(x), axis=None),
+        lambda: ops.exp(M) / ops.reduce_sum(ops.exp(M), axis=1),  # each row: [3] down M's columns
+        lambda: ops.exp(M) / ops.reduce_sum(ops.exp(M), axis=0),  # each column: [4] along rows
+        lambda: ops.exp(A) / spread(ops.reduce_sum(ops.exp(A), axis=1), A.type, axis=1),
+    ],
     # fold_constants
     "fold_literal_operation": [
         lambda: c(2.0) + c(3.0),

@@ -35,14 +35,14 @@ def optimize(graph: Graph, max_rounds: int = 10) -> Graph:
     """
     unchanged = 0  # passes in a row that returned the graph they were given
     for _ in range(max_rounds):
-        before = tuple(graph.outputs.values())
+        before = tuple(graph.roots())
         for _name, run in PIPELINE:
             result = run(graph)
             unchanged = unchanged + 1 if result == graph else 0
             graph = result
             if unchanged == len(PIPELINE):
                 return graph
-        if tuple(graph.outputs.values()) == before:
+        if tuple(graph.roots()) == before:
             break
     return graph
 

@@ -12,10 +12,11 @@ from graphc.ir import Graph
 
 
 def prune(graph: Graph) -> Graph:
-    """Keep only what the outputs reach."""
+    """Keep only what the outputs (and the kept names) reach."""
     live = set(graph.nodes())
     return Graph(
         dict(graph.outputs),
         {n: name for n, name in graph.names.items() if n in live},
         {n: name for n, name in graph.hints.items() if n in live},
+        graph.kept,
     )

@@ -12,7 +12,7 @@ arguments (see `graphc.rewrite`).
 
 from __future__ import annotations
 
-from graphc import ops
+from graphc import ops, shapes
 from graphc.ir import Graph, Node, Op
 from graphc.ops import ONE, broadcast_to, const, is_const
 from graphc.rewrite import matches, rewrite
@@ -261,19 +261,24 @@ def diagonal_product(n: Node) -> Node | None:
     return None
 
 
-# broadcast(g) ∘ x -> g ∘ x  for a binary elementwise ∘, when NumPy's broadcasting does the same
+# broadcast(g) ∘ x -> g ∘ x  for a binary elementwise ∘, when broadcasting by dims does the same
 @matches(where=lambda op: op.elementwise and op.arity == 2)
 def drop_broadcast(n: Node) -> Node | None:
     match n.args:
-        case [Node(Op("broadcast"), [g]) as a, b] if a.attr("axis") in (None, 0) and (
-            b.type == n.type
-        ):
+        case [Node(Op("broadcast"), [g]) as a, b] if _implied(a) and b.type == n.type:
             return n.with_args((g, b))
-        case [a, Node(Op("broadcast"), [g]) as b] if b.attr("axis") in (None, 0) and (
-            a.type == n.type
-        ):
+        case [a, Node(Op("broadcast"), [g]) as b] if _implied(b) and a.type == n.type:
             return n.with_args((a, g))
     return None
+
+
+def _implied(spread: Node) -> bool:
+    """``spread`` (a broadcast) is what elementwise broadcasting of its operand would do."""
+    axis = spread.attr("axis")
+    if axis is None or axis == 0:
+        return True
+    (g,) = spread.args
+    return not shapes.is_ambiguous(g.type, spread.type)
 
 
 def _count(t: Type) -> Node:
@@ -380,14 +385,23 @@ def collect_affine(n: Node) -> Node | None:
     return collected if needed < written else None
 
 
-# I M -> M,  M I -> M,  I x -> x,  xᵀ I -> xᵀ  (the gradient of a trace brings an identity)
+def _eye(n: Node) -> bool:
+    return n.op.name == "eye"
+
+
+# I M -> M,  M I -> M,  I x -> x,  xᵀ I -> xᵀ,  (c I) X -> c X,  X (c I) -> c X
+# (the gradient of a trace brings an identity; an identity never materialises)
 @matches("matmul")
 def identity_product(n: Node) -> Node | None:
     match n.args:
-        case [Node(Op("eye")), b] if b.type == n.type:
-            return b
-        case [a, Node(Op("eye"))] if a.type == n.type:
-            return a
+        case [i, x] if _eye(i) and x.type == n.type:
+            return x
+        case [x, i] if _eye(i) and x.type == n.type:
+            return x
+        case [Node(Op("mul"), [c, i]), x] if _eye(i) and c.type.is_scalar and x.type == n.type:
+            return c * x
+        case [x, Node(Op("mul"), [c, i])] if _eye(i) and c.type.is_scalar and x.type == n.type:
+            return c * x
     return None
 
 
@@ -486,6 +500,19 @@ def cheaper_association(n: Node) -> Node | None:
     return None
 
 
+# Σ (X ∘ I) -> tr(X),  Σ (I ∘ X) -> tr(X)
+@matches("sum")
+def sum_against_identity(n: Node) -> Node | None:
+    if n.attr("axis") is not None:
+        return None
+    match n.args:
+        case [Node(Op("mul"), [x, i])] if _eye(i) and x.type.is_matrix:
+            return ops.trace(x)
+        case [Node(Op("mul"), [i, x])] if _eye(i) and x.type.is_matrix:
+            return ops.trace(x)
+    return None
+
+
 def _inverted(x: Node) -> Node | None:
     """A when ``x`` is A⁻¹, Aᵀ when it is A⁻ᵀ, else None."""
     match x:
@@ -552,6 +579,7 @@ RULES = [
     common_matrix_factor,
     scale_the_scalar,
     cheaper_association,
+    sum_against_identity,
     solve_not_invert,
 ]
 

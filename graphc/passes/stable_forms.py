@@ -83,7 +83,18 @@ def _shifted_by_its_max(x: Node) -> bool:
     match x:
         case Node(Op("sub"), [_, Node(Op("stop"), [Node(Op("amax"))])]):
             return True
+        case Node(Op("sub"), [_, Node(Op("broadcast"), [Node(Op("stop"), [Node(Op("amax"))])])]):
+            return True
     return False
+
+
+def _sum_of_exp(s: Node) -> tuple[Node, int | None] | None:
+    """``(x, axis)`` for ``s`` = Σ eˣ over ``axis`` (None: every entry), not already stable."""
+    match s:
+        case Node(Op("sum"), [Node(Op("exp"), [x])]) if not _shifted_by_its_max(x):
+            axis = s.attr("axis")
+            return x, None if x.type.rank <= 1 else axis
+    return None
 
 
 # 1 / (1 + e⁻ˣ) -> σ(x),  1 / (1 + eˣ) -> σ(−x),  eˣ / (1 + eˣ) -> σ(x)
@@ -99,24 +110,47 @@ def logistic_of_exp(n: Node) -> Node | None:
     return None
 
 
-# log Σ eˣ -> logsumexp(x) = m + log Σ e^(x − m),  m = stop(max x)
+# log Σ eˣ -> logsumexp(x) = m + log Σ e^(x − m),  m = stop(max x)   (over any axis)
 @matches("log")
 def log_sum_exp(n: Node) -> Node | None:
     match n.args:
-        case [Node(Op("sum"), [Node(Op("exp"), [x])]) as s] if s.attr("axis") is None:
-            if not _shifted_by_its_max(x):
-                return builtins.logsumexp(x)
+        case [s] if (found := _sum_of_exp(s)) is not None:
+            return builtins.stable_logsumexp(*found)
     return None
 
 
-# eˣ / Σ eˣ -> e^(x − m) / Σ e^(x − m),  m = stop(max x)      (softmax)
+# log(Σ eˣ / c) -> logsumexp(x) − log c      (log mean exp: c counts the entries)
+@matches("log")
+def log_mean_exp(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("div"), [s, c])] if c.type.is_scalar and (found := _sum_of_exp(s)):
+            return builtins.stable_logsumexp(*found) - ops.log(c)
+    return None
+
+
+def _spread_sum(s: Node, out: Node) -> Node:
+    """The sum that ``s`` spreads to ``out``'s shape, explicitly (broadcast) or as
+    elementwise broadcasting does: the sum is over the axis the spreading replicates."""
+    match s:
+        case Node(Op("broadcast"), [inner]) if inner.op.name == "sum":
+            return inner if s.attr("axis") == inner.attr("axis") else s
+    if s.type.is_vector and out.type.is_matrix and s.op.name == "sum":
+        replicated = 1 if ops.runs_down_columns(s.type, out.type) else 0
+        return s if s.attr("axis") == replicated else out
+    return s
+
+
+# eˣ / Σ eˣ -> e^(x − m) / Σ e^(x − m),  m = stop(max x)      (softmax, over any axis)
 @matches("div")
 def exp_over_its_sum(n: Node) -> Node | None:
     match n.args:
-        case [Node(Op("exp"), [x]) as e, Node(Op("sum"), [summed]) as s] if (
-            summed is e and s.attr("axis") is None and not _shifted_by_its_max(x)
+        case [Node(Op("exp"), [x]) as e, s] if (
+            (summed := _spread_sum(s, n)).op.name == "sum"
+            and summed.args[0] is e
+            and not _shifted_by_its_max(x)
         ):
-            return builtins.stable_softmax(x)
+            axis = summed.attr("axis")
+            return builtins.stable_softmax(x, None if x.type.rank <= 1 else axis)
     return None
 
 
@@ -128,6 +162,7 @@ RULES = [
     log_of_ratio_of_exp,
     logistic_of_exp,
     log_sum_exp,
+    log_mean_exp,
     exp_over_its_sum,
 ]
 
