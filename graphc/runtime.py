@@ -55,6 +55,8 @@ def _is_real(x: Any) -> bool:
 
 
 FLOAT_DTYPES = ("float32", "float64")
+FLOAT64 = np.dtype(np.float64)
+FLOAT32 = np.dtype(np.float32)
 
 
 def _foreign(value: Any) -> bool:
@@ -81,7 +83,12 @@ def _foreign_kind(name: str, value: Any, v: Node) -> str:
 
 def _dtype_name(value: Any) -> str:
     """``float32`` for a float32 array of any library."""
-    return str(value.dtype).rpartition(".")[2]
+    dtype = value.dtype
+    if dtype is FLOAT64:  # NumPy's own two by identity: str() of a dtype costs microseconds
+        return "float64"
+    if dtype is FLOAT32:
+        return "float32"
+    return str(dtype).rpartition(".")[2]
 
 
 def feed_dtype(feed: Mapping[str, Any], fixed: str | None = None) -> str:
@@ -394,7 +401,12 @@ def _as_like(array: np.ndarray, like: Any) -> Any:
 
 def _float_name(like: Any) -> str:
     """The floating dtype of a fed array (any library), by name: seeds are made in it."""
-    return "float32" if "float32" in str(getattr(like, "dtype", "")) else "float64"
+    dtype = getattr(like, "dtype", None)
+    if dtype is FLOAT64:
+        return "float64"
+    if dtype is FLOAT32:
+        return "float32"
+    return "float32" if "float32" in str(dtype) else "float64"
 
 
 def _first(kwargs: Mapping[str, Any]) -> Any:
@@ -414,29 +426,29 @@ def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType
     return module
 
 
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-FLOAT64_SCALAR = np.float64
-
-
 class FeedPlan:
     """What checking a feed of one compiled function takes, decided at compile time.
 
     Per variable, its name and the shape it must have, as integers and dim
     names.  A feed of ndarrays of one floating dtype the call computes in
     (float64 or float32; the fixed ``dtype`` if there is one) by the
-    program's names that fits is checked with one dict lookup and a shape
-    compare each (under a microsecond for a few variables, linear in their
-    number) and passed on as it is, to the module's ``*_dict`` functions;
-    anything else (mixed or other dtypes, lists, another library's arrays,
+    program's names that fits is checked in one pass: a dict lookup, a type
+    and a dtype identity test per variable, then one compare of the tuple of
+    shapes with those already known to fit (a program whose dims are all
+    fixed knows its one; the first feed of other sizes is checked dim by dim,
+    and its shapes are remembered).  It is passed on as it is, to the module.
+    Anything else (mixed or other dtypes, lists, another library's arrays,
     NFKC spellings of a name, a misfit, a dim that is a polynomial) takes
     `check_feed`, which converts or raises the `FeedError` that says what is
-    wrong.  A program with integer
-    data always takes `check_feed` (its ids are converted and range-checked).
+    wrong.  A program with integer data always takes `check_feed` (its ids
+    are converted and range-checked).
     """
+
+    REMEMBERED = 16  # shape tuples known to fit, at most (a few batch sizes)
 
     def __init__(self, lowered: LoweredProgram, dtype: str | None = None):
         self.dtypes = (FLOAT64, FLOAT32) if dtype is None else (np.dtype(dtype),)
+        self._first_dtype, self._second_dtype = (*self.dtypes, *self.dtypes)[:2]
         # per variable: its name, and the shape it must have (integers and dim names)
         self.shapes: list[tuple[str, tuple[int | str, ...]]] = []
         self.simple = True
@@ -453,35 +465,54 @@ class FeedPlan:
                 else:
                     self.simple = False
             self.shapes.append((sys.intern(name), tuple(template)))
+        self.names = tuple(name for name, _ in self.shapes)
         self.count = len(self.shapes)
+        templates = tuple(template for _, template in self.shapes)
+        fixed = all(type(n) is int for t in templates for n in t)
+        # the tuples of shapes known to fit
+        self._fits: set[tuple[tuple[int, ...], ...]] = {templates} if fixed else set()
 
-    def fast(self, feed: Mapping[str, Any]) -> Mapping[str, np.ndarray] | None:
-        """``feed`` itself if it is arrays of one accepted dtype that fit, by the program's
-        names; None to take the long way (`check_feed`: conversions, other spellings,
-        errors)."""
+    def dtype(self, feed: Mapping[str, Any]) -> np.dtype | None:
+        """The dtype of ``feed`` if it is arrays of one accepted dtype that fit, by the
+        program's names; None to take the long way (`check_feed`: conversions, other
+        spellings, errors)."""
         if not self.simple or len(feed) != self.count:
             return None
-        sizes: dict[str, int] | None = None
         dtype = None
-        for name, template in self.shapes:
+        shapes = []
+        for name in self.names:
             value = feed.get(name)
             if type(value) is not np.ndarray:
                 return None
             if value.dtype is not dtype:  # the first array's dtype, and no other
-                if dtype is not None or value.dtype not in self.dtypes:
+                if dtype is not None:
                     return None
                 dtype = value.dtype
-            shape = value.shape
-            if shape == template:
-                continue
+                if dtype is not self._first_dtype and dtype is not self._second_dtype:
+                    return None
+            shapes.append(value.shape)
+        shapes = tuple(shapes)
+        if shapes in self._fits or self._fit(shapes):
+            return dtype
+        return None
+
+    def _fit(self, shapes: tuple[tuple[int, ...], ...]) -> bool:
+        """Whether ``shapes`` fit the declarations, each dim bound by its first array;
+        remembered if they do."""
+        sizes: dict[str, int] = {}
+        for shape, (_, template) in zip(shapes, self.shapes):
             if len(shape) != len(template):
-                return None
-            if sizes is None:
-                sizes = {}
+                return False
             for got, want in zip(shape, template):
                 if got != (want if type(want) is int else sizes.setdefault(want, got)):
-                    return None
-        return feed
+                    return False
+        if len(self._fits) < self.REMEMBERED:
+            self._fits.add(shapes)
+        return True
+
+    def fast(self, feed: Mapping[str, Any]) -> Mapping[str, np.ndarray] | None:
+        """``feed`` itself if it passes (`dtype`), else None."""
+        return None if self.dtype(feed) is None else feed
 
 
 def _base(a: Any) -> Any:
@@ -547,6 +578,11 @@ class CompiledFunction:
         self._by_keyword = len(lowered.variables) <= KEYWORD_BODY_LIMIT and all(
             name == keyword for name, keyword in compiled.param_names.items()
         )
+        # looked up once, not per call
+        self._feed_dtype = self._plan.dtype
+        self._may_alias = compiled.may_alias
+        self._value_and_grad = getattr(self.module, "value_and_grad", None)
+        self._value_and_grad_dict = getattr(self.module, "value_and_grad_dict", None)
 
     @property
     def source(self) -> str:
@@ -576,12 +612,13 @@ class CompiledFunction:
     def _arrays(self, feed: Mapping[str, Any]) -> Mapping[str, Any]:
         """The arrays by program name: ``feed`` itself when the compile-time plan
         passes it, else as `check_feed` converts them (or the error it raises)."""
-        arrays = self._plan.fast(feed)
-        if arrays is None:
-            foreign = self.backend == "array-api"
-            checked, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
-            arrays = {v.attr("name"): a for v, a in checked.items()}
-        return arrays
+        return feed if self._feed_dtype(feed) is not None else self._long_way(feed)
+
+    def _long_way(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        """The arrays by program name as `check_feed` converts them (or its error)."""
+        foreign = self.backend == "array-api"
+        checked, _ = check_feed(self.lowered, feed, self.dtype, foreign=foreign)
+        return {v.attr("name"): a for v, a in checked.items()}
 
     def _kwargs(
         self, feed: Mapping[str, Any]
@@ -629,25 +666,25 @@ class CompiledFunction:
                 f"the gradient needs a scalar output, but {self.compiled.output} is"
                 f" {self.compiled.output_type}; use jacobian()"
             )
-        arrays = self._plan.fast(feed)
-        if arrays is None:
-            arrays = self._arrays(feed)
+        dtype = self._feed_dtype(feed)
+        arrays = feed if dtype is not None else self._long_way(feed)
         if out is not None:
             return self._into(arrays, out, accumulate, feed)
         if self._by_keyword:
-            value, grads = self.module.value_and_grad(**arrays)
+            value, grads = (self._value_and_grad or self.module.value_and_grad)(**arrays)
         else:
-            value, grads = self.module.value_and_grad_dict(arrays)
-        like = _first(arrays)
-        if self.copy and self.compiled.may_alias:
+            value, grads = (self._value_and_grad_dict or self.module.value_and_grad_dict)(arrays)
+        if self._may_alias and self.copy:
+            like = _first(arrays)
             fed = _fed_ids(arrays)
             return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
-        # the common case, inlined: floating ndarrays, and float64 scalars of a float64
-        # call, pass as they are
-        if type(value) is not FLOAT64_SCALAR or like is None or like.dtype is not FLOAT64:
-            value = _own(value, None, like)
+        # the common case, inlined: floating ndarrays, and a NumPy scalar in the dtype of a
+        # feed that passed the plan, pass as they are
+        if dtype is None or type(value) is not dtype.type:
+            value = _own(value, None, _first(arrays))
         for g in grads.values():
             if type(g) is not np.ndarray or not g.ndim or g.dtype.kind != "f":
+                like = _first(arrays)
                 return value, {k: _own(g, None, like) for k, g in grads.items()}
         return value, grads
 
