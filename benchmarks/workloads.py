@@ -188,7 +188,10 @@ J = sum(σ(tanh(X Wᵀ + b) u))
         forward=ner_batch_forward,
         params=params,
         inputs=inputs,
-        note="sum of σ scores, kept as first measured so ratios compare across runs (the batch classifier with a softmax by rows is docs/tutorial-ner.md's)",
+        note=(
+            "sum of σ scores, kept as first measured so ratios compare across runs"
+            " (the batch classifier with a softmax by rows is docs/tutorial-ner.md's)"
+        ),
     )
 
 

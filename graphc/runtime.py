@@ -57,6 +57,7 @@ def _is_real(x: Any) -> bool:
 FLOAT_DTYPES = ("float32", "float64")
 FLOAT64 = np.dtype(np.float64)
 FLOAT32 = np.dtype(np.float32)
+NDARRAY = np.ndarray  # one global lookup per use, not two, on the call path
 
 
 def _foreign(value: Any) -> bool:
@@ -482,7 +483,7 @@ class FeedPlan:
         shapes = []
         for name in self.names:
             value = feed.get(name)
-            if type(value) is not np.ndarray:
+            if type(value) is not NDARRAY:
                 return None
             if value.dtype is not dtype:  # the first array's dtype, and no other
                 if dtype is not None:
@@ -683,7 +684,7 @@ class CompiledFunction:
         if dtype is None or type(value) is not dtype.type:
             value = _own(value, None, _first(arrays))
         for g in grads.values():
-            if type(g) is not np.ndarray or not g.ndim or g.dtype.kind != "f":
+            if type(g) is not NDARRAY or g.dtype.kind != "f" or not g.ndim:
                 like = _first(arrays)
                 return value, {k: _own(g, None, like) for k, g in grads.items()}
         return value, grads

@@ -473,6 +473,27 @@ def test_the_feed_plan_takes_float64_arrays_that_fit_and_nothing_else():
     assert value == 6.0 and grads["W"].dtype == np.float64
 
 
+def test_the_feed_plan_remembers_shapes_that_fit_and_only_those():
+    fn = graphc.compile("dim m\ndim n\nparam W : [m, n]\ninput x : [n]\ny = sum(W x)")
+    plan = fn._plan
+    assert plan.dtype({"W": np.ones((2, 3)), "x": np.ones(3)}) is np.dtype(np.float64)
+    assert plan.dtype({"W": np.ones((5, 4)), "x": np.ones(4)}) is np.dtype(np.float64)
+    assert len(plan._fits) == 2  # both sizes remembered
+    # a misfit is checked dim by dim, never remembered, and takes the long way each time
+    for _ in range(2):
+        assert plan.dtype({"W": np.ones((2, 3)), "x": np.ones(4)}) is None
+        with pytest.raises(graphc.FeedError, match="x: expected shape"):
+            fn.value_and_grad(W=np.ones((2, 3)), x=np.ones(4))
+    assert len(plan._fits) == 2
+    for k in range(40):  # a bounded memory: more sizes still pass, checked each time
+        assert plan.dtype({"W": np.ones((1, k + 1)), "x": np.ones(k + 1)}) is not None
+    assert len(plan._fits) == plan.REMEMBERED
+    # fixed dims: the one tuple of shapes is known from the start
+    fixed = graphc.compile("dim n = 3\nparam W : [n, n]\ninput x : [n]\ny = sum(W x)")
+    assert fixed._plan._fits == {((3, 3), (3,))}
+    assert fixed._plan.dtype({"W": np.ones((3, 3)), "x": np.ones(2)}) is None
+
+
 def test_the_feed_plan_takes_one_floating_dtype():
     text = "dim m\ndim n\nparam W : [m, n]\ninput x : [n]\ny = sum(W x)"
     fn = graphc.compile(text)
