@@ -544,6 +544,95 @@ def solve_not_invert(n: Node) -> Node | None:
     return None
 
 
+def _term(n: Node) -> tuple[float, Node]:
+    """``c · x`` for a scalar literal c as ``(c, x)``, any other ``n`` as ``(1, n)``."""
+    match n:
+        case Node(Op("mul"), [Node(Op("const")) as c, x]) if c.type.is_scalar:
+            return c.attr("value"), x
+    return 1.0, n
+
+
+# (a ± k₁·x) ± k₂·x -> a + (±k₁ ± k₂)·x,  (k₁·x ± a) ± k₂·x -> (k₁ ± k₂)·x ± a  (a term met
+# again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W)
+@matches("add", "sub")
+def add_same_term(n: Node) -> Node | None:
+    inner, right = n.args
+    if inner.op.name not in ("add", "sub") or right.type != n.type or inner.type != n.type:
+        return None
+    k2, x = _term(right)
+    k2 = k2 if n.op.name == "add" else -k2
+    first, second = inner.args
+    inner_sign = 1.0 if inner.op.name == "add" else -1.0
+    k1, y = _term(second)
+    if y is x and first.type == n.type:
+        k = inner_sign * k1 + k2
+        return first + const(k) * x if k >= 0.0 else first - const(-k) * x
+    k1, y = _term(first)
+    if y is x and second.type == n.type:
+        scaled = const(k1 + k2) * x
+        return scaled + second if inner_sign > 0 else scaled - second
+    return None
+
+
+# (c₁·a) ∘ (c₂·b) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of
+# two (0.5·w ∘ (2·r) -> w ∘ r, the derivative of ½r² meeting its cotangent)
+@matches("mul")
+def merge_literal_factors(n: Node) -> Node | None:
+    match n.args:
+        case [
+            Node(Op("mul"), [Node(Op("const")) as c1, a]),
+            Node(Op("mul"), [Node(Op("const")) as c2, b]),
+        ] if c1.type.is_scalar and c2.type.is_scalar:
+            return const(c1.attr("value") * c2.attr("value")) * (a * b)
+    return None
+
+
+def _literal(n: Node) -> float | None:
+    """The value of a literal (a number, or an array filled with one)."""
+    return n.attr("value") if is_const(n) else None
+
+
+# where(c, k, 0) ∘ a -> where(c, k·a, 0),  where(c, 0, k) ∘ a -> where(c, 0, k·a)  (and
+# a ∘ where(…)) for a literal k: the derivative of a branch selects its local derivative,
+# with no array of ones (where(c, 1, 0) ∘ a -> where(c, a, 0))
+@matches("mul")
+def select_the_factor(n: Node) -> Node | None:
+    for w, a in (n.args, reversed(n.args)):
+        if w.op.name != "where" or a.type != n.type or is_const(a):
+            continue
+        cond, yes, no = w.args
+        if _zero(no) and _literal(yes) is not None:
+            return _same_select(n, cond, const(_literal(yes)) * a, const(0.0))
+        if _zero(yes) and _literal(no) is not None:
+            return _same_select(n, cond, const(0.0), const(_literal(no)) * a)
+    return None
+
+
+def _same_select(n: Node, cond: Node, yes: Node, no: Node) -> Node | None:
+    """``where(cond, yes, no)`` if it has ``n``'s type (else None)."""
+    try:
+        chosen = ops.where(cond, yes, no)
+    except shapes.ShapeMismatch:
+        return None
+    return chosen if chosen.type == n.type else None
+
+
+# where(c, a, 0) ± where(c, 0, b) -> where(c, a, ±b),  where(c, 0, b) ± where(c, a, 0) ->
+# where(c, ±a, b)  (the two branches' derivatives, selected by one condition: one select)
+@matches("add", "sub")
+def complementary_selects(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("where"), [c1, a, z1]), Node(Op("where"), [c2, z2, b])] if (
+            c1 is c2 and _zero(z1) and _zero(z2)
+        ):
+            return _same_select(n, c1, a, b if n.op.name == "add" else -b)
+        case [Node(Op("where"), [c1, z1, b]), Node(Op("where"), [c2, a, z2])] if (
+            c1 is c2 and _zero(z1) and _zero(z2)
+        ):
+            return _same_select(n, c1, a if n.op.name == "add" else -a, b)
+    return None
+
+
 RULES = [
     add_zero,
     subtract_zero,
@@ -581,6 +670,10 @@ RULES = [
     cheaper_association,
     sum_against_identity,
     solve_not_invert,
+    add_same_term,
+    merge_literal_factors,
+    select_the_factor,
+    complementary_selects,
 ]
 
 
