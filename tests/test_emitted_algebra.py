@@ -158,6 +158,8 @@ def test_huber_selects_the_branch_derivative():
     assert re.search(r"dL_dr = np\.where\((\w+), r, np\.sign\(r\)\)\n", code)
     assert "np.ones" not in code and "0.5 *" not in code.split("dL_dr =")[1]
     assert code.count("np.where") == 2  # the value's and the gradient's
+    forward = graphc.compile(text, mode="forward").source  # the tangent: ṙ ∘ r, not 0.5 (ṙ (2 r))
+    assert re.search(r"np\.where\((\w+), w_dot \* r, w_dot \* np\.sign\(r\)\)", forward)
     x = RNG.normal(size=7)
     w = x + np.array([-2.5, -1.5, -0.6, -0.2, 0.3, 0.9, 2.0])  # both branches, off the kinks
     module = load_module(graphc.compile(text).source)

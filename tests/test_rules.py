@@ -165,6 +165,8 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
     "merge_literal_factors": [
         lambda: (c(0.5) * x) * (c(2.0) * y),
         lambda: (c(-3.0) * A) * (c(2.0) * s),
+        lambda: c(0.5) * (y * (c(2.0) * x)),
+        lambda: c(3.0) * (s * (c(2.0) * A)),
     ],
     "select_the_factor": [
         lambda: ops.where(ops.greater(x, y), ops.fill(value=1.0, type=x.type), c(0.0)) * y,

@@ -574,14 +574,20 @@ def add_same_term(n: Node) -> Node | None:
     return None
 
 
-# (c₁·a) ∘ (c₂·b) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of
-# two (0.5·w ∘ (2·r) -> w ∘ r, the derivative of ½r² meeting its cotangent)
+# (c₁·a) ∘ (c₂·b) -> (c₁c₂)·(a ∘ b),  c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar
+# literals c₁, c₂: one literal instead of two (0.5·w ∘ (2·r) -> w ∘ r, the derivative of
+# ½r² meeting its cotangent; 0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, its tangent)
 @matches("mul")
 def merge_literal_factors(n: Node) -> Node | None:
     match n.args:
         case [
             Node(Op("mul"), [Node(Op("const")) as c1, a]),
             Node(Op("mul"), [Node(Op("const")) as c2, b]),
+        ] if c1.type.is_scalar and c2.type.is_scalar:
+            return const(c1.attr("value") * c2.attr("value")) * (a * b)
+        case [
+            Node(Op("const")) as c1,
+            Node(Op("mul"), [a, Node(Op("mul"), [Node(Op("const")) as c2, b])]),
         ] if c1.type.is_scalar and c2.type.is_scalar:
             return const(c1.attr("value") * c2.attr("value")) * (a * b)
     return None
