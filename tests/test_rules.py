@@ -162,9 +162,7 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: (c(2.0) * y - x) + y,
         lambda: (y + x) - y,
     ],
-    "merge_literal_factors": [
-        lambda: (c(0.5) * x) * (c(2.0) * y),
-        lambda: (c(-3.0) * A) * (c(2.0) * s),
+    "merge_literals_across": [
         lambda: c(0.5) * (y * (c(2.0) * x)),
         lambda: c(3.0) * (s * (c(2.0) * A)),
     ],
@@ -174,6 +172,10 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
             ops.sin(x) * ops.where(ops.greater(x, c(0.0)), c(0.0), ops.fill(value=2.0, type=x.type))
         ),
         lambda: ops.where(ops.greater(s, c(0.0)), c(0.5), c(0.0)) * A,
+        lambda: (
+            (c(0.5) * ops.where(ops.greater(x, y), ops.fill(value=1.0, type=x.type), c(0.0)))
+            * (c(2.0) * y)
+        ),
     ],
     "complementary_selects": [
         lambda: (

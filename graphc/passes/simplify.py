@@ -553,7 +553,8 @@ def _term(n: Node) -> tuple[float, Node]:
 
 
 # (a ± k₁·x) ± k₂·x -> a + (±k₁ ± k₂)·x,  (k₁·x ± a) ± k₂·x -> (k₁ ± k₂)·x ± a  (a term met
-# again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W)
+# again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W), when that takes no more
+# operations; a literal a is collect_affine's (it collects only when that takes fewer)
 @matches("add", "sub")
 def add_same_term(n: Node) -> Node | None:
     inner, right = n.args
@@ -561,30 +562,31 @@ def add_same_term(n: Node) -> Node | None:
         return None
     k2, x = _term(right)
     k2 = k2 if n.op.name == "add" else -k2
-    first, second = inner.args
     inner_sign = 1.0 if inner.op.name == "add" else -1.0
-    k1, y = _term(second)
-    if y is x and first.type == n.type:
-        k = inner_sign * k1 + k2
-        return first + const(k) * x if k >= 0.0 else first - const(-k) * x
-    k1, y = _term(first)
-    if y is x and second.type == n.type:
-        scaled = const(k1 + k2) * x
-        return scaled + second if inner_sign > 0 else scaled - second
+    for term, a, x_first in (
+        (inner.args[1], inner.args[0], False),
+        (inner.args[0], inner.args[1], True),
+    ):
+        k1, y = _term(term)
+        if y is not x or a.type != n.type or is_const(a):
+            continue
+        k = k1 + k2 if x_first else inner_sign * k1 + k2
+        written = 2 + len({t for t in (term, right) if t is not x})  # two sums, the scalings
+        needed = (k != 0.0) + (abs(k) not in (0.0, 1.0)) + (x_first and k == 0.0 and inner_sign < 0)
+        if needed > written:
+            return None
+        if x_first:
+            scaled = const(k) * x
+            return scaled + a if inner_sign > 0 else scaled - a
+        return a + const(k) * x if k >= 0.0 else a - const(-k) * x
     return None
 
 
-# (c₁·a) ∘ (c₂·b) -> (c₁c₂)·(a ∘ b),  c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar
-# literals c₁, c₂: one literal instead of two (0.5·w ∘ (2·r) -> w ∘ r, the derivative of
-# ½r² meeting its cotangent; 0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, its tangent)
+# c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of two
+# (0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, the tangent of ½r²)
 @matches("mul")
-def merge_literal_factors(n: Node) -> Node | None:
+def merge_literals_across(n: Node) -> Node | None:
     match n.args:
-        case [
-            Node(Op("mul"), [Node(Op("const")) as c1, a]),
-            Node(Op("mul"), [Node(Op("const")) as c2, b]),
-        ] if c1.type.is_scalar and c2.type.is_scalar:
-            return const(c1.attr("value") * c2.attr("value")) * (a * b)
         case [
             Node(Op("const")) as c1,
             Node(Op("mul"), [a, Node(Op("mul"), [Node(Op("const")) as c2, b])]),
@@ -598,19 +600,36 @@ def _literal(n: Node) -> float | None:
     return n.attr("value") if is_const(n) else None
 
 
+def _literal_select(w: Node) -> tuple[Node, float, bool] | None:
+    """``where(c, k, 0)``, ``where(c, 0, k)`` or a scalar literal times one, for a literal k,
+    as ``(c, its factor, whether it is taken where c holds)``."""
+    scale = 1.0
+    match w:
+        case Node(Op("mul"), [Node(Op("const")) as k0, inner]) if k0.type.is_scalar:
+            scale, w = k0.attr("value"), inner
+    if w.op.name != "where":
+        return None
+    cond, yes, no = w.args
+    if _zero(no) and _literal(yes) is not None:
+        return cond, scale * _literal(yes), True
+    if _zero(yes) and _literal(no) is not None:
+        return cond, scale * _literal(no), False
+    return None
+
+
 # where(c, k, 0) ∘ a -> where(c, k·a, 0),  where(c, 0, k) ∘ a -> where(c, 0, k·a)  (and
-# a ∘ where(…)) for a literal k: the derivative of a branch selects its local derivative,
-# with no array of ones (where(c, 1, 0) ∘ a -> where(c, a, 0))
+# a ∘ where(…), and k₀·where(…) as where(c, k₀k, 0)) for literals k, k₀: the derivative
+# of a branch selects its local derivative, with no array of ones
+# (where(c, 1, 0) ∘ a -> where(c, a, 0);  0.5·where(c, 1, 0) ∘ (2·r) -> where(c, r, 0))
 @matches("mul")
 def select_the_factor(n: Node) -> Node | None:
     for w, a in (n.args, reversed(n.args)):
-        if w.op.name != "where" or a.type != n.type or is_const(a):
+        found = _literal_select(w)
+        if found is None or a.type != n.type or is_const(a):
             continue
-        cond, yes, no = w.args
-        if _zero(no) and _literal(yes) is not None:
-            return _same_select(n, cond, const(_literal(yes)) * a, const(0.0))
-        if _zero(yes) and _literal(no) is not None:
-            return _same_select(n, cond, const(0.0), const(_literal(no)) * a)
+        cond, k, taken = found
+        scaled = const(k) * a
+        return _same_select(n, cond, *((scaled, const(0.0)) if taken else (const(0.0), scaled)))
     return None
 
 
@@ -677,7 +696,7 @@ RULES = [
     sum_against_identity,
     solve_not_invert,
     add_same_term,
-    merge_literal_factors,
+    merge_literals_across,
     select_the_factor,
     complementary_selects,
 ]
