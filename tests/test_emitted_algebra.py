@@ -124,3 +124,52 @@ def test_ridge_solves_instead_of_inverting():
 
     slope = (loss(0.3 + 1e-6) - loss(0.3 - 1e-6)) / 2e-6
     np.testing.assert_allclose(grads["lam"], slope, rtol=1e-6)
+
+
+def test_a_penalty_met_twice_is_one_scaled_term():
+    # ‖W‖² = Σ W ∘ W brings 0.01 W twice, after the data term: dW + t + t -> dW + 0.02 W
+    text = "dim N\ndim d\ndim K\nparam W : [K, d]\nparam b : [K]\ninput X : [N, d]\n"
+    text += "input Y : [N, K]\nZ = X Wᵀ + b\nL = -sum(Y ∘ log(softmax(Z))) + 0.01 ‖W‖²\n"
+    code = gradient_code(text)
+    assert "'W': dL_dZ.T @ X + 0.02 * W," in code
+    assert not re.search(r"(\w+) \+ \1\b", code)
+    Y = np.eye(3)[RNG.integers(0, 3, size=4)]
+    feed = {"W": RNG.normal(size=(3, 2)), "b": RNG.normal(size=3), "X": RNG.normal(size=(4, 2))}
+    module = load_module(graphc.compile(text).source)
+    _, grads = module.value_and_grad(**feed, Y=Y)
+    for name in ("W", "b"):
+        numeric = np.zeros_like(feed[name])
+        for i in np.ndindex(numeric.shape):
+            up, down = feed[name].copy(), feed[name].copy()
+            up[i] += 1e-6
+            down[i] -= 1e-6
+            numeric[i] = (
+                module.value(**{**feed, name: up}, Y=Y) - module.value(**{**feed, name: down}, Y=Y)
+            ) / 2e-6
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_huber_selects_the_branch_derivative():
+    # d/dr where(|r| ≤ 1, ½r², |r| − ½) = where(|r| ≤ 1, r, sign r): no array of ones,
+    # no 0.5 (2 r), one select instead of two
+    text = "dim n\nparam w : [n]\ninput x : [n]\nr = w − x\n"
+    text += "L = sum(where(abs(r) <= 1, 0.5 r^2, abs(r) − 0.5))\n"
+    code = gradient_code(text)
+    assert re.search(r"dL_dr = np\.where\((\w+), r, np\.sign\(r\)\)\n", code)
+    assert "np.ones" not in code and "0.5 *" not in code.split("dL_dr =")[1]
+    assert code.count("np.where") == 2  # the value's and the gradient's
+    forward = graphc.compile(text, mode="forward").source  # the tangent: ṙ ∘ r, not 0.5 (ṙ (2 r))
+    assert re.search(r"np\.where\((\w+), w_dot \* r, w_dot \* np\.sign\(r\)\)", forward)
+    x = RNG.normal(size=7)
+    w = x + np.array([-2.5, -1.5, -0.6, -0.2, 0.3, 0.9, 2.0])  # both branches, off the kinks
+    module = load_module(graphc.compile(text).source)
+    _, grads = module.value_and_grad(w=w, x=x)
+    numeric = np.zeros_like(w)
+    for i in range(7):
+        up, down = w.copy(), w.copy()
+        up[i] += 1e-6
+        down[i] -= 1e-6
+        numeric[i] = (module.value(w=up, x=x) - module.value(w=down, x=x)) / 2e-6
+    np.testing.assert_allclose(grads["w"], numeric, rtol=1e-6, atol=1e-8)
+    r = w - x
+    np.testing.assert_allclose(grads["w"], np.where(np.abs(r) <= 1, r, np.sign(r)), rtol=1e-15)

@@ -155,6 +155,39 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
         lambda: ops.matmul(ops.solve(B, M), var("z", vector(4))),
     ],
     "scale_the_scalar": [lambda: c(-2.0) * (ops.tanh(s) * x)],
+    "add_same_term": [
+        lambda: (A @ B + c(0.01) * A) + c(0.01) * A,
+        lambda: (x - y) - y,
+        lambda: (x + c(3.0) * y) - y,
+        lambda: (c(2.0) * y - x) + y,
+        lambda: (y + x) - y,
+    ],
+    "merge_literals_across": [
+        lambda: c(0.5) * (y * (c(2.0) * x)),
+        lambda: c(3.0) * (s * (c(2.0) * A)),
+    ],
+    "select_the_factor": [
+        lambda: ops.where(ops.greater(x, y), ops.fill(value=1.0, type=x.type), c(0.0)) * y,
+        lambda: (
+            ops.sin(x) * ops.where(ops.greater(x, c(0.0)), c(0.0), ops.fill(value=2.0, type=x.type))
+        ),
+        lambda: ops.where(ops.greater(s, c(0.0)), c(0.5), c(0.0)) * A,
+        lambda: (
+            (c(0.5) * ops.where(ops.greater(x, y), ops.fill(value=1.0, type=x.type), c(0.0)))
+            * (c(2.0) * y)
+        ),
+    ],
+    "complementary_selects": [
+        lambda: (
+            ops.where(ops.greater(x, c(0.0)), y, c(0.0))
+            + ops.where(ops.greater(x, c(0.0)), c(0.0), ops.sign(x))
+        ),
+        lambda: (
+            ops.where(ops.greater(A, c(1.0)), c(0.0), B)
+            - ops.where(ops.greater(A, c(1.0)), A * A, c(0.0))
+        ),
+        lambda: ops.where(ops.greater(x, y), x, c(0.0)) - ops.where(ops.greater(x, y), c(0.0), y),
+    ],
     "collect_affine": [
         lambda: c(4.0) * (c(1.0) - x) - c(4.0) * x,
         lambda: x + c(2.0) * x - c(1.0),

@@ -544,6 +544,120 @@ def solve_not_invert(n: Node) -> Node | None:
     return None
 
 
+def _term(n: Node) -> tuple[float, Node]:
+    """``c · x`` for a scalar literal c as ``(c, x)``, any other ``n`` as ``(1, n)``."""
+    match n:
+        case Node(Op("mul"), [Node(Op("const")) as c, x]) if c.type.is_scalar:
+            return c.attr("value"), x
+    return 1.0, n
+
+
+# (a ± k₁·x) ± k₂·x -> a + (±k₁ ± k₂)·x,  (k₁·x ± a) ± k₂·x -> (k₁ ± k₂)·x ± a  (a term met
+# again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W), when that takes no more
+# operations; a literal a is collect_affine's (it collects only when that takes fewer)
+@matches("add", "sub")
+def add_same_term(n: Node) -> Node | None:
+    inner, right = n.args
+    if inner.op.name not in ("add", "sub") or right.type != n.type or inner.type != n.type:
+        return None
+    k2, x = _term(right)
+    k2 = k2 if n.op.name == "add" else -k2
+    inner_sign = 1.0 if inner.op.name == "add" else -1.0
+    for term, a, x_first in (
+        (inner.args[1], inner.args[0], False),
+        (inner.args[0], inner.args[1], True),
+    ):
+        k1, y = _term(term)
+        if y is not x or a.type != n.type or is_const(a):
+            continue
+        k = k1 + k2 if x_first else inner_sign * k1 + k2
+        written = 2 + len({t for t in (term, right) if t is not x})  # two sums, the scalings
+        needed = (k != 0.0) + (abs(k) not in (0.0, 1.0)) + (x_first and k == 0.0 and inner_sign < 0)
+        if needed > written:
+            return None
+        if x_first:
+            scaled = const(k) * x
+            return scaled + a if inner_sign > 0 else scaled - a
+        return a + const(k) * x if k >= 0.0 else a - const(-k) * x
+    return None
+
+
+# c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of two
+# (0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, the tangent of ½r²)
+@matches("mul")
+def merge_literals_across(n: Node) -> Node | None:
+    match n.args:
+        case [
+            Node(Op("const")) as c1,
+            Node(Op("mul"), [a, Node(Op("mul"), [Node(Op("const")) as c2, b])]),
+        ] if c1.type.is_scalar and c2.type.is_scalar:
+            return const(c1.attr("value") * c2.attr("value")) * (a * b)
+    return None
+
+
+def _literal(n: Node) -> float | None:
+    """The value of a literal (a number, or an array filled with one)."""
+    return n.attr("value") if is_const(n) else None
+
+
+def _literal_select(w: Node) -> tuple[Node, float, bool] | None:
+    """``where(c, k, 0)``, ``where(c, 0, k)`` or a scalar literal times one, for a literal k,
+    as ``(c, its factor, whether it is taken where c holds)``."""
+    scale = 1.0
+    match w:
+        case Node(Op("mul"), [Node(Op("const")) as k0, inner]) if k0.type.is_scalar:
+            scale, w = k0.attr("value"), inner
+    if w.op.name != "where":
+        return None
+    cond, yes, no = w.args
+    if _zero(no) and _literal(yes) is not None:
+        return cond, scale * _literal(yes), True
+    if _zero(yes) and _literal(no) is not None:
+        return cond, scale * _literal(no), False
+    return None
+
+
+# where(c, k, 0) ∘ a -> where(c, k·a, 0),  where(c, 0, k) ∘ a -> where(c, 0, k·a)  (and
+# a ∘ where(…), and k₀·where(…) as where(c, k₀k, 0)) for literals k, k₀: the derivative
+# of a branch selects its local derivative, with no array of ones
+# (where(c, 1, 0) ∘ a -> where(c, a, 0);  0.5·where(c, 1, 0) ∘ (2·r) -> where(c, r, 0))
+@matches("mul")
+def select_the_factor(n: Node) -> Node | None:
+    for w, a in (n.args, reversed(n.args)):
+        found = _literal_select(w)
+        if found is None or a.type != n.type or is_const(a):
+            continue
+        cond, k, taken = found
+        scaled = const(k) * a
+        return _same_select(n, cond, *((scaled, const(0.0)) if taken else (const(0.0), scaled)))
+    return None
+
+
+def _same_select(n: Node, cond: Node, yes: Node, no: Node) -> Node | None:
+    """``where(cond, yes, no)`` if it has ``n``'s type (else None)."""
+    try:
+        chosen = ops.where(cond, yes, no)
+    except shapes.ShapeMismatch:
+        return None
+    return chosen if chosen.type == n.type else None
+
+
+# where(c, a, 0) ± where(c, 0, b) -> where(c, a, ±b),  where(c, 0, b) ± where(c, a, 0) ->
+# where(c, ±a, b)  (the two branches' derivatives, selected by one condition: one select)
+@matches("add", "sub")
+def complementary_selects(n: Node) -> Node | None:
+    match n.args:
+        case [Node(Op("where"), [c1, a, z1]), Node(Op("where"), [c2, z2, b])] if (
+            c1 is c2 and _zero(z1) and _zero(z2)
+        ):
+            return _same_select(n, c1, a, b if n.op.name == "add" else -b)
+        case [Node(Op("where"), [c1, z1, b]), Node(Op("where"), [c2, a, z2])] if (
+            c1 is c2 and _zero(z1) and _zero(z2)
+        ):
+            return _same_select(n, c1, a if n.op.name == "add" else -a, b)
+    return None
+
+
 RULES = [
     add_zero,
     subtract_zero,
@@ -581,6 +695,10 @@ RULES = [
     cheaper_association,
     sum_against_identity,
     solve_not_invert,
+    add_same_term,
+    merge_literals_across,
+    select_the_factor,
+    complementary_selects,
 ]
 
 
