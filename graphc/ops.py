@@ -826,23 +826,28 @@ def _concat_vjp(node: Node, g: Node) -> tuple[Node, ...]:
     return tuple(pieces)
 
 
-def _concat_emit_array_api(p, node, *xs):
-    """xp.concat joins arrays of one rank: a scalar becomes a 1-vector, a row vector a 1-row
-    matrix (a literal one made in the inputs' dtype)."""
+def _array_api_pieces(p, node, xs, vector_as: str) -> list:
+    """The parts of a join as xp.concat wants them, all of one rank: a scalar becomes a
+    1-vector (a literal one made in the inputs' dtype), a vector in a matrix takes the
+    index `vector_as` (`[None, :]` a row, `[:, None]` a column)."""
     pieces = []
     for arg, x in zip(node.args, xs):
         if arg.type.is_scalar:
-            one = vector(1)
             pieces.append(
-                p.fill(arg.attr("value"), one)
+                p.fill(arg.attr("value"), vector(1))
                 if arg.op.constant
                 else p.call("reshape", x, p.raw("(1,)"))
             )
         elif arg.type.is_vector and node.type.is_matrix:
-            pieces.append(p.postfix(x, "[None, :]"))
+            pieces.append(p.postfix(x, vector_as))
         else:
             pieces.append(x)
-    return p.call("concat", p.list(pieces), axis="0")
+    return pieces
+
+
+def _concat_emit_array_api(p, node, *xs):
+    """xp.concat along the first axis; a vector part is one row."""
+    return p.call("concat", p.list(_array_api_pieces(p, node, xs, "[None, :]")), axis="0")
 
 
 # concat: [a; b; c], vertical concatenation;  transpose: the slices.
@@ -941,21 +946,8 @@ def _hconcat_emit(p, node: Node, *xs):
 
 
 def _hconcat_array_api(p, node: Node, *xs):
-    """xp.concat along the last axis: a column part as one column, a scalar as a 1-vector."""
-    pieces = []
-    for arg, x in zip(node.args, xs):
-        if arg.type.is_scalar:
-            one = vector(1)
-            pieces.append(
-                p.fill(arg.attr("value"), one)
-                if arg.op.constant
-                else p.call("reshape", x, p.raw("(1,)"))
-            )
-        elif arg.type.is_vector and node.type.is_matrix:
-            pieces.append(p.postfix(x, "[:, None]"))
-        else:
-            pieces.append(x)
-    return p.call("concat", p.list(pieces), axis="-1")
+    """xp.concat along the last axis; a vector part is one column."""
+    return p.call("concat", p.list(_array_api_pieces(p, node, xs, "[:, None]")), axis="-1")
 
 
 def _hconcat_batched(p, node: Node, batched, xs):
