@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -40,9 +39,11 @@ def _threads(argv: list[str]) -> int:
     return 1
 
 
-# BLAS reads its thread count when NumPy loads: set it before.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(_threads(sys.argv))
+# BLAS reads its thread count when NumPy loads: set it before, when run as a script (a test
+# that imports this module to read the page keeps its own settings and its children's).
+if __name__ == "__main__":
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(_threads(sys.argv))
 
 import numpy as np  # noqa: E402
 
@@ -50,13 +51,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import peers  # noqa: E402
+import suite  # noqa: E402
 import workloads  # noqa: E402
 
 import graphc  # noqa: E402
 from graphc.runtime import load_module  # noqa: E402
 
 BEGIN, END = "<!-- BEGIN backends -->", "<!-- END backends -->"
-RESULTS = re.compile(r"<!-- results (\{.*\}) -->", re.S)
 TARGETS = {"array-api on NumPy / NumPy module": 1.05, "array-api on torch / torch eager": 1.1}
 
 
@@ -143,16 +144,11 @@ def region(results: dict[str, Any]) -> str:
 
 
 def read_page(path: Path) -> tuple[str, dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    inside = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
-    return inside, json.loads(RESULTS.search(inside).group(1))
+    return suite.marked_region(path, BEGIN, END)
 
 
 def write_page(path: Path, results: dict[str, Any]) -> None:
-    text = path.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{region(results)}{END}{tail}", encoding="utf-8")
+    suite.replace_marked(path, BEGIN, END, "\n" + region(results))
 
 
 def main(argv: list[str] | None = None) -> int:

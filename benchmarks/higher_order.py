@@ -196,15 +196,11 @@ def region(results: dict[str, Any]) -> str:
 
 
 def read_page(path: Path) -> tuple[str, dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    inside = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
-    return inside, json.loads(suite.RESULTS.search(inside).group(1))
+    return suite.marked_region(path, BEGIN, END)
 
 
 def write_page(path: Path, results: dict[str, Any]) -> None:
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(text[:start] + region(results) + text[end:], encoding="utf-8")
+    suite.replace_marked(path, BEGIN, END, region(results))
 
 
 def main(argv: list[str] | None = None) -> None:

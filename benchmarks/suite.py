@@ -465,17 +465,28 @@ def region(results: dict[str, Any]) -> str:
     return f"{render_markdown(results)}\n<!-- results {raw} -->\n"
 
 
-def write_page(path: Path, results: dict[str, Any]) -> None:
+def marked_region(path: Path, begin: str, end: str) -> tuple[str, dict[str, Any]]:
+    """The text between a page's markers and the results recorded in it (every benchmark
+    script that writes a page reads it back with this)."""
     text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(text[:start] + "\n" + region(results) + text[end:], encoding="utf-8")
+    inside = text[text.index(begin) + len(begin) : text.index(end)]
+    return inside, json.loads(RESULTS.search(inside).group(1))
+
+
+def replace_marked(path: Path, begin: str, end: str, body: str) -> None:
+    """Put body between a page's markers, leaving the rest of the page as it is."""
+    text = path.read_text(encoding="utf-8")
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    path.write_text(text[:start] + body + text[stop:], encoding="utf-8")
+
+
+def write_page(path: Path, results: dict[str, Any]) -> None:
+    replace_marked(path, BEGIN, END, "\n" + region(results))
 
 
 def read_page(path: Path) -> tuple[str, dict[str, Any]]:
     """The marked region of a page and the results recorded in it."""
-    text = path.read_text(encoding="utf-8")
-    inside = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
-    return inside, json.loads(RESULTS.search(inside).group(1))
+    return marked_region(path, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> None:
