@@ -18,10 +18,9 @@ import unicodedata
 from collections.abc import Iterable
 
 
-class GraphcError(Exception):
-    """Base class of every error graphc raises about a program or a feed."""
-
-    kind = "error"
+class _Located:
+    """A message about a place in a program: line, column, the width of the caret, and (once
+    known) the program text and its file name. Errors and warnings alike."""
 
     def __init__(
         self,
@@ -41,13 +40,19 @@ class GraphcError(Exception):
         self.filename = filename
         self.width = max(1, width)
 
-    def located(self, source: str | None, filename: str | None) -> GraphcError:
+    def located(self, source: str | None, filename: str | None) -> _Located:
         """Attach the program text and file name (kept if already set)."""
         if self.source is None:
             self.source = source
         if self.filename is None:
             self.filename = filename
         return self
+
+
+class GraphcError(_Located, Exception):
+    """Base class of every error graphc raises about a program or a feed."""
+
+    kind = "error"
 
     def __str__(self) -> str:
         if self.line is None:
@@ -79,36 +84,11 @@ def _render(diagnostic: GraphcError | GraphcWarning, kind: str) -> str:
     return f"{head}\n    {text}\n    {caret}"
 
 
-class GraphcWarning(UserWarning):
+class GraphcWarning(_Located, UserWarning):
     """A program that compiles but probably does not say what was meant (``A^T``,
     ``W * x``, a param the output ignores).  The result is unchanged; the command
     line prints it as ``FILE:LINE:COL: warning: …``, the API raises it through
     `warnings.warn`."""
-
-    def __init__(
-        self,
-        message: str,
-        line: int | None = None,
-        column: int | None = None,
-        *,
-        width: int = 1,
-        source: str | None = None,
-        filename: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-        self.width = max(1, width)
-        self.source = source
-        self.filename = filename
-
-    def located(self, source: str | None, filename: str | None) -> GraphcWarning:
-        if self.source is None:
-            self.source = source
-        if self.filename is None:
-            self.filename = filename
-        return self
 
     def __str__(self) -> str:
         if self.line is None:
