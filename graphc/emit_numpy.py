@@ -1095,3 +1095,80 @@ def emit_module(
         for text in _twins(fn, keywords, _function_body(fn, keywords, variables, printer)):
             parts += ["", text.rstrip("\n"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+# ---- the compiled function's checked entry (graphc.runtime.CompiledFunction) --------------
+
+
+class CheckedEntry(NamedTuple):
+    """The source of a program's checked ``value_and_grad``, and the names its text
+    reads the runtime's objects by, by role: ``"call"`` (the module's
+    ``value_and_grad``), ``"slow"`` (the general path), ``"finish"`` (the results'
+    conversions), ``"ndarray"``, ``"missing"`` (the default of a keyword not given),
+    ``"fits"`` and ``"fit"`` (shapes known to fit, and the check of others), and each
+    accepted dtype by its name (``"float64"``)."""
+
+    source: str
+    names: dict[str, str]
+
+
+def checked_entry(
+    variables: Sequence[tuple[str, tuple[int | str, ...]]],
+    scalars: Sequence[str],
+    dtypes: Sequence[str],
+) -> CheckedEntry:
+    """``value_and_grad(*, x=…, W=…, out=None, accumulate=False, **more)``: the feed
+    check of `graphc.runtime.FeedPlan` as straight-line code, with the program's names
+    and shapes as constants.
+
+    ``variables``: each variable's keyword (its program name) and the shape it must
+    have (integers, and the names of dims bound by the first array fed for them);
+    ``scalars``: the gradients that are scalars; ``dtypes``: the names of the dtypes a
+    call may compute in (one: a fixed dtype).  Shapes of integers only are compared
+    with constants; else their tuple is looked up in ``fits`` (those known to fit) or
+    checked by ``fit``.
+
+    A call by these keywords of ndarrays of one accepted dtype in the declared shapes
+    calls the module at once; its results are returned as they are when the value,
+    and every scalar gradient, is a NumPy scalar of that dtype (a gradient with axes
+    is a floating ndarray by construction: every operator's emission of an array is
+    one, and one that could be a fed array takes no entry), else ``finish`` converts
+    them.  Any other call goes to ``slow`` (the general check, its conversions and
+    its errors).
+    """
+    params = [name for name, _ in variables]
+    namer = Namer(params, avoid_builtins=True)
+    roles = ("call", "slow", "finish", "ndarray", "missing", "fits", "fit", *dtypes)
+    names = {role: namer.fresh("_" + role) for role in roles}
+    dtype, value, grads, shapes, more = (
+        namer.fresh(w) for w in ("dtype", "value", "grads", "shapes", "more")
+    )
+    first = params[0]
+    arrays = " and ".join(f"type({p}) is {names['ndarray']}" for p in params)
+    accepted = " or ".join(f"{dtype} is {names[d]}" for d in dtypes)
+    same = [f"({accepted})", *(f"{p}.dtype is {dtype}" for p in params[1:])]
+    shaped = []
+    if all(type(n) is int for _, shape in variables for n in shape):
+        same += [f"{p}.shape == {tuple(shape)!r}" for p, shape in variables]
+    else:
+        together = ", ".join(f"{p}.shape" for p in params) + ("," if len(params) == 1 else "")
+        shaped = [f"        {shapes} = ({together})"]
+        same.append(f"({shapes} in {names['fits']} or {names['fit']}({shapes}))")
+    returned = [f"type({value}) is {dtype}.type"]
+    returned += [f"type({grads}[{name!r}]) is {dtype}.type" for name in scalars]
+    signature = [f"{p}={names['missing']}" for p in params]
+    signature += ["out=None", "accumulate=False", f"**{more}"]
+    passed = ", ".join(f"{p}={p}" for p in params)
+    lines = [
+        def_line("value_and_grad", signature).rstrip("\n"),
+        f"    if out is None and not {more} and {arrays}:",
+        f"        {dtype} = {first}.dtype",
+        *shaped,
+        f"        if {' and '.join(same)}:",
+        f"            {value}, {grads} = {names['call']}({passed})",
+        f"            if {' and '.join(returned)}:",
+        f"                return {value}, {grads}",
+        f"            return {names['finish']}({value}, {grads}, {first})",
+        f"    return {names['slow']}(out, accumulate, {more}, {', '.join(params)})",
+    ]
+    return CheckedEntry("\n".join(lines) + "\n", names)

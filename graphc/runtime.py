@@ -37,7 +37,7 @@ from graphc.autodiff import cotangent_seed, tangent_name
 from graphc.compiler import CompiledModule, build_module, derivative_labels
 from graphc.derivation import Derivation, derivation
 from graphc.derive import DerivedGraph, derive
-from graphc.emit_numpy import KEYWORD_BODY_LIMIT
+from graphc.emit_numpy import KEYWORD_BODY_LIMIT, checked_entry
 from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
 from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
@@ -58,6 +58,7 @@ FLOAT_DTYPES = ("float32", "float64")
 FLOAT64 = np.dtype(np.float64)
 FLOAT32 = np.dtype(np.float32)
 NDARRAY = np.ndarray  # one global lookup per use, not two, on the call path
+_MISSING = object()  # a keyword the checked entry was not given (CompiledFunction)
 
 
 def _foreign(value: Any) -> bool:
@@ -552,6 +553,18 @@ def _own(x: Any, fed: set[int] | None, like: Any = None) -> Any:
     return _result(x, like)  # scalars and other dtypes: converted, so never aliased
 
 
+def _returned(value: Any, grads: dict[str, Any], like: Any, dtype: np.dtype | None = None):
+    """value_and_grad's results as the API returns them, where nothing can alias a fed
+    array: floating ndarrays, and a NumPy scalar in ``dtype`` (the dtype of a feed that
+    passed the plan), pass as they are; anything else is converted (`_own`)."""
+    if dtype is None or type(value) is not dtype.type:
+        value = _own(value, None, like)
+    for g in grads.values():
+        if type(g) is not NDARRAY or g.dtype.kind != "f" or not g.ndim:
+            return value, {k: _own(g, None, like) for k, g in grads.items()}
+    return value, grads
+
+
 class CompiledFunction:
     """The emitted module, with feed checking and the spec's calling convention.
 
@@ -584,6 +597,54 @@ class CompiledFunction:
         self._may_alias = compiled.may_alias
         self._value_and_grad = getattr(self.module, "value_and_grad", None)
         self._value_and_grad_dict = getattr(self.module, "value_and_grad_dict", None)
+        entry = self._checked_entry()
+        if entry is not None:  # the instance's own value_and_grad: the method is its slow path
+            self.value_and_grad = entry
+
+    def _checked_entry(self) -> Any:
+        """``value_and_grad`` as one straight-line function printed for this program
+        (`graphc.emit_numpy.checked_entry`): the feed plan's checks with the program's
+        names and shapes as constants, the module's call, and the checks of its results,
+        with no dict of keywords built and no loop; None where the plan takes every feed
+        the long way, or a result may alias a fed array, or the module's function takes
+        a dict."""
+        plan, compiled = self._plan, self.compiled
+        if not (
+            plan.simple
+            and plan.count
+            and self._by_keyword
+            and self._scalar
+            and self._value_and_grad is not None
+            and not compiled.may_alias
+            and compiled.backend == "numpy"
+        ):
+            return None
+        types = {v.attr("name"): v.type for v in self.lowered.variables}
+        scalars = [w for w in compiled.wrt if types[w].is_scalar]
+        entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes])
+        method = CompiledFunction.value_and_grad
+        names = plan.names
+
+        def slow(out, accumulate, more, *values):
+            feed = {name: v for name, v in zip(names, values) if v is not _MISSING}
+            return method(self, out=out, accumulate=accumulate, **feed, **more)
+
+        given = {
+            "call": self._value_and_grad,
+            "slow": slow,
+            "finish": lambda value, grads, like: _returned(value, grads, like, like.dtype),
+            "ndarray": NDARRAY,
+            "missing": _MISSING,
+            "fits": plan._fits,
+            "fit": plan._fit,
+            **{d.name: d for d in plan.dtypes},
+        }
+        namespace = {entry.names[role]: thing for role, thing in given.items()}
+        exec(builtins.compile(entry.source, "<graphc checked entry>", "exec"), namespace)
+        function = namespace["value_and_grad"]
+        function.__doc__ = method.__doc__
+        function.__qualname__ = method.__qualname__
+        return function
 
     @property
     def source(self) -> str:
@@ -679,15 +740,7 @@ class CompiledFunction:
             like = _first(arrays)
             fed = _fed_ids(arrays)
             return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
-        # the common case, inlined: floating ndarrays, and a NumPy scalar in the dtype of a
-        # feed that passed the plan, pass as they are
-        if dtype is None or type(value) is not dtype.type:
-            value = _own(value, None, _first(arrays))
-        for g in grads.values():
-            if type(g) is not NDARRAY or g.dtype.kind != "f" or not g.ndim:
-                like = _first(arrays)
-                return value, {k: _own(g, None, like) for k, g in grads.items()}
-        return value, grads
+        return _returned(value, grads, _first(arrays), dtype)
 
     def _into(
         self,

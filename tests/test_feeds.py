@@ -583,3 +583,93 @@ def test_a_program_variable_named_feed_is_passed_as_feed_1():
     np.testing.assert_array_equal(grads["feed"], [2.0, 4.0])
     value, _ = fn.module.value_and_grad_dict({"feed": np.array([1.0, 2.0])})
     assert value == 5.0
+
+
+# ---- the checked entry: fn.value_and_grad printed for the program ------------------------------
+
+CompiledFunction = graphc.runtime.CompiledFunction
+
+
+def by_method(fn, **feed):
+    """The general path: the method the checked entry falls back on."""
+    return CompiledFunction.value_and_grad(fn, **feed)
+
+
+def same_results(got, want) -> None:
+    """Equal values of the same types and dtypes: what the entry returns is what the
+    general path returns."""
+    (value, grads), (want_value, want_grads) = got, want
+    assert type(value) is type(want_value) and value == want_value
+    assert value.dtype == want_value.dtype
+    assert list(grads) == list(want_grads)
+    for name, g in grads.items():
+        w = want_grads[name]
+        assert type(g) is type(w) and g.dtype == w.dtype and np.shape(g) == np.shape(w)
+        np.testing.assert_array_equal(g, w)
+
+
+ENTRY_TEXTS = {
+    "unbound dims": TEXT,
+    "fixed dims": TEXT.replace("dim n\n", "dim n = 3\n"),
+    "a constant gradient": "dim n = 2\nparam a : [n]\nparam c : []\ny = sum(tanh(a)) + 0 c",
+}
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("text", sorted(ENTRY_TEXTS))
+@pytest.mark.filterwarnings("ignore::graphc.GraphcWarning")
+def test_the_checked_entry_returns_what_the_general_path_returns(text, mode):
+    fn = graphc.compile(ENTRY_TEXTS[text], mode=mode)
+    assert "value_and_grad" in vars(fn)  # the instance's own, printed for the program
+    rng = np.random.default_rng(3)
+    types = {v.attr("name"): v.type for v in fn.lowered.variables}
+    shapes = {k: tuple(d.value or 3 for d in t.dims) for k, t in types.items()}
+    for dtype in (np.float64, np.float32):
+        feed = {k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()}
+        same_results(fn.value_and_grad(**feed), by_method(fn, **feed))
+        # a Python number and a list take the general path through the entry
+        mixed = {**feed, "c": 0.5} if "c" in feed else {**feed}
+        mixed = {k: v.tolist() if k == "a" else v for k, v in mixed.items()}
+        same_results(fn.value_and_grad(**mixed), by_method(fn, **mixed))
+    assert fn.grad(**feed).keys() == set(fn.wrt)
+
+
+def test_the_checked_entry_raises_what_the_general_path_raises():
+    fn = graphc.compile(TEXT)
+    assert "value_and_grad" in vars(fn)
+    good = {k: np.asarray(v, dtype=float) for k, v in good_feed().items()}
+    bad_feeds = [
+        {k: v for k, v in good.items() if k != "W"},  # missing
+        {**good, "w": good["W"]},  # extra, with a suggestion
+        {**good, "x": np.ones(4)},  # n = 4 from x, 3 from W
+        {**good, "b": good["b"].astype(np.float32)},  # mixed dtypes
+        {**good, "W": np.ones((2, 3, 1))},  # rank
+        {**good, "x": np.array(["a", "b", "c"])},  # text
+    ]
+    for feed in bad_feeds:
+        with pytest.raises(graphc.FeedError) as want:
+            by_method(fn, **feed)
+        with pytest.raises(graphc.FeedError) as got:
+            fn.value_and_grad(**feed)
+        assert got.value.message == want.value.message
+    _, grads = fn.value_and_grad(**good)
+    with pytest.raises(graphc.FeedError, match="out: expected a dict with an array for each"):
+        fn.value_and_grad(**good, out={"W": grads["W"]})
+    out = {k: np.zeros(np.shape(g)) for k, g in grads.items()}
+    value, written = fn.value_and_grad(**good, out=out)
+    assert written is out and value == fn(**good)
+    with pytest.raises(TypeError):
+        fn.value_and_grad(good)  # keywords only, as the method takes them
+
+
+def test_the_checked_entry_is_only_where_the_plan_checks_and_nothing_aliases():
+    assert "value_and_grad" in vars(graphc.compile(TEXT, dtype="float32"))
+    others = [
+        graphc.compile("dim n = 2\nparam A : [n, n]\nparam B : [n, n]\ns = sum(A ∘ Bᵀ)"),  # ∇A = Bᵀ
+        graphc.compile("dim V = 4\ndim d = 2\ninput i : [2] int\nparam E : [V, d]\ns = sum(E[i])"),
+        graphc.compile(layered(20)),  # 41 variables: the module's dict twin
+        graphc.compile("param ℓ : []\ny = ℓ^2"),  # ℓ is passed as l
+        graphc.compile(TEXT, backend="array-api"),
+    ]
+    for fn in others:
+        assert "value_and_grad" not in vars(fn)

@@ -45,13 +45,13 @@ def value_and_grad(*, x, W, b, u, out=None, accumulate=False):
     dJ_ds = J * (1.0 - J)
     delta = u * dJ_ds * (1.0 - f * f)
     if out is None:
-        return J, {'W': np.outer(delta, x), 'b': delta, 'u': dJ_ds * f}
+        return J, {'W': np.einsum('i,j->ij', delta, x), 'b': delta, 'u': dJ_ds * f}
     if accumulate:
-        out['W'] += np.outer(delta, x)
+        out['W'] += np.einsum('i,j->ij', delta, x)
         out['b'] += delta
         out['u'] += dJ_ds * f
     else:
-        np.multiply.outer(delta, x, out=out['W'])
+        np.einsum('i,j->ij', delta, x, out=out['W'])
         out['b'][...] = delta
         np.multiply(dJ_ds, f, out=out['u'])
     return J, out
