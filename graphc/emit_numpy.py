@@ -25,6 +25,7 @@ from graphc.ir import Graph, Node, topological_order, use_counts
 from graphc.shapes import Dim, DimSource, Type, dim_sources, vector_axis
 
 PRECEDENCE = {
+    "if": 1,  # a conditional expression: a if c else b
     ">": 5,
     ">=": 5,
     "<": 5,
@@ -239,6 +240,12 @@ class NumpyPrinter:
     def call(self, fn: str, *args: Expr, **keywords: str) -> Expr:
         parts = [a.text for a in args] + [f"{k}={v}" for k, v in keywords.items()]
         return Expr(f"{fn}({', '.join(parts)})", PRECEDENCE["postfix"])
+
+    def conditional(self, condition: Expr, a: Expr, b: Expr) -> Expr:
+        """``a if condition else b``: Python evaluates only the branch taken."""
+        p = PRECEDENCE["if"]
+        text = f"{self.wrap(a, p + 1)} if {self.wrap(condition, p + 1)} else {self.wrap(b, p)}"
+        return Expr(text, p)
 
     def postfix(self, a: Expr, suffix: str) -> Expr:
         p = PRECEDENCE["postfix"]
@@ -470,6 +477,7 @@ def function_body(
             if seeds:
                 batch[node] = seeds.pop()
     uses = use_counts(order)
+    _count_repeated_reads(order, uses)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
     # The program's own names first, so that temporaries step around them.
@@ -537,6 +545,16 @@ def function_body(
     if exprs_out is not None:
         exprs_out.update(exprs)
     return lines, [exprs[o] for o in outputs], stored
+
+
+def _count_repeated_reads(order: Sequence[Node], uses: dict[Node, int]) -> None:
+    """An operand an operator's emission reads twice (`Op.repeats`) counts as shared,
+    so that it is computed once, into a name."""
+    for node in order:
+        repeats = node.op.repeats
+        if repeats is not None and repeats(node):
+            for a in node.args:
+                uses[a] = uses.get(a, 0) + 1
 
 
 _WORD = re.compile(r"\w+")

@@ -70,6 +70,9 @@ class Op:
                  (``batched[i]`` says which; a Jacobian's vectorised sweep).
                  Only operators linear in a tangent meet one; an elementwise
                  operator needs none (NumPy broadcasts trailing axes)
+    repeats      repeats(node) -> bool: its emission reads its operands more than
+                 once (σ of a scalar branches on it), so an operand that is not
+                 a name gets a statement of its own, as a shared one does
     """
 
     name: str
@@ -92,6 +95,7 @@ class Op:
     emit_array_api: Callable[..., Any] | None = field(default=None, repr=False)
     math: Any = None
     emit_batched: Callable[..., Any] | None = field(default=None, repr=False)
+    repeats: Callable[[Node], bool] | None = field(default=None, repr=False)
 
     @property
     def leaf(self) -> bool:

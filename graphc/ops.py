@@ -1630,18 +1630,41 @@ tanh = elementwise("tanh", np.tanh, call("np.tanh"), lambda x, y: (ONE - y * y,)
 
 # σ(x) = exp(−log(1 + e^−x)): no overflow for any x, full relative accuracy.
 def _sigmoid(x):
+    if np.ndim(x) == 0:  # as the NumPy module computes a scalar (_sigmoid_emit)
+        return 1.0 / (1.0 + np.exp(-x)) if x >= 0.0 else np.exp(x) / (1.0 + np.exp(x))
     return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _sigmoid_everywhere(p, node, x):
+    """exp(−log(1 + e⁻ˣ)): no overflow for any x, entry by entry."""
+    return p.call("np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x))))
+
+
+def _sigmoid_emit(p, node, x):
+    """σ of a NumPy scalar branches as a careful hand does: 1 / (1 + e⁻ˣ) for x ≥ 0,
+    eˣ / (1 + eˣ) below, neither of which overflows on its side.  On a scalar that is
+    one unary ufunc and scalar arithmetic, where logaddexp is a binary ufunc (NumPy 2.4
+    calls a unary ufunc on a scalar several times faster than a binary one).  Its
+    operand is read from a name (`Op.repeats`).  Arrays, and a batched scalar (an
+    array of directions), take the form that works entry by entry."""
+    if not node.type.is_scalar or node in p.batch or not x.text.isidentifier():
+        return _sigmoid_everywhere(p, node, x)
+    one = p.literal(1.0)
+    positive = p.infix("/", one, p.infix("+", one, p.call("np.exp", p.prefix("-", x))))
+    e = p.call("np.exp", x)
+    negative = p.infix("/", e, p.infix("+", one, e))
+    return p.conditional(p.infix(">=", x, p.literal(0.0)), positive, negative)
 
 
 sigmoid = elementwise(
     "sigmoid",
     _sigmoid,
-    lambda p, node, x: p.call(
-        "np.exp", p.prefix("-", p.call("np.logaddexp", p.literal(0.0), p.prefix("-", x)))
-    ),
+    _sigmoid_emit,
     lambda x, y: (y * (ONE - y),),
     to_sympy=_sym_function(lambda sp, e: 1 / (1 + sp.exp(-e))),
     math=notation.function("σ", r"\sigma"),
+    emit_array_api=_sigmoid_everywhere,  # a branch would ask a lazy array for its value
+    repeats=lambda node: node.type.is_scalar,
 )
 
 # softplus(x) = log(1 + eˣ), overflow-free through logaddexp.

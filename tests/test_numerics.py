@@ -146,6 +146,10 @@ def test_unstable_compositions_become_stable_forms():
     source = graphc.compile("dim n = 3\nparam x : [n]\ny = log(sum(exp(x)))").source
     assert "np.max(x)" in source or "np.amax(x)" in source  # exp sees x − max x only
     source = graphc.compile("param x : []\ny = 1 / (1 + exp(-x))").source
+    # a named scalar branches: each side's exponent is at most 0 where it is taken
+    stable = "1.0 / (1.0 + np.exp(-x)) if x >= 0.0 else np.exp(x) / (1.0 + np.exp(x))"
+    assert stable in source and source.count("np.exp(") == 6  # value and value_and_grad
+    source = graphc.compile("dim n = 3\nparam x : [n]\ny = sum(1 / (1 + exp(-x)))").source
     assert "np.logaddexp" in source and "1.0 / " not in source
 
 

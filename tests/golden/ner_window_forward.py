@@ -24,7 +24,7 @@ import numpy as np
 def value(*, x, W, b, u):
     """J []: the program's output."""
     s = u @ np.tanh(W @ x + b)
-    J = np.exp(-np.logaddexp(0.0, -s))
+    J = 1.0 / (1.0 + np.exp(-s)) if s >= 0.0 else np.exp(s) / (1.0 + np.exp(s))
     return J
 
 
@@ -37,7 +37,7 @@ def jvp(*, x, W, b, u, b_dot, u_dot):
     """J and its directional derivative along the tangents *_dot."""
     f = np.tanh(W @ x + b)
     s = u @ f
-    J = np.exp(-np.logaddexp(0.0, -s))
+    J = 1.0 / (1.0 + np.exp(-s)) if s >= 0.0 else np.exp(s) / (1.0 + np.exp(s))
     s_dot = u_dot @ f + u @ (b_dot * (1.0 - f * f))
     J_dot = s_dot * (J * (1.0 - J))
     return J, J_dot

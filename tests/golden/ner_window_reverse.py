@@ -24,7 +24,7 @@ import numpy as np
 def value(*, x, W, b, u):
     """J []: the program's output."""
     s = u @ np.tanh(W @ x + b)
-    J = np.exp(-np.logaddexp(0.0, -s))
+    J = 1.0 / (1.0 + np.exp(-s)) if s >= 0.0 else np.exp(s) / (1.0 + np.exp(s))
     return J
 
 
@@ -41,7 +41,7 @@ def value_and_grad(*, x, W, b, u, out=None, accumulate=False):
     """
     f = np.tanh(W @ x + b)
     s = u @ f
-    J = np.exp(-np.logaddexp(0.0, -s))
+    J = 1.0 / (1.0 + np.exp(-s)) if s >= 0.0 else np.exp(s) / (1.0 + np.exp(s))
     dJ_ds = J * (1.0 - J)
     delta = u * dJ_ds * (1.0 - f * f)
     if out is None:
