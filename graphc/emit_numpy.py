@@ -1142,9 +1142,9 @@ def checked_entry(
     ``variables``: each variable's keyword (its program name) and the shape it must
     have (integers, and the names of dims bound by the first array fed for them);
     ``scalars``: the gradients that are scalars; ``dtypes``: the names of the dtypes a
-    call may compute in (one: a fixed dtype).  Shapes of integers only are compared
-    with constants; else their tuple is looked up in ``fits`` (those known to fit) or
-    checked by ``fit``.
+    call may compute in (one: a fixed dtype).  The tuple of shapes is compared with a
+    constant where every dim is an integer; else it is looked up in ``fits`` (those
+    known to fit) or checked by ``fit``.
 
     A call by these keywords of ndarrays of one accepted dtype in the declared shapes
     calls the module at once; its results are returned as they are when the value,
@@ -1166,11 +1166,13 @@ def checked_entry(
     accepted = " or ".join(f"{dtype} is {names[d]}" for d in dtypes)
     same = [f"({accepted})", *(f"{p}.dtype is {dtype}" for p in params[1:])]
     shaped = []
-    if all(type(n) is int for _, shape in variables for n in shape):
-        same += [f"{p}.shape == {tuple(shape)!r}" for p, shape in variables]
+    together = (
+        "(" + ", ".join(f"{p}.shape" for p in params) + ("," if len(params) == 1 else "") + ")"
+    )
+    if all(type(n) is int for _, shape in variables for n in shape):  # one compare of tuples
+        same.append(f"{together} == {tuple(tuple(shape) for _, shape in variables)!r}")
     else:
-        together = ", ".join(f"{p}.shape" for p in params) + ("," if len(params) == 1 else "")
-        shaped = [f"        {shapes} = ({together})"]
+        shaped = [f"        {shapes} = {together}"]
         same.append(f"({shapes} in {names['fits']} or {names['fit']}({shapes}))")
     returned = [f"type({value}) is {dtype}.type"]
     returned += [f"type({grads}[{name!r}]) is {dtype}.type" for name in scalars]
