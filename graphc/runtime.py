@@ -607,10 +607,11 @@ class CompiledFunction:
         names and shapes as constants, the module's call, and the checks of its results,
         with no dict of keywords built and no loop; None where the plan takes every feed
         the long way, or a result may alias a fed array, or the module's function takes
-        a dict."""
+        a dict, or a subclass defines its own value_and_grad."""
         plan, compiled = self._plan, self.compiled
         if not (
-            plan.simple
+            type(self).value_and_grad is CompiledFunction.value_and_grad
+            and plan.simple
             and plan.count
             and self._by_keyword
             and self._scalar

@@ -673,3 +673,13 @@ def test_the_checked_entry_is_only_where_the_plan_checks_and_nothing_aliases():
     ]
     for fn in others:
         assert "value_and_grad" not in vars(fn)
+
+    class Scaled(CompiledFunction):  # a subclass's own value_and_grad is what it calls
+        def value_and_grad(self, /, **feed):
+            value, grads = super().value_and_grad(**feed)
+            return 2 * value, grads
+
+    fn = graphc.compile(TEXT)
+    scaled = Scaled(fn.lowered, fn.compiled)
+    feed = {k: np.asarray(v, dtype=float) for k, v in good_feed().items()}
+    assert scaled.value_and_grad(**feed)[0] == 2 * fn.value_and_grad(**feed)[0]
