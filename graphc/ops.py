@@ -723,7 +723,7 @@ def _matmul_impl(ctx, node, a, b):
 # An outer product of at least this many entries (or of a size known only at run time)
 # is einsum's: NumPy's broadcast multiply, which np.outer and np.multiply.outer run,
 # fills a large one at about half einsum's speed (NumPy 2.4: 100×250, 1000×1000),
-# while einsum's call costs about a microsecond more, which a small one (8×15) feels.
+# while einsum's call costs up to a microsecond more, which a small one (8×15) feels.
 OUTER_BY_EINSUM = 2048
 
 
