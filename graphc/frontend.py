@@ -23,15 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
-from lark.exceptions import (
-    GrammarError,
-    UnexpectedCharacters,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
-from lark.visitors import Transformer_NonRecursive, v_args
 
 from graphc import builtins, ops
 from graphc.errors import (
@@ -116,16 +109,132 @@ class _Layout(PostLex):
             yield token
 
 
+class _Span:
+    """Where a parsed subtree was written: its first and last tokens.
+
+    It reads like the ``meta`` of Lark's ``propagate_positions`` (line, column,
+    start_pos, end_line, end_column, end_pos) but holds two tokens instead of
+    Lark's dozen attributes set at every reduction.  ``outer_first`` and
+    ``outer_last`` are Lark's ``container_*``: they also cover the brackets of an
+    operand written in parentheses, which an enclosing construct includes
+    (the text of ``W (x + b)`` ends at its ``)``).
+    """
+
+    __slots__ = ("first", "last", "outer_first", "outer_last")
+
+    def __init__(self, first: Token | None, last: Token | None):
+        self.first = self.outer_first = first
+        self.last = self.outer_last = last
+
+    @property
+    def empty(self) -> bool:
+        return self.first is None
+
+    # An empty span has no position: reading one raises AttributeError, as Lark's Meta does.
+    line = property(lambda self: self.first.line)
+    column = property(lambda self: self.first.column)
+    start_pos = property(lambda self: self.first.start_pos)
+    end_line = property(lambda self: self.last.end_line)
+    end_column = property(lambda self: self.last.end_column)
+    end_pos = property(lambda self: self.last.end_pos)
+
+
+def _outer_first(children: list) -> Token | None:
+    for child in children:
+        if type(child) is Tree:
+            if child._meta.first is not None:
+                return child._meta.outer_first
+        else:
+            return child
+    return None
+
+
+def _outer_last(children: list) -> Token | None:
+    for child in reversed(children):
+        if type(child) is Tree:
+            if child._meta.first is not None:
+                return child._meta.outer_last
+        else:
+            return child
+    return None
+
+
+def _tree_builder(rule: Any):
+    """The callback that builds the tree of one grammar rule, as Lark's tree builder
+    with ``propagate_positions`` would (the same tree, the same positions), in one call.
+
+    Lark's builder wraps each rule in three callables (inline a single child, drop the
+    anonymous tokens and splice ``_rule`` children, propagate positions into a fresh
+    ``Meta``); for the 26,000 tokens of a 3,000-line program that was half the parse.
+    """
+    name = str(rule.alias or rule.options.template_source or rule.origin.name)
+    assert not rule.options.keep_all_tokens
+    include = [
+        (i, not symbol.is_term and symbol.name.startswith("_"))
+        for i, symbol in enumerate(rule.expansion)
+        if not (symbol.is_term and symbol.filter_out)
+    ]
+    inline = bool(rule.options.expand1) and not rule.alias
+    if inline and include == [(0, False)] and len(rule.expansion) == 1:
+        return _single  # `?sum: product`: the child itself, where it was
+    filtering = len(include) < len(rule.expansion) or any(expand for _, expand in include)
+
+    def build(children: list) -> Any:
+        if filtering:
+            kept: list = []
+            for i, expand in include:
+                if expand:
+                    if kept:
+                        kept += children[i].children
+                    else:  # left recursion: extend the child's list in place
+                        kept = children[i].children
+                else:
+                    kept.append(children[i])
+        else:
+            kept = children
+        if inline and len(kept) == 1:  # `?atom: "(" expr ")"`: the expression, in its brackets
+            tree = kept[0]
+            if type(tree) is not Tree:
+                return tree
+            span = tree._meta
+            first = _outer_first(children)
+            if first is not None:
+                if span.first is None:
+                    span.first = first
+                span.outer_first = first
+                last = _outer_last(children)
+                if span.last is None:
+                    span.last = last
+                span.outer_last = last
+            return tree
+        first = _outer_first(children)
+        last = _outer_last(children) if first is not None else None
+        return Tree(name, kept, _Span(first, last))
+
+    return build
+
+
+def _single(children: list) -> Any:
+    return children[0]
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(
+    lark = Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
         postlex=_Layout(),
-        propagate_positions=True,
         maybe_placeholders=False,
     )
+    # Positions come from _tree_builder's spans, not propagate_positions.
+    callbacks = lark.parser.parser.parser.callbacks
+    for rule in lark.rules:
+        callbacks[rule] = _tree_builder(rule)
+        # The parser looks the rule's name up after each reduction; Lark's grammar
+        # loader leaves some names Tokens, whose Python-level __eq__ that lookup calls.
+        rule.origin.name = str(rule.origin.name)
+    return lark
 
 
 _TOKEN_NAMES = {
@@ -212,15 +321,47 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Term:
-    """A lowered operand: its node and where and how it was written."""
+    """A lowered operand: its node and where and how it was written.
 
-    node: Node
-    text: str
-    line: int
-    column: int
-    width: int = 1
+    ``text`` is the operand as written, for messages; an operand read from the
+    source quotes it only when a message asks (`Term.written`).
+    """
+
+    __slots__ = ("node", "_text", "line", "column", "width", "_source", "_start", "_end")
+
+    def __init__(self, node: Node, text: str, line: int, column: int, width: int = 1):
+        self.node = node
+        self._text = text
+        self.line = line
+        self.column = column
+        self.width = width
+
+    @classmethod
+    def written(cls, node: Node, source: str, span: _Span) -> Term:
+        """``node``, written in ``source`` where ``span`` says."""
+        term = cls.__new__(cls)
+        term.node = node
+        first = span.first
+        if first is None:
+            term._text, term.line, term.column, term.width = node.op.name, 1, 1, 1
+            return term
+        last = span.last
+        term._text = None
+        term._source, term._start, term._end = source, first.start_pos, last.end_pos
+        term.line = line = first.line
+        term.column = column = first.column
+        term.width = max(1, last.end_column - column) if last.end_line == line else 1
+        return term
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _quote(self._source, self._start, self._end)
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Term({self.text!r}, {self.node!r})"
 
     def __str__(self) -> str:
         return f"{self.text} {self.node.type}"
@@ -346,6 +487,7 @@ class _Program:
         self.output: tuple[str, Any] | None = None
         self.calling: list[str] = []
         self.warnings: list[GraphcWarning] = []
+        self.dim_lowering = _DimLowering(self)
 
     def warn(self, message: str, line: int, column: int, width: int = 1) -> None:
         if not self.calling:  # a function body warns where it is written, once
@@ -392,10 +534,7 @@ class _Program:
 
     # ---- dims -------------------------------------------------------------
     def dim_expr(self, tree: Any) -> Dim:
-        try:
-            size = _DimLowering(self).transform(tree)
-        except VisitError as err:
-            raise err.orig_exc from None
+        size = self.dim_lowering.transform(tree)
         if any(abs(coeff) > MAX_SIZE for _, coeff in size.terms):
             line, column, width = _position(getattr(tree, "meta", tree))
             raise ShapeError(
@@ -499,7 +638,7 @@ class _Program:
     def check_dims_can_be_read(self) -> None:
         """Every unbound dim in a declared shape must be readable from a fed array's shape."""
         sources = dim_sources([(v, v.type) for v in self.variables])
-        used = {n for v in self.variables for n in v.type.names}
+        used = self.sized  # the dim names in the shapes of the variables
         for name, size in self.dims.items():
             if size == Dim.of(name) and name in used and name not in sources:
                 line, column = self.declared_at[name]
@@ -516,8 +655,6 @@ class _Program:
     def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
         try:
             term = ExpressionLowering(self, scope).transform(tree)
-        except VisitError as err:
-            raise err.orig_exc from None
         except RecursionError:
             raise GraphcError(
                 "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
@@ -537,16 +674,16 @@ class _Program:
             raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
         self.check_dims_can_be_read()
         out = self.values[name]
-        graph = Graph({name: out}, dict(self.names), dict(self.hints))
-        self.warn_unused(graph, name)
+        order = topological_order([out])  # what the output depends on (the kept nodes too)
+        feeding = set(order)
+        self.warn_unused(feeding, name)
         # The names that feed the output are computed under their names, whatever folds.
-        feeding = set(graph.nodes())
         kept = tuple(
             n
             for n in self.names
             if n in feeding and n is not out and n.op.label is None and not n.op.constant
         )
-        graph = Graph(graph.outputs, graph.names, graph.hints, kept)
+        graph = Graph({name: out}, dict(self.names), dict(self.hints), kept)
         return LoweredProgram(
             self.source,
             self.filename,
@@ -555,12 +692,11 @@ class _Program:
             graph,
             name,
             sorted(self.warnings, key=lambda w: (w.line or 0, w.column or 0)),
-            _index_bounds(graph),
+            _index_bounds(order),
         )
 
-    def warn_unused(self, graph: Graph, output: str) -> None:
+    def warn_unused(self, used: set[Node], output: str) -> None:
         """A param or input that the output does not depend on is probably a slip."""
-        used = set(topological_order(list(graph.outputs.values())))
         for v in self.variables:
             if v not in used:
                 name = v.attr("name")
@@ -573,50 +709,61 @@ class _Program:
                 )
 
 
-class _Dispatch:
-    """Lark's Transformer dispatch, without its cost per node.
+class _Lowering:
+    """A bottom-up walk of a parse tree, without recursion: each tree's method
+    (named as its rule's alias) gets the tree's span and its children's values;
+    a rule without a method gives the tree itself (as Lark's Transformer does)."""
 
-    Lark looks a callback up on the instance for every tree node, and a
-    method decorated by ``v_args`` then builds a fresh wrapper object
-    (``functools.update_wrapper``) each time: a third of lowering.  The
-    callback and its ``v_args`` calling convention are looked up once per
-    class and rule here, and called the way Lark calls them.
-    """
+    _methods: dict[str, Any] = {}
 
-    def _call_userfunc(self, tree, new_children=None):
-        children = new_children if new_children is not None else tree.children
-        callbacks = type(self).__dict__.get("_callbacks")
-        if callbacks is None:
-            callbacks = {}
-            type.__setattr__(type(self), "_callbacks", callbacks)
-        found = callbacks.get(tree.data)
-        if found is None:
-            attribute = getattr(type(self), tree.data, None)
-            wrapper = getattr(attribute, "visit_wrapper", None)
-            function = getattr(attribute, "base_func", attribute)
-            found = callbacks[tree.data] = (function, wrapper)
-        function, wrapper = found
-        if function is None:
-            return self.__default__(tree.data, children, tree.meta)
-        try:
-            if wrapper is not None:
-                return wrapper(function.__get__(self), tree.data, children, tree.meta)
-            return function(self, children)
-        except GrammarError:
-            raise
-        except Exception as e:
-            raise VisitError(tree.data, tree, e) from e
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._methods = {}
+
+    def transform(self, tree: Any) -> Any:
+        postfix = []  # the trees and tokens, parents before children, right to left
+        pending = [tree]
+        while pending:
+            item = pending.pop()
+            postfix.append(item)
+            if type(item) is Tree:
+                pending += item.children
+        methods = self._methods
+        values: list = []
+        for item in reversed(postfix):
+            if type(item) is not Tree:
+                values.append(item)
+                continue
+            size = len(item.children)
+            if size:
+                children = values[-size:]
+                del values[-size:]
+            else:
+                children = []
+            method = methods.get(item.data)
+            if method is None:
+                method = getattr(type(self), item.data, None) or _rebuild(item.data)
+                methods[item.data] = method
+            values.append(method(self, item._meta, children))
+        (result,) = values
+        return result
 
 
-@v_args(inline=True)
-class _DimLowering(_Dispatch, Transformer_NonRecursive):
+def _rebuild(data: str):
+    def rebuild(_lowering: Any, meta: Any, children: list) -> Tree:
+        return Tree(data, children, meta)
+
+    return rebuild
+
+
+class _DimLowering(_Lowering):
     """Dimension expressions: integers, dim names, + - *."""
 
     def __init__(self, program: _Program):
-        super().__init__()
         self.program = program
 
-    def dim_int(self, token: Token) -> Dim:
+    def dim_int(self, meta: Any, children: list) -> Dim:
+        (token,) = children
         if len(token.lstrip("0")) > len(str(MAX_SIZE)):  # Python reads at most 4300 digits
             raise ShapeError(
                 "this size is too large: no array has 2^63 entries or more",
@@ -626,7 +773,8 @@ class _DimLowering(_Dispatch, Transformer_NonRecursive):
             )
         return Dim.of(int(token))
 
-    def dim_name(self, token: Token) -> Dim:
+    def dim_name(self, meta: Any, children: list) -> Dim:
+        (token,) = children
         name = str(token)
         if name not in self.program.dims:
             if name in self.program.values:
@@ -641,31 +789,29 @@ class _DimLowering(_Dispatch, Transformer_NonRecursive):
             raise err
         return self.program.dims[name]
 
-    def dim_add(self, a: Dim, b: Dim) -> Dim:
+    def dim_add(self, meta: Any, children: list) -> Dim:
+        a, b = children
         return a + b
 
-    def dim_sub(self, a: Dim, _minus: Token, b: Dim) -> Dim:
+    def dim_sub(self, meta: Any, children: list) -> Dim:
+        a, _minus, b = children
         return a - b
 
-    def dim_mul(self, a: Dim, b: Dim) -> Dim:
+    def dim_mul(self, meta: Any, children: list) -> Dim:
+        a, b = children
         return a * b
 
 
-@v_args(meta=True)
-class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
+class ExpressionLowering(_Lowering):
     """Expression trees -> graph nodes, one method per grammar alias."""
 
     def __init__(self, program: _Program, scope: dict[str, Term]):
-        super().__init__()
         self.program = program
         self.scope = scope
 
     # ---- helpers ------------------------------------------------------------
-    def term(self, node: Node, meta: Any) -> Term:
-        line, column, width = _position(meta)
-        start, end = getattr(meta, "start_pos", None), getattr(meta, "end_pos", None)
-        text = _quote(self.program.source, start, end) if start is not None else node.op.name
-        return Term(node, text, line, column, width)
+    def term(self, node: Node, meta: _Span) -> Term:
+        return Term.written(node, self.program.source, meta)
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
@@ -1106,10 +1252,10 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
         return self.term(node, meta)
 
 
-def _index_bounds(graph: Graph) -> dict[str, tuple[Dim, ...]]:
+def _index_bounds(nodes: list[Node]) -> dict[str, tuple[Dim, ...]]:
     """Each integer input's bounds: the sizes of the axes it selects from."""
     bounds: dict[str, list[Dim]] = {}
-    for n in graph.nodes():
+    for n in nodes:
         if n.op.name in ("gather", "pick") and n.args[1].op.name == "var":
             axis = 0 if n.op.name == "gather" else 1
             found = bounds.setdefault(n.args[1].attr("name"), [])
@@ -1224,20 +1370,6 @@ def _select(a: Node, picks: list) -> Node:
 
 # An operand is quoted in messages as written, up to this many characters;
 # a longer one keeps its two ends (so lowering a long expression stays linear).
-def _plain_helpers(cls: type, rules: set[str]) -> None:
-    """A class decorated by ``v_args`` has every method wrapped, helpers too, and
-    Lark builds a fresh wrapper (``functools.update_wrapper``) at each access:
-    the methods that no grammar rule names are made plain methods again."""
-    for name, attribute in list(vars(cls).items()):
-        if name not in rules and hasattr(attribute, "visit_wrapper"):
-            setattr(cls, name, attribute.base_func)
-
-
-_RULES = set(re.findall(r"->\s*(\w+)", grammar_text()))
-_RULES |= set(re.findall(r"^\??(\w+)\s*:", grammar_text(), re.M))
-_plain_helpers(ExpressionLowering, _RULES)
-_plain_helpers(_DimLowering, _RULES)
-
 QUOTE_LIMIT = 160
 
 
