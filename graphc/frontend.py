@@ -25,6 +25,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
+from lark.lexer import ContextualLexer
 
 from graphc import builtins, ops
 from graphc.errors import (
@@ -107,6 +108,83 @@ class _Layout(PostLex):
             previous = token.type
             previous_end = token.end_pos
             yield token
+
+
+class _ContextualLexer(ContextualLexer):
+    """Lark's contextual lexer, the same tokens with less work per token.
+
+    Lark's lexer makes five Python calls per token (the lexer of the parser's
+    state, its scanner, the match, the token's two constructors, the line
+    counter) and as many per stretch of ignored space.  This loop does the
+    same with the same compiled patterns of the same terminals: it takes the
+    lexer of the parser's state, matches its patterns, skips what the grammar
+    ignores, counts lines, and applies the lexer's callbacks (a keyword that
+    the NAME pattern matched).  Where no terminal matches, Lark's own loop
+    takes over from that position and raises its error.
+    """
+
+    def lex(self, lexer_state: Any, parser_state: Any):
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            tables = self._tables = {}
+        text = lexer_state.text
+        if isinstance(text, str):  # Lark < 1.2: the text itself, not a TextSlice
+            end = len(text)
+        else:
+            text, end = text.text, text.end
+        counter = lexer_state.line_ctr
+        pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
+        lexers = self.lexers
+        new_token = str.__new__
+        while pos < end:
+            lexer = lexers[parser_state.position]
+            table = tables.get(id(lexer))
+            if table is None:
+                scanner = lexer.scanner  # built on first use, with lexer.callback
+                table = tables[id(lexer)] = (
+                    scanner._mres,
+                    lexer.ignore_types,
+                    lexer.newline_types,
+                    lexer.callback,
+                )
+            patterns, ignore, newline, callback = table
+            for pattern in patterns:
+                match = pattern.match(text, pos, end)
+                if match is not None:
+                    break
+            else:  # no terminal here: Lark's lexer says why
+                counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+                counter.column = pos - line_start + 1
+                yield from super().lex(lexer_state, parser_state)
+                return
+            kind = match.lastgroup
+            start, start_line, column = pos, line, pos - line_start + 1
+            pos = match.end()
+            value = match.group()
+            if kind in newline:
+                newlines = value.count("\n")
+                if newlines:
+                    line += newlines
+                    line_start = start + value.rindex("\n") + 1
+            if kind in ignore and kind not in callback:
+                continue
+            token = new_token(Token, value)
+            token.type = kind
+            token.value = value
+            token.start_pos = start
+            token.line = start_line
+            token.column = column
+            token.end_line = line
+            token.end_column = pos - line_start + 1
+            token.end_pos = pos
+            if kind in callback:
+                token = callback[kind](token)
+                if kind in ignore:
+                    continue
+            lexer_state.last_token = token
+            yield token
+        counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+        counter.column = pos - line_start + 1
 
 
 class _Span:
@@ -226,6 +304,7 @@ def parser() -> Lark:
         lexer="contextual",
         postlex=_Layout(),
         maybe_placeholders=False,
+        _plugins={"ContextualLexer": _ContextualLexer},
     )
     # Positions come from _tree_builder's spans, not propagate_positions.
     callbacks = lark.parser.parser.parser.callbacks
