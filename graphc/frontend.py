@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import operator
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -26,6 +27,9 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
+from lark.parsers.lalr_parser import LALR_Parser
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from graphc import builtins, ops
 from graphc.errors import (
@@ -134,20 +138,21 @@ class _ContextualLexer(ContextualLexer):
             text, end = text.text, text.end
         counter = lexer_state.line_ctr
         pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
-        lexers = self.lexers
         new_token = str.__new__
         while pos < end:
-            lexer = lexers[parser_state.position]
-            table = tables.get(id(lexer))
+            table = tables.get(parser_state.position)
             if table is None:
+                lexer = self.lexers[parser_state.position]
                 scanner = lexer.scanner  # built on first use, with lexer.callback
-                table = tables[id(lexer)] = (
+                ignore, newline, callback = lexer.ignore_types, lexer.newline_types, lexer.callback
+                table = tables[parser_state.position] = (
                     scanner._mres,
-                    lexer.ignore_types,
-                    lexer.newline_types,
-                    lexer.callback,
+                    ignore | newline | set(callback),
+                    ignore,
+                    newline,
+                    callback,
                 )
-            patterns, ignore, newline, callback = table
+            patterns, special, ignore, newline, callback = table
             for pattern in patterns:
                 match = pattern.match(text, pos, end)
                 if match is not None:
@@ -161,13 +166,14 @@ class _ContextualLexer(ContextualLexer):
             start, start_line, column = pos, line, pos - line_start + 1
             pos = match.end()
             value = match.group()
-            if kind in newline:
-                newlines = value.count("\n")
-                if newlines:
-                    line += newlines
-                    line_start = start + value.rindex("\n") + 1
-            if kind in ignore and kind not in callback:
-                continue
+            if kind in special:
+                if kind in newline:
+                    newlines = value.count("\n")
+                    if newlines:
+                        line += newlines
+                        line_start = start + value.rindex("\n") + 1
+                if kind in ignore and kind not in callback:
+                    continue
             token = new_token(Token, value)
             token.type = kind
             token.value = value
@@ -177,7 +183,7 @@ class _ContextualLexer(ContextualLexer):
             token.end_line = line
             token.end_column = pos - line_start + 1
             token.end_pos = pos
-            if kind in callback:
+            if kind in special and kind in callback:
                 token = callback[kind](token)
                 if kind in ignore:
                     continue
@@ -185,6 +191,85 @@ class _ContextualLexer(ContextualLexer):
             yield token
         counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
         counter.column = pos - line_start + 1
+
+
+class _ParseConf(ParseConf):
+    """Lark's parse configuration, with each state's moves read for `_ParserState`."""
+
+    __slots__ = ("moves",)
+
+
+class _ParserState(ParserState):
+    """Lark's LALR parser state: the same shifts and reductions on Lark's table.
+
+    Lark looks each reduction's rule up in the callbacks by the rule's Python
+    ``__hash__`` and reads its size and name from the rule; here a state's moves
+    hold them ready (`_moves`).  A token the state does not take goes to Lark's
+    own ``feed_token``, which raises Lark's error.
+    """
+
+    __slots__ = ()
+
+    def feed_token(self, token: Token, is_end: bool = False) -> Any:
+        state_stack = self.state_stack
+        value_stack = self.value_stack
+        moves = self.parse_conf.moves
+        kind = token.type
+        while True:
+            move = moves[state_stack[-1]].get(kind)
+            if move is None:
+                return super().feed_token(token, is_end)
+            shift, target = move
+            if shift:
+                state_stack.append(target)
+                value_stack.append(token)
+                return None
+            size, build, origin = target
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value_stack.append(build(children))
+            state_stack.append(moves[state_stack[-1]][origin][1])
+            if is_end and state_stack[-1] == self.parse_conf.end_state:
+                return value_stack[-1]
+
+
+class _LALRParser(LALR_Parser):
+    """Lark's LALR parser, run with `_ParserState` (Lark's own when asked to recover
+    from errors, or where a terminal has a callback).  The moves are read at the
+    first parse, after `parser` has put in the tree builders."""
+
+    _moves: dict | None = None
+
+    def parse(self, lexer: Any, start: str, on_error: Any = None) -> Any:
+        callbacks = self.parser.callbacks
+        if on_error is not None or any(type(key) is str for key in callbacks):
+            return super().parse(lexer, start, on_error)
+        if self._moves is None:
+            self._moves = _moves(self._parse_table, callbacks)
+        conf = _ParseConf(self._parse_table, callbacks, start)
+        conf.moves = self._moves
+        return self.parser.parse_from_state(_ParserState(conf, lexer))
+
+
+def _moves(table: Any, callbacks: Mapping[Any, Any]) -> dict[Any, dict[str, tuple]]:
+    """Each state's moves: (True, the next state) to shift a token or a rule's result,
+    (False, (the rule's size, its callback, its name)) to reduce."""
+    reductions: dict[int, tuple] = {}
+    moves = {}
+    for state, actions in table.states.items():
+        row = moves[state] = {}
+        for kind, (action, arg) in actions.items():
+            if action is Shift:
+                row[kind] = (True, arg)
+                continue
+            if id(arg) not in reductions:
+                reductions[id(arg)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
+            row[kind] = (False, reductions[id(arg)])
+    return moves
 
 
 class _Span:
@@ -255,10 +340,16 @@ def _tree_builder(rule: Any):
     inline = bool(rule.options.expand1) and not rule.alias
     if inline and include == [(0, False)] and len(rule.expansion) == 1:
         return _single  # `?sum: product`: the child itself, where it was
-    filtering = len(include) < len(rule.expansion) or any(expand for _, expand in include)
+    if not rule.expansion:  # an empty program
+        return lambda children: Tree(name, [], _Span(None, None))
+    filtering = len(include) < len(rule.expansion)
+    splicing = any(expand for _, expand in include)
+    pick = operator.itemgetter(*[i for i, _ in include]) if len(include) > 1 else None
+    only = include[0][0] if len(include) == 1 else None
+    new = object.__new__
 
     def build(children: list) -> Any:
-        if filtering:
+        if splicing:
             kept: list = []
             for i, expand in include:
                 if expand:
@@ -268,32 +359,44 @@ def _tree_builder(rule: Any):
                         kept = children[i].children
                 else:
                     kept.append(children[i])
+        elif pick is not None:
+            kept = list(pick(children))
+        elif filtering:  # one child kept, or none (`shape: "scalar"`)
+            kept = [children[only]] if only is not None else []
         else:
             kept = children
+        # Where the children start and end, the brackets of an operand included.
+        first = children[0]
+        if type(first) is Tree:
+            first = first._meta.outer_first
+        last = children[-1]
+        if type(last) is Tree:
+            last = last._meta.outer_last
+        if first is None or last is None:  # an empty child at an end
+            first, last = _outer_first(children), _outer_last(children)
         if inline and len(kept) == 1:  # `?atom: "(" expr ")"`: the expression, in its brackets
             tree = kept[0]
             if type(tree) is not Tree:
                 return tree
             span = tree._meta
-            first = _outer_first(children)
             if first is not None:
                 if span.first is None:
-                    span.first = first
-                span.outer_first = first
-                last = _outer_last(children)
-                if span.last is None:
-                    span.last = last
-                span.outer_last = last
+                    span.first, span.last = first, last
+                span.outer_first, span.outer_last = first, last
             return tree
-        first = _outer_first(children)
-        last = _outer_last(children) if first is not None else None
-        return Tree(name, kept, _Span(first, last))
+        span = new(_Span)
+        span.first = span.outer_first = first
+        span.last = span.outer_last = last
+        tree = new(Tree)
+        tree.data = name
+        tree.children = kept
+        tree._meta = span
+        return tree
 
     return build
 
 
-def _single(children: list) -> Any:
-    return children[0]
+_single = operator.itemgetter(0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -304,15 +407,12 @@ def parser() -> Lark:
         lexer="contextual",
         postlex=_Layout(),
         maybe_placeholders=False,
-        _plugins={"ContextualLexer": _ContextualLexer},
+        _plugins={"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALRParser},
     )
     # Positions come from _tree_builder's spans, not propagate_positions.
     callbacks = lark.parser.parser.parser.callbacks
     for rule in lark.rules:
         callbacks[rule] = _tree_builder(rule)
-        # The parser looks the rule's name up after each reduction; Lark's grammar
-        # loader leaves some names Tokens, whose Python-level __eq__ that lookup calls.
-        rule.origin.name = str(rule.origin.name)
     return lark
 
 
