@@ -667,6 +667,7 @@ class _Program:
         self.calling: list[str] = []
         self.warnings: list[GraphcWarning] = []
         self.dim_lowering = _DimLowering(self)
+        self.bare_identity = False  # whether an I of no size was written (then look for it)
 
     def warn(self, message: str, line: int, column: int, width: int = 1) -> None:
         if not self.calling:  # a function body warns where it is written, once
@@ -713,7 +714,11 @@ class _Program:
 
     # ---- dims -------------------------------------------------------------
     def dim_expr(self, tree: Any) -> Dim:
-        size = self.dim_lowering.transform(tree)
+        size = None
+        if type(tree) is Tree and tree.data == "dim_name":  # [n]: as _DimLowering.dim_name reads it
+            size = self.dims.get(str(tree.children[0]))
+        if size is None:
+            size = self.dim_lowering.transform(tree)
         if any(abs(coeff) > MAX_SIZE for _, coeff in size.terms):
             line, column, width = _position(getattr(tree, "meta", tree))
             raise ShapeError(
@@ -775,12 +780,13 @@ class _Program:
                 column,
                 width=width,
             )
+        shape_type = Type(dims, integer=integer)
         for token in tokens:
             name = self.claim(token, kind)
-            node = ops.var(name=name, kind=kind, type=Type(dims, integer=integer))
+            node = ops.var(name=name, kind=kind, type=shape_type)
             self.variables.append(node)
-            self.sized.update(node.type.names)
             self.values[name] = node
+        self.sized.update(shape_type.names)
 
     def _input_decl(self, tree: Tree) -> None:
         self._declare(tree, "input")
@@ -838,7 +844,7 @@ class _Program:
             raise GraphcError(
                 "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
             ) from None
-        if _unsized(term.node):
+        if self.bare_identity and _unsized(term.node):
             raise _no_size(term.line, term.column, term.width)
         return term
 
@@ -994,7 +1000,7 @@ class ExpressionLowering(_Lowering):
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
-        pending = any(_unsized(o.node) for o in operands)
+        pending = self.program.bare_identity and any(_unsized(o.node) for o in operands)
         if pending:
             operands = self.sized_identity(meta, operands, make)
         try:
@@ -1264,6 +1270,7 @@ class ExpressionLowering(_Lowering):
         if name in builtins.CONSTANTS:
             return self.term(ops.const(builtins.CONSTANTS[name]), meta)
         if name == "I":  # the identity, sized by what it meets (a name I, if declared, wins)
+            self.program.bare_identity = True
             return self.term(ops.eye(dim=UNSIZED), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
