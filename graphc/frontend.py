@@ -140,12 +140,13 @@ class _ContextualLexer(ContextualLexer):
         pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
         new_token = str.__new__
         while pos < end:
-            table = tables.get(parser_state.position)
+            state = parser_state.state_stack[-1]  # its position, without the property's call
+            table = tables.get(state)
             if table is None:
-                lexer = self.lexers[parser_state.position]
+                lexer = self.lexers[state]
                 scanner = lexer.scanner  # built on first use, with lexer.callback
                 ignore, newline, callback = lexer.ignore_types, lexer.newline_types, lexer.callback
-                table = tables[parser_state.position] = (
+                table = tables[state] = (
                     scanner._mres,
                     ignore | newline | set(callback),
                     ignore,
@@ -219,11 +220,16 @@ class _ParserState(ParserState):
             move = moves[state_stack[-1]].get(kind)
             if move is None:
                 return super().feed_token(token, is_end)
-            shift, target = move
-            if shift:
+            action, target = move
+            if action is _SHIFT:
                 state_stack.append(target)
                 value_stack.append(token)
                 return None
+            if action is _UNIT:  # `?sum: product`: the value stays, the state moves on
+                state_stack[-1] = moves[state_stack[-2]][target][1]
+                if is_end and state_stack[-1] == self.parse_conf.end_state:
+                    return value_stack[-1]
+                continue
             size, build, origin = target
             if size:
                 children = value_stack[-size:]
@@ -255,20 +261,26 @@ class _LALRParser(LALR_Parser):
         return self.parser.parse_from_state(_ParserState(conf, lexer))
 
 
+_SHIFT, _REDUCE, _UNIT = "shift", "reduce", "unit"
+
+
 def _moves(table: Any, callbacks: Mapping[Any, Any]) -> dict[Any, dict[str, tuple]]:
-    """Each state's moves: (True, the next state) to shift a token or a rule's result,
-    (False, (the rule's size, its callback, its name)) to reduce."""
+    """Each state's moves: (_SHIFT, the next state) to shift a token or a rule's result,
+    (_REDUCE, (the rule's size, its callback, its name)) to reduce, and (_UNIT, its name)
+    to reduce a rule that keeps its one child as it is (`_single`)."""
     reductions: dict[int, tuple] = {}
     moves = {}
     for state, actions in table.states.items():
         row = moves[state] = {}
         for kind, (action, arg) in actions.items():
             if action is Shift:
-                row[kind] = (True, arg)
+                row[kind] = (_SHIFT, arg)
                 continue
             if id(arg) not in reductions:
-                reductions[id(arg)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
-            row[kind] = (False, reductions[id(arg)])
+                size, build, name = len(arg.expansion), callbacks[arg], str(arg.origin.name)
+                unit = size == 1 and build is _single
+                reductions[id(arg)] = (_UNIT, name) if unit else (_REDUCE, (size, build, name))
+            row[kind] = reductions[id(arg)]
     return moves
 
 
