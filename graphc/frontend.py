@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 from lark.lexer import ContextualLexer
@@ -284,28 +284,37 @@ def _moves(table: Any, callbacks: Mapping[Any, Any]) -> dict[Any, dict[str, tupl
     return moves
 
 
-class _Span:
-    """Where a parsed subtree was written: its first and last tokens.
+class Tree:
+    """A node of the parse tree: Lark's ``Tree`` (``data``, the rule's alias or name,
+    and ``children``) that carries where it was written, as its first and last tokens.
 
-    It reads like the ``meta`` of Lark's ``propagate_positions`` (line, column,
-    start_pos, end_line, end_column, end_pos) but holds two tokens instead of
-    Lark's dozen attributes set at every reduction.  ``outer_first`` and
-    ``outer_last`` are Lark's ``container_*``: they also cover the brackets of an
-    operand written in parentheses, which an enclosing construct includes
-    (the text of ``W (x + b)`` ends at its ``)``).
+    It is its own ``meta``, read like that of Lark's ``propagate_positions`` (line,
+    column, start_pos, end_line, end_column, end_pos), without Lark's ``Meta`` object
+    and dozen attributes at every reduction.  ``outer_first`` and ``outer_last`` are
+    Lark's ``container_*``: they also cover the brackets of an operand written in
+    parentheses, which an enclosing construct includes (the text of ``W (x + b)``
+    ends at its ``)``).
     """
 
-    __slots__ = ("first", "last", "outer_first", "outer_last")
+    __slots__ = ("data", "children", "first", "last", "outer_first", "outer_last")
 
-    def __init__(self, first: Token | None, last: Token | None):
+    def __init__(
+        self, data: str, children: list, first: Token | None = None, last: Token | None = None
+    ):
+        self.data = data
+        self.children = children
         self.first = self.outer_first = first
         self.last = self.outer_last = last
+
+    @property
+    def meta(self) -> Tree:
+        return self
 
     @property
     def empty(self) -> bool:
         return self.first is None
 
-    # An empty span has no position: reading one raises AttributeError, as Lark's Meta does.
+    # An empty tree has no position: reading one raises AttributeError, as Lark's Meta does.
     line = property(lambda self: self.first.line)
     column = property(lambda self: self.first.column)
     start_pos = property(lambda self: self.first.start_pos)
@@ -313,12 +322,15 @@ class _Span:
     end_column = property(lambda self: self.last.end_column)
     end_pos = property(lambda self: self.last.end_pos)
 
+    def __repr__(self) -> str:
+        return f"Tree({self.data!r}, {self.children!r})"
+
 
 def _outer_first(children: list) -> Token | None:
     for child in children:
         if type(child) is Tree:
-            if child._meta.first is not None:
-                return child._meta.outer_first
+            if child.first is not None:
+                return child.outer_first
         else:
             return child
     return None
@@ -327,8 +339,8 @@ def _outer_first(children: list) -> Token | None:
 def _outer_last(children: list) -> Token | None:
     for child in reversed(children):
         if type(child) is Tree:
-            if child._meta.first is not None:
-                return child._meta.outer_last
+            if child.first is not None:
+                return child.outer_last
         else:
             return child
     return None
@@ -353,7 +365,7 @@ def _tree_builder(rule: Any):
     if inline and include == [(0, False)] and len(rule.expansion) == 1:
         return _single  # `?sum: product`: the child itself, where it was
     if not rule.expansion:  # an empty program
-        return lambda children: Tree(name, [], _Span(None, None))
+        return lambda children: Tree(name, [])
     filtering = len(include) < len(rule.expansion)
     splicing = any(expand for _, expand in include)
     pick = operator.itemgetter(*[i for i, _ in include]) if len(include) > 1 else None
@@ -380,29 +392,27 @@ def _tree_builder(rule: Any):
         # Where the children start and end, the brackets of an operand included.
         first = children[0]
         if type(first) is Tree:
-            first = first._meta.outer_first
+            first = first.outer_first
         last = children[-1]
         if type(last) is Tree:
-            last = last._meta.outer_last
+            last = last.outer_last
         if first is None or last is None:  # an empty child at an end
             first, last = _outer_first(children), _outer_last(children)
         if inline and len(kept) == 1:  # `?atom: "(" expr ")"`: the expression, in its brackets
             tree = kept[0]
             if type(tree) is not Tree:
                 return tree
-            span = tree._meta
+            span = tree
             if first is not None:
                 if span.first is None:
                     span.first, span.last = first, last
                 span.outer_first, span.outer_last = first, last
             return tree
-        span = new(_Span)
-        span.first = span.outer_first = first
-        span.last = span.outer_last = last
         tree = new(Tree)
         tree.data = name
         tree.children = kept
-        tree._meta = span
+        tree.first = tree.outer_first = first
+        tree.last = tree.outer_last = last
         return tree
 
     return build
@@ -529,7 +539,7 @@ class Term:
         self.width = width
 
     @classmethod
-    def written(cls, node: Node, source: str, span: _Span) -> Term:
+    def written(cls, node: Node, source: str, span: Tree) -> Term:
         """``node``, written in ``source`` where ``span`` says."""
         term = cls.__new__(cls)
         term.node = node
@@ -941,14 +951,14 @@ class _Lowering:
             if method is None:
                 method = getattr(type(self), item.data, None) or _rebuild(item.data)
                 methods[item.data] = method
-            values.append(method(self, item._meta, children))
+            values.append(method(self, item, children))
         (result,) = values
         return result
 
 
 def _rebuild(data: str):
-    def rebuild(_lowering: Any, meta: Any, children: list) -> Tree:
-        return Tree(data, children, meta)
+    def rebuild(_lowering: Any, meta: Tree, children: list) -> Tree:
+        return Tree(data, children, meta.first, meta.last)
 
     return rebuild
 
@@ -1007,7 +1017,7 @@ class ExpressionLowering(_Lowering):
         self.scope = scope
 
     # ---- helpers ------------------------------------------------------------
-    def term(self, node: Node, meta: _Span) -> Term:
+    def term(self, node: Node, meta: Tree) -> Term:
         return Term.written(node, self.program.source, meta)
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
