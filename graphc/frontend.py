@@ -1343,6 +1343,8 @@ class ExpressionLowering(_Lowering):
 
     def _builtin_call(self, builtin: builtins.Builtin, token: Token, args: list, meta) -> Term:
         name = str(token)
+        if all(type(a) is Term for a in args) and len(args) in builtin.arities:
+            return self.build(meta, args, builtin.build)  # no keywords: what follows, in short
         positional = [a for a in args if isinstance(a, Term)]
         keywords = [a for a in args if isinstance(a, Keyword)]
         seen: set[str] = set()
@@ -1592,6 +1594,8 @@ def _quote(source: str, start: int, end: int) -> str:
 
 def _has_top_level_division(text: str) -> bool:
     """``a / b`` written without enclosing brackets: a ``/`` outside every bracket."""
+    if "/" not in text:
+        return False
     depth = 0
     for char in text:
         if char in "([":
