@@ -1,4 +1,4 @@
-"""From text to the explicit graph: the Lark parse and one lowering Transformer.
+"""From text to the explicit graph: the Lark parse and one lowering walk.
 
 `lower(text)` parses a program with the grammar in ``grammar/graphc.lark``,
 checks every name and shape, and returns a `LoweredProgram`: the declared
@@ -6,15 +6,21 @@ dims and variables and a `Graph` whose output is the program's result.  No
 value is involved.  Every error is a `GraphcError` with line and column.
 
 Statements are lowered in order; each expression goes through
-`ExpressionLowering`, a non-recursive Lark Transformer with one method per
-grammar alias, carrying source positions (`Term`) so that an error can name
-the operand as it was written ("cannot multiply W [n×250] by x [200]").
+`ExpressionLowering`, a non-recursive walk with one method per grammar
+alias, carrying source positions (`Term`) so that an error can name the
+operand as it was written ("cannot multiply W [n×250] by x [200]").
+
+The parse is Lark's LALR parser on that grammar, with three parts made
+cheaper and plugged in (`_ContextualLexer`, `_ParserState`, `_tree_builder`):
+the same tokens, trees, positions and errors as Lark's own with
+``propagate_positions`` (tests/test_parser_equivalence.py).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
+import operator
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -22,16 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Tree
-from lark.exceptions import (
-    GrammarError,
-    UnexpectedCharacters,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
-from lark.visitors import Transformer_NonRecursive, v_args
+from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
+from lark.parsers.lalr_parser import LALR_Parser
+from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
 from graphc import builtins, ops
 from graphc.errors import (
@@ -116,16 +119,328 @@ class _Layout(PostLex):
             yield token
 
 
+class _ContextualLexer(ContextualLexer):
+    """Lark's contextual lexer, the same tokens with less work per token.
+
+    Lark's lexer makes five Python calls per token (the lexer of the parser's
+    state, its scanner, the match, the token's two constructors, the line
+    counter) and as many per stretch of ignored space.  This loop does the
+    same with the same compiled patterns of the same terminals: it takes the
+    lexer of the parser's state, matches its patterns, skips what the grammar
+    ignores, counts lines, and applies the lexer's callbacks (a keyword that
+    the NAME pattern matched).  Where no terminal matches, Lark's own loop
+    takes over from that position and raises its error.
+    """
+
+    def lex(self, lexer_state: Any, parser_state: Any):
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            tables = self._tables = {}
+        text = lexer_state.text
+        if isinstance(text, str):  # Lark < 1.2: the text itself, not a TextSlice
+            end = len(text)
+        else:
+            text, end = text.text, text.end
+        counter = lexer_state.line_ctr
+        pos, line, line_start = counter.char_pos, counter.line, counter.line_start_pos
+        new_token = str.__new__
+        while pos < end:
+            state = parser_state.state_stack[-1]  # its position, without the property's call
+            table = tables.get(state)
+            if table is None:
+                lexer = self.lexers[state]
+                scanner = lexer.scanner  # built on first use, with lexer.callback
+                ignore, newline, callback = lexer.ignore_types, lexer.newline_types, lexer.callback
+                table = tables[state] = (
+                    scanner._mres,
+                    ignore | newline | set(callback),
+                    ignore,
+                    newline,
+                    callback,
+                )
+            patterns, special, ignore, newline, callback = table
+            for pattern in patterns:
+                match = pattern.match(text, pos, end)
+                if match is not None:
+                    break
+            else:  # no terminal here: Lark's lexer says why
+                counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+                counter.column = pos - line_start + 1
+                yield from super().lex(lexer_state, parser_state)
+                return
+            kind = match.lastgroup
+            start, start_line, column = pos, line, pos - line_start + 1
+            pos = match.end()
+            value = match.group()
+            if kind in special:
+                if kind in newline:
+                    newlines = value.count("\n")
+                    if newlines:
+                        line += newlines
+                        line_start = start + value.rindex("\n") + 1
+                if kind in ignore and kind not in callback:
+                    continue
+            token = new_token(Token, value)
+            token.type = kind
+            token.value = value
+            token.start_pos = start
+            token.line = start_line
+            token.column = column
+            token.end_line = line
+            token.end_column = pos - line_start + 1
+            token.end_pos = pos
+            if kind in special and kind in callback:
+                token = callback[kind](token)
+                if kind in ignore:
+                    continue
+            lexer_state.last_token = token
+            yield token
+        counter.char_pos, counter.line, counter.line_start_pos = pos, line, line_start
+        counter.column = pos - line_start + 1
+
+
+class _ParseConf(ParseConf):
+    """Lark's parse configuration, with each state's moves read for `_ParserState`."""
+
+    __slots__ = ("moves",)
+
+
+class _ParserState(ParserState):
+    """Lark's LALR parser state: the same shifts and reductions on Lark's table.
+
+    Lark looks each reduction's rule up in the callbacks by the rule's Python
+    ``__hash__`` and reads its size and name from the rule; here a state's moves
+    hold them ready (`_moves`).  A token the state does not take goes to Lark's
+    own ``feed_token``, which raises Lark's error.
+    """
+
+    __slots__ = ()
+
+    def feed_token(self, token: Token, is_end: bool = False) -> Any:
+        state_stack = self.state_stack
+        value_stack = self.value_stack
+        moves = self.parse_conf.moves
+        kind = token.type
+        while True:
+            move = moves[state_stack[-1]].get(kind)
+            if move is None:
+                return super().feed_token(token, is_end)
+            action, target = move
+            if action is _SHIFT:
+                state_stack.append(target)
+                value_stack.append(token)
+                return None
+            if action is _UNIT:  # `?sum: product`: the value stays, the state moves on
+                state_stack[-1] = moves[state_stack[-2]][target][1]
+                if is_end and state_stack[-1] == self.parse_conf.end_state:
+                    return value_stack[-1]
+                continue
+            size, build, origin = target
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value_stack.append(build(children))
+            state_stack.append(moves[state_stack[-1]][origin][1])
+            if is_end and state_stack[-1] == self.parse_conf.end_state:
+                return value_stack[-1]
+
+
+class _LALRParser(LALR_Parser):
+    """Lark's LALR parser, run with `_ParserState` (Lark's own when asked to recover
+    from errors, or where a terminal has a callback).  The moves are read at the
+    first parse, after `parser` has put in the tree builders."""
+
+    _moves: dict | None = None
+
+    def parse(self, lexer: Any, start: str, on_error: Any = None) -> Any:
+        callbacks = self.parser.callbacks
+        if on_error is not None or any(type(key) is str for key in callbacks):
+            return super().parse(lexer, start, on_error)
+        if self._moves is None:
+            self._moves = _moves(self._parse_table, callbacks)
+        conf = _ParseConf(self._parse_table, callbacks, start)
+        conf.moves = self._moves
+        return self.parser.parse_from_state(_ParserState(conf, lexer))
+
+
+_SHIFT, _REDUCE, _UNIT = "shift", "reduce", "unit"
+
+
+def _moves(table: Any, callbacks: Mapping[Any, Any]) -> dict[Any, dict[str, tuple]]:
+    """Each state's moves: (_SHIFT, the next state) to shift a token or a rule's result,
+    (_REDUCE, (the rule's size, its callback, its name)) to reduce, and (_UNIT, its name)
+    to reduce a rule that keeps its one child as it is (`_single`)."""
+    reductions: dict[int, tuple] = {}
+    moves = {}
+    for state, actions in table.states.items():
+        row = moves[state] = {}
+        for kind, (action, arg) in actions.items():
+            if action is Shift:
+                row[kind] = (_SHIFT, arg)
+                continue
+            if id(arg) not in reductions:
+                size, build, name = len(arg.expansion), callbacks[arg], str(arg.origin.name)
+                unit = size == 1 and build is _single
+                reductions[id(arg)] = (_UNIT, name) if unit else (_REDUCE, (size, build, name))
+            row[kind] = reductions[id(arg)]
+    return moves
+
+
+class Tree:
+    """A node of the parse tree: Lark's ``Tree`` (``data``, the rule's alias or name,
+    and ``children``) that carries where it was written, as its first and last tokens.
+
+    It is its own ``meta``, read like that of Lark's ``propagate_positions`` (line,
+    column, start_pos, end_line, end_column, end_pos), without Lark's ``Meta`` object
+    and dozen attributes at every reduction.  ``outer_first`` and ``outer_last`` are
+    Lark's ``container_*``: they also cover the brackets of an operand written in
+    parentheses, which an enclosing construct includes (the text of ``W (x + b)``
+    ends at its ``)``).
+    """
+
+    __slots__ = ("data", "children", "first", "last", "outer_first", "outer_last")
+
+    def __init__(
+        self, data: str, children: list, first: Token | None = None, last: Token | None = None
+    ):
+        self.data = data
+        self.children = children
+        self.first = self.outer_first = first
+        self.last = self.outer_last = last
+
+    @property
+    def meta(self) -> Tree:
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return self.first is None
+
+    # An empty tree has no position: reading one raises AttributeError, as Lark's Meta does.
+    line = property(lambda self: self.first.line)
+    column = property(lambda self: self.first.column)
+    start_pos = property(lambda self: self.first.start_pos)
+    end_line = property(lambda self: self.last.end_line)
+    end_column = property(lambda self: self.last.end_column)
+    end_pos = property(lambda self: self.last.end_pos)
+
+    def __repr__(self) -> str:
+        return f"Tree({self.data!r}, {self.children!r})"
+
+
+def _outer_first(children: list) -> Token | None:
+    for child in children:
+        if type(child) is Tree:
+            if child.first is not None:
+                return child.outer_first
+        else:
+            return child
+    return None
+
+
+def _outer_last(children: list) -> Token | None:
+    for child in reversed(children):
+        if type(child) is Tree:
+            if child.first is not None:
+                return child.outer_last
+        else:
+            return child
+    return None
+
+
+def _tree_builder(rule: Any):
+    """The callback that builds the tree of one grammar rule, as Lark's tree builder
+    with ``propagate_positions`` would (the same tree, the same positions), in one call.
+
+    Lark's builder wraps each rule in three callables (inline a single child, drop the
+    anonymous tokens and splice ``_rule`` children, propagate positions into a fresh
+    ``Meta``); for the 26,000 tokens of a 3,000-line program that was half the parse.
+    """
+    name = str(rule.alias or rule.options.template_source or rule.origin.name)
+    assert not rule.options.keep_all_tokens
+    include = [
+        (i, not symbol.is_term and symbol.name.startswith("_"))
+        for i, symbol in enumerate(rule.expansion)
+        if not (symbol.is_term and symbol.filter_out)
+    ]
+    inline = bool(rule.options.expand1) and not rule.alias
+    if inline and include == [(0, False)] and len(rule.expansion) == 1:
+        return _single  # `?sum: product`: the child itself, where it was
+    if not rule.expansion:  # an empty program
+        return lambda children: Tree(name, [])
+    filtering = len(include) < len(rule.expansion)
+    splicing = any(expand for _, expand in include)
+    pick = operator.itemgetter(*[i for i, _ in include]) if len(include) > 1 else None
+    only = include[0][0] if len(include) == 1 else None
+    new = object.__new__
+
+    def build(children: list) -> Any:
+        if splicing:
+            kept: list = []
+            for i, expand in include:
+                if expand:
+                    if kept:
+                        kept += children[i].children
+                    else:  # left recursion: extend the child's list in place
+                        kept = children[i].children
+                else:
+                    kept.append(children[i])
+        elif pick is not None:
+            kept = list(pick(children))
+        elif filtering:  # one child kept, or none (`shape: "scalar"`)
+            kept = [children[only]] if only is not None else []
+        else:
+            kept = children
+        # Where the children start and end, the brackets of an operand included.
+        first = children[0]
+        if type(first) is Tree:
+            first = first.outer_first
+        last = children[-1]
+        if type(last) is Tree:
+            last = last.outer_last
+        if first is None or last is None:  # an empty child at an end
+            first, last = _outer_first(children), _outer_last(children)
+        if inline and len(kept) == 1:  # `?atom: "(" expr ")"`: the expression, in its brackets
+            tree = kept[0]
+            if type(tree) is not Tree:
+                return tree
+            span = tree
+            if first is not None:
+                if span.first is None:
+                    span.first, span.last = first, last
+                span.outer_first, span.outer_last = first, last
+            return tree
+        tree = new(Tree)
+        tree.data = name
+        tree.children = kept
+        tree.first = tree.outer_first = first
+        tree.last = tree.outer_last = last
+        return tree
+
+    return build
+
+
+_single = operator.itemgetter(0)
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(
+    lark = Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
         postlex=_Layout(),
-        propagate_positions=True,
         maybe_placeholders=False,
+        _plugins={"ContextualLexer": _ContextualLexer, "LALR_Parser": _LALRParser},
     )
+    # Positions come from _tree_builder's spans, not propagate_positions.
+    callbacks = lark.parser.parser.parser.callbacks
+    for rule in lark.rules:
+        callbacks[rule] = _tree_builder(rule)
+    return lark
 
 
 _TOKEN_NAMES = {
@@ -212,15 +527,47 @@ def _parse_error(err: UnexpectedInput, source: str) -> ParseError:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Term:
-    """A lowered operand: its node and where and how it was written."""
+    """A lowered operand: its node and where and how it was written.
 
-    node: Node
-    text: str
-    line: int
-    column: int
-    width: int = 1
+    ``text`` is the operand as written, for messages; an operand read from the
+    source quotes it only when a message asks (`Term.written`).
+    """
+
+    __slots__ = ("node", "_text", "line", "column", "width", "_source", "_start", "_end")
+
+    def __init__(self, node: Node, text: str, line: int, column: int, width: int = 1):
+        self.node = node
+        self._text = text
+        self.line = line
+        self.column = column
+        self.width = width
+
+    @classmethod
+    def written(cls, node: Node, source: str, span: Tree) -> Term:
+        """``node``, written in ``source`` where ``span`` says."""
+        term = cls.__new__(cls)
+        term.node = node
+        first = span.first
+        if first is None:
+            term._text, term.line, term.column, term.width = node.op.name, 1, 1, 1
+            return term
+        last = span.last
+        term._text = None
+        term._source, term._start, term._end = source, first.start_pos, last.end_pos
+        term.line = line = first.line
+        term.column = column = first.column
+        term.width = max(1, last.end_column - column) if last.end_line == line else 1
+        return term
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _quote(self._source, self._start, self._end)
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Term({self.text!r}, {self.node!r})"
 
     def __str__(self) -> str:
         return f"{self.text} {self.node.type}"
@@ -346,6 +693,8 @@ class _Program:
         self.output: tuple[str, Any] | None = None
         self.calling: list[str] = []
         self.warnings: list[GraphcWarning] = []
+        self.dim_lowering = _DimLowering(self)
+        self.bare_identity = False  # whether an I of no size was written (then look for it)
 
     def warn(self, message: str, line: int, column: int, width: int = 1) -> None:
         if not self.calling:  # a function body warns where it is written, once
@@ -392,10 +741,11 @@ class _Program:
 
     # ---- dims -------------------------------------------------------------
     def dim_expr(self, tree: Any) -> Dim:
-        try:
-            size = _DimLowering(self).transform(tree)
-        except VisitError as err:
-            raise err.orig_exc from None
+        size = None
+        if type(tree) is Tree and tree.data == "dim_name":  # [n]: as _DimLowering.dim_name reads it
+            size = self.dims.get(str(tree.children[0]))
+        if size is None:
+            size = self.dim_lowering.transform(tree)
         if any(abs(coeff) > MAX_SIZE for _, coeff in size.terms):
             line, column, width = _position(getattr(tree, "meta", tree))
             raise ShapeError(
@@ -457,12 +807,13 @@ class _Program:
                 column,
                 width=width,
             )
+        shape_type = Type(dims, integer=integer)
         for token in tokens:
             name = self.claim(token, kind)
-            node = ops.var(name=name, kind=kind, type=Type(dims, integer=integer))
+            node = ops.var(name=name, kind=kind, type=shape_type)
             self.variables.append(node)
-            self.sized.update(node.type.names)
             self.values[name] = node
+        self.sized.update(shape_type.names)
 
     def _input_decl(self, tree: Tree) -> None:
         self._declare(tree, "input")
@@ -499,7 +850,7 @@ class _Program:
     def check_dims_can_be_read(self) -> None:
         """Every unbound dim in a declared shape must be readable from a fed array's shape."""
         sources = dim_sources([(v, v.type) for v in self.variables])
-        used = {n for v in self.variables for n in v.type.names}
+        used = self.sized  # the dim names in the shapes of the variables
         for name, size in self.dims.items():
             if size == Dim.of(name) and name in used and name not in sources:
                 line, column = self.declared_at[name]
@@ -516,13 +867,11 @@ class _Program:
     def lower_expression(self, tree: Any, scope: dict[str, Term]) -> Term:
         try:
             term = ExpressionLowering(self, scope).transform(tree)
-        except VisitError as err:
-            raise err.orig_exc from None
         except RecursionError:
             raise GraphcError(
                 "the program nests too deeply to lower", *_position(getattr(tree, "meta", None))[:2]
             ) from None
-        if _unsized(term.node):
+        if self.bare_identity and _unsized(term.node):
             raise _no_size(term.line, term.column, term.width)
         return term
 
@@ -537,16 +886,16 @@ class _Program:
             raise NameResolutionError("the program computes nothing: assign a value (J = …)", 1, 1)
         self.check_dims_can_be_read()
         out = self.values[name]
-        graph = Graph({name: out}, dict(self.names), dict(self.hints))
-        self.warn_unused(graph, name)
+        order = topological_order([out])  # what the output depends on (the kept nodes too)
+        feeding = set(order)
+        self.warn_unused(feeding, name)
         # The names that feed the output are computed under their names, whatever folds.
-        feeding = set(graph.nodes())
         kept = tuple(
             n
             for n in self.names
             if n in feeding and n is not out and n.op.label is None and not n.op.constant
         )
-        graph = Graph(graph.outputs, graph.names, graph.hints, kept)
+        graph = Graph({name: out}, dict(self.names), dict(self.hints), kept)
         return LoweredProgram(
             self.source,
             self.filename,
@@ -555,12 +904,11 @@ class _Program:
             graph,
             name,
             sorted(self.warnings, key=lambda w: (w.line or 0, w.column or 0)),
-            _index_bounds(graph),
+            _index_bounds(order),
         )
 
-    def warn_unused(self, graph: Graph, output: str) -> None:
+    def warn_unused(self, used: set[Node], output: str) -> None:
         """A param or input that the output does not depend on is probably a slip."""
-        used = set(topological_order(list(graph.outputs.values())))
         for v in self.variables:
             if v not in used:
                 name = v.attr("name")
@@ -573,50 +921,61 @@ class _Program:
                 )
 
 
-class _Dispatch:
-    """Lark's Transformer dispatch, without its cost per node.
+class _Lowering:
+    """A bottom-up walk of a parse tree, without recursion: each tree's method
+    (named as its rule's alias) gets the tree's span and its children's values;
+    a rule without a method gives the tree itself (as Lark's Transformer does)."""
 
-    Lark looks a callback up on the instance for every tree node, and a
-    method decorated by ``v_args`` then builds a fresh wrapper object
-    (``functools.update_wrapper``) each time: a third of lowering.  The
-    callback and its ``v_args`` calling convention are looked up once per
-    class and rule here, and called the way Lark calls them.
-    """
+    _methods: dict[str, Any] = {}
 
-    def _call_userfunc(self, tree, new_children=None):
-        children = new_children if new_children is not None else tree.children
-        callbacks = type(self).__dict__.get("_callbacks")
-        if callbacks is None:
-            callbacks = {}
-            type.__setattr__(type(self), "_callbacks", callbacks)
-        found = callbacks.get(tree.data)
-        if found is None:
-            attribute = getattr(type(self), tree.data, None)
-            wrapper = getattr(attribute, "visit_wrapper", None)
-            function = getattr(attribute, "base_func", attribute)
-            found = callbacks[tree.data] = (function, wrapper)
-        function, wrapper = found
-        if function is None:
-            return self.__default__(tree.data, children, tree.meta)
-        try:
-            if wrapper is not None:
-                return wrapper(function.__get__(self), tree.data, children, tree.meta)
-            return function(self, children)
-        except GrammarError:
-            raise
-        except Exception as e:
-            raise VisitError(tree.data, tree, e) from e
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._methods = {}
+
+    def transform(self, tree: Any) -> Any:
+        postfix = []  # the trees and tokens, parents before children, right to left
+        pending = [tree]
+        while pending:
+            item = pending.pop()
+            postfix.append(item)
+            if type(item) is Tree:
+                pending += item.children
+        methods = self._methods
+        values: list = []
+        for item in reversed(postfix):
+            if type(item) is not Tree:
+                values.append(item)
+                continue
+            size = len(item.children)
+            if size:
+                children = values[-size:]
+                del values[-size:]
+            else:
+                children = []
+            method = methods.get(item.data)
+            if method is None:
+                method = getattr(type(self), item.data, None) or _rebuild(item.data)
+                methods[item.data] = method
+            values.append(method(self, item, children))
+        (result,) = values
+        return result
 
 
-@v_args(inline=True)
-class _DimLowering(_Dispatch, Transformer_NonRecursive):
+def _rebuild(data: str):
+    def rebuild(_lowering: Any, meta: Tree, children: list) -> Tree:
+        return Tree(data, children, meta.first, meta.last)
+
+    return rebuild
+
+
+class _DimLowering(_Lowering):
     """Dimension expressions: integers, dim names, + - *."""
 
     def __init__(self, program: _Program):
-        super().__init__()
         self.program = program
 
-    def dim_int(self, token: Token) -> Dim:
+    def dim_int(self, meta: Any, children: list) -> Dim:
+        (token,) = children
         if len(token.lstrip("0")) > len(str(MAX_SIZE)):  # Python reads at most 4300 digits
             raise ShapeError(
                 "this size is too large: no array has 2^63 entries or more",
@@ -626,7 +985,8 @@ class _DimLowering(_Dispatch, Transformer_NonRecursive):
             )
         return Dim.of(int(token))
 
-    def dim_name(self, token: Token) -> Dim:
+    def dim_name(self, meta: Any, children: list) -> Dim:
+        (token,) = children
         name = str(token)
         if name not in self.program.dims:
             if name in self.program.values:
@@ -641,35 +1001,33 @@ class _DimLowering(_Dispatch, Transformer_NonRecursive):
             raise err
         return self.program.dims[name]
 
-    def dim_add(self, a: Dim, b: Dim) -> Dim:
+    def dim_add(self, meta: Any, children: list) -> Dim:
+        a, b = children
         return a + b
 
-    def dim_sub(self, a: Dim, _minus: Token, b: Dim) -> Dim:
+    def dim_sub(self, meta: Any, children: list) -> Dim:
+        a, _minus, b = children
         return a - b
 
-    def dim_mul(self, a: Dim, b: Dim) -> Dim:
+    def dim_mul(self, meta: Any, children: list) -> Dim:
+        a, b = children
         return a * b
 
 
-@v_args(meta=True)
-class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
+class ExpressionLowering(_Lowering):
     """Expression trees -> graph nodes, one method per grammar alias."""
 
     def __init__(self, program: _Program, scope: dict[str, Term]):
-        super().__init__()
         self.program = program
         self.scope = scope
 
     # ---- helpers ------------------------------------------------------------
-    def term(self, node: Node, meta: Any) -> Term:
-        line, column, width = _position(meta)
-        start, end = getattr(meta, "start_pos", None), getattr(meta, "end_pos", None)
-        text = _quote(self.program.source, start, end) if start is not None else node.op.name
-        return Term(node, text, line, column, width)
+    def term(self, node: Node, meta: Tree) -> Term:
+        return Term.written(node, self.program.source, meta)
 
     def build(self, meta: Any, operands: list[Term], make) -> Term:
         """Apply ``make`` to the operands' nodes; a shape failure names them."""
-        pending = any(_unsized(o.node) for o in operands)
+        pending = self.program.bare_identity and any(_unsized(o.node) for o in operands)
         if pending:
             operands = self.sized_identity(meta, operands, make)
         try:
@@ -939,6 +1297,7 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
         if name in builtins.CONSTANTS:
             return self.term(ops.const(builtins.CONSTANTS[name]), meta)
         if name == "I":  # the identity, sized by what it meets (a name I, if declared, wins)
+            self.program.bare_identity = True
             return self.term(ops.eye(dim=UNSIZED), meta)
         if name in program.functions or builtins.lookup(name) is not None:
             raise NameResolutionError(
@@ -989,6 +1348,8 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
 
     def _builtin_call(self, builtin: builtins.Builtin, token: Token, args: list, meta) -> Term:
         name = str(token)
+        if all(type(a) is Term for a in args) and len(args) in builtin.arities:
+            return self.build(meta, args, builtin.build)  # no keywords: what follows, in short
         positional = [a for a in args if isinstance(a, Term)]
         keywords = [a for a in args if isinstance(a, Keyword)]
         seen: set[str] = set()
@@ -1106,10 +1467,10 @@ class ExpressionLowering(_Dispatch, Transformer_NonRecursive):
         return self.term(node, meta)
 
 
-def _index_bounds(graph: Graph) -> dict[str, tuple[Dim, ...]]:
+def _index_bounds(nodes: list[Node]) -> dict[str, tuple[Dim, ...]]:
     """Each integer input's bounds: the sizes of the axes it selects from."""
     bounds: dict[str, list[Dim]] = {}
-    for n in graph.nodes():
+    for n in nodes:
         if n.op.name in ("gather", "pick") and n.args[1].op.name == "var":
             axis = 0 if n.op.name == "gather" else 1
             found = bounds.setdefault(n.args[1].attr("name"), [])
@@ -1224,20 +1585,6 @@ def _select(a: Node, picks: list) -> Node:
 
 # An operand is quoted in messages as written, up to this many characters;
 # a longer one keeps its two ends (so lowering a long expression stays linear).
-def _plain_helpers(cls: type, rules: set[str]) -> None:
-    """A class decorated by ``v_args`` has every method wrapped, helpers too, and
-    Lark builds a fresh wrapper (``functools.update_wrapper``) at each access:
-    the methods that no grammar rule names are made plain methods again."""
-    for name, attribute in list(vars(cls).items()):
-        if name not in rules and hasattr(attribute, "visit_wrapper"):
-            setattr(cls, name, attribute.base_func)
-
-
-_RULES = set(re.findall(r"->\s*(\w+)", grammar_text()))
-_RULES |= set(re.findall(r"^\??(\w+)\s*:", grammar_text(), re.M))
-_plain_helpers(ExpressionLowering, _RULES)
-_plain_helpers(_DimLowering, _RULES)
-
 QUOTE_LIMIT = 160
 
 
@@ -1252,6 +1599,8 @@ def _quote(source: str, start: int, end: int) -> str:
 
 def _has_top_level_division(text: str) -> bool:
     """``a / b`` written without enclosing brackets: a ``/`` outside every bracket."""
+    if "/" not in text:
+        return False
     depth = 0
     for char in text:
         if char in "([":
