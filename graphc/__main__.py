@@ -28,7 +28,7 @@ from graphc import __version__
 from graphc.errors import GraphcError, ParseError
 from graphc.frontend import MAX_SIZE, lower
 from graphc.gradcheck import check_gradients, check_hessian, random_feed
-from graphc.runtime import Program
+from graphc.runtime import Program, collector_paused
 
 
 class _UsageError(Exception):
@@ -67,7 +67,8 @@ def _read(path: str) -> str:
 
 
 def _program(path: str) -> Program:
-    lowered = lower(_read(path), _display(path))
+    with collector_paused():
+        lowered = lower(_read(path), _display(path))
     for warning in lowered.warnings:
         print(warning.render(), file=sys.stderr)
     return Program(lowered)
