@@ -94,52 +94,122 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
     """Map the nodes reachable from ``roots`` to their rewritten fixed points.
 
     A node the mapping leaves out maps to itself: a settled node is not
-    entered (nor are its arguments).
+    entered (nor are its arguments).  One depth-first walk over the rest
+    rewrites each node as it leaves it, when its arguments are done; what a
+    rule builds is rewritten as it is built (`_Engine.finish`).
     """
-    memo: dict[Node, Node] = {}
-    index = RuleIndex(rules)
-    by_op = index.by_op
-    bit = settled_bit(rules)
-    budget = 0
+    engine = _Engine(rules)
+    memo, bit, by_op, index = engine.memo, engine.bit, engine.index.by_op, engine.index
+    seen: set[Node] = set()
     for root in roots:
-        stack = [root]
+        if root in seen or root.settled & bit or root in memo:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.args))]
         while stack:
-            node = stack[-1]
-            if node in memo or node.settled & bit:
-                stack.pop()
-                continue
-            args = node.args
-            pending = [a for a in args if a not in memo and not a.settled & bit]
-            if pending:
-                stack.extend(reversed(pending))
-                continue
-            rebuilt = node.with_args([memo.get(a, a) for a in args])
-            if rebuilt is not node and (rebuilt in memo or rebuilt.settled & bit):
-                result = memo.get(rebuilt, rebuilt)
+            node, args = stack[-1]
+            for arg in args:
+                if arg not in seen and not arg.settled & bit and arg not in memo:
+                    seen.add(arg)
+                    stack.append((arg, iter(arg.args)))
+                    break
             else:
+                stack.pop()
+                if node.settled & bit or node in memo:  # reached from what a rule built
+                    continue
+                args = node.args
+                new_args = tuple([memo.get(a, a) for a in args])
+                if new_args == args:
+                    rebuilt = node
+                else:
+                    rebuilt = Node.make(node.op, new_args, **dict(node.attrs))
+                    if rebuilt.settled & bit or rebuilt in memo:
+                        result = memo[node] = memo.get(rebuilt, rebuilt)
+                        memo[result] = result
+                        continue
                 rules_here = by_op.get(rebuilt.op.name)
                 if rules_here is None:
                     rules_here = index(rebuilt.op)
                 replacement = apply_first(rules_here, rebuilt) if rules_here else None
                 if replacement is not None:
-                    budget += 1
-                    if budget > 1_000_000:
-                        raise RuntimeError("rewrite rules do not terminate")
-                    if replacement not in memo and not replacement.settled & bit:
-                        stack.append(replacement)  # rewrite it, then come back here
-                        continue
-                    result = memo.get(replacement, replacement)
-                else:
-                    result = rebuilt
-            memo[node] = result
-            if rebuilt is not node:
-                memo[rebuilt] = result
-            if result is not rebuilt:
-                memo[result] = result
-            result.settle(bit)
-            stack.pop()
+                    engine.finish(node, rebuilt, replacement)
+                    continue
+                memo[node] = rebuilt
+                if rebuilt is not node:
+                    memo[rebuilt] = rebuilt
+                _settle(rebuilt, rebuilt.settled | bit)
     return memo
 
 
+class _Engine:
+    """One rule list run over one graph: the fixed points found so far (``memo``)."""
+
+    def __init__(self, rules: Sequence[Rule]):
+        self.memo: dict[Node, Node] = {}
+        self.index = RuleIndex(rules)
+        self.bit = settled_bit(rules)
+        self.fired = 0
+
+    def finish(self, node: Node, rebuilt: Node, replacement: Node) -> None:
+        """Rewrite ``replacement`` (what a rule made of ``rebuilt``, ``node`` with its
+        arguments rewritten) to its fixed point, and everything it is built of."""
+        memo, bit, by_op, index = self.memo, self.bit, self.index.by_op, self.index
+        # An entry is a node whose fixed point is wanted, and the (rebuilt, replacement)
+        # a rule made of it once its replacement is done (None: no rule fired yet).
+        stack: list[tuple[Node, tuple[Node, Node] | None]] = [(node, (rebuilt, replacement))]
+        self._fired()
+        while stack:
+            node, fired = stack[-1]
+            if fired is None:
+                if node.settled & bit or node in memo:
+                    stack.pop()
+                    continue
+                pending = [a for a in node.args if not a.settled & bit and a not in memo]
+                if pending:
+                    stack.extend((a, None) for a in reversed(pending))
+                    continue
+                rebuilt = node.with_args([memo.get(a, a) for a in node.args])
+                if rebuilt is not node and (rebuilt.settled & bit or rebuilt in memo):
+                    self._done(node, rebuilt, memo.get(rebuilt, rebuilt))
+                    stack.pop()
+                    continue
+                rules_here = by_op.get(rebuilt.op.name)
+                if rules_here is None:
+                    rules_here = index(rebuilt.op)
+                replacement = apply_first(rules_here, rebuilt) if rules_here else None
+                if replacement is None:
+                    self._done(node, rebuilt, rebuilt)
+                    stack.pop()
+                    continue
+                self._fired()
+                fired = (rebuilt, replacement)
+                stack[-1] = (node, fired)
+            rebuilt, replacement = fired
+            if not replacement.settled & bit and replacement not in memo:
+                stack.append((replacement, None))  # rewrite it, then come back here
+                continue
+            self._done(node, rebuilt, memo.get(replacement, replacement))
+            stack.pop()
+
+    def _fired(self) -> None:
+        self.fired += 1
+        if self.fired > 1_000_000:
+            raise RuntimeError("rewrite rules do not terminate")
+
+    def _done(self, node: Node, rebuilt: Node, result: Node) -> None:
+        memo = self.memo
+        memo[node] = result
+        if rebuilt is not node:
+            memo[rebuilt] = result
+        if result is not rebuilt:
+            memo[result] = result
+        _settle(result, result.settled | self.bit)
+
+
+# `Node.settled` written past `Node.__setattr__`: it is a cache, not part of the value.
+_settle = Node.settled.__set__  # type: ignore[attr-defined]
+
+
 def rewrite(graph: Graph, rules: Sequence[Rule]) -> Graph:
-    return graph.replace(rewrite_nodes(graph.roots(), rules))
+    memo = rewrite_nodes(graph.roots(), rules)
+    return graph.replace({old: new for old, new in memo.items() if new is not old})

@@ -16,9 +16,13 @@ def fold_common(graph: Graph) -> Graph:
     mapping: dict[Node, Node] = {}
     seen: dict[tuple, Node] = {}
     for node in graph.nodes():
-        rebuilt = node.with_args(mapping.get(a, a) for a in node.args)
+        rebuilt = node
+        if mapping:
+            args = tuple([mapping.get(a, a) for a in node.args])
+            if args != node.args:
+                rebuilt = node.with_args(args)
         if rebuilt.op.commutative:
-            key = (rebuilt.op.name, tuple(sorted(id(a) for a in rebuilt.args)), rebuilt.attrs)
+            key = (rebuilt.op.name, tuple(sorted([id(a) for a in rebuilt.args])), rebuilt.attrs)
             rebuilt = seen.setdefault(key, rebuilt)
         if rebuilt is not node:
             mapping[node] = rebuilt
