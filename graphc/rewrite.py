@@ -28,14 +28,23 @@ from graphc.ir import Graph, Node, Op
 Rule = Callable[[Node], "Node | None"]
 
 
-def matches(*op_names: str, where: Callable[[Op], bool] | None = None) -> Callable[[Rule], Rule]:
-    """Declare the operators a rule looks at: those named, and those ``where`` holds for."""
+def matches(
+    *op_names: str, where: Callable[[Op], bool] | None = None, operands: Iterable[str] = ()
+) -> Callable[[Rule], Rule]:
+    """Declare the operators a rule looks at: those named, and those ``where`` holds for.
+
+    ``operands`` names operators of which every case of the rule's pattern
+    needs an operand (``Node(Op("neg"), [x])`` in ``[a, Node(Op("neg"), …)]``):
+    the engine does not call the rule on a node with none of them.
+    """
+    needed = frozenset(operands)
 
     def selects(op: Op) -> bool:
         return op.name in op_names or (where is not None and where(op))
 
     def mark(rule: Rule) -> Rule:
         rule.selects = selects  # type: ignore[attr-defined]
+        rule.operands = needed  # type: ignore[attr-defined]
         return rule
 
     return mark
@@ -47,18 +56,36 @@ def selects(rule: Rule, op: Op) -> bool:
     return chooser is None or chooser(op)
 
 
+def tries(rule: Rule, node: Node) -> bool:
+    """Whether the engine tries ``rule`` on ``node``: its operator, and its operands'."""
+    needed = getattr(rule, "operands", None)
+    return selects(rule, node.op) and (
+        not needed or not needed.isdisjoint(a.op.name for a in node.args)
+    )
+
+
 class RuleIndex:
-    """Rules by the operator they match, in their given order."""
+    """Rules by the operator they match, and the operators of its operands, in their
+    given order: ``index.by_form[(op, operand ops…)]``, names all."""
 
     def __init__(self, rules: Sequence[Rule]):
         self.rules = list(rules)
         self.by_op: dict[str, list[Rule]] = {}
+        self.by_form: dict[tuple[str, ...], list[Rule]] = {}
 
     def __call__(self, op: Op) -> list[Rule]:
         found = self.by_op.get(op.name)
         if found is None:
             found = [r for r in self.rules if selects(r, op)]
             self.by_op[op.name] = found
+        return found
+
+    def of(self, node: Node) -> list[Rule]:
+        """The rules the engine tries on ``node``."""
+        form = (node.op.name, *[a.op.name for a in node.args])
+        found = self.by_form.get(form)
+        if found is None:
+            found = self.by_form[form] = [r for r in self(node.op) if tries(r, node)]
         return found
 
 
@@ -99,7 +126,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
     rule builds is rewritten as it is built (`_Engine.finish`).
     """
     engine = _Engine(rules)
-    memo, bit, by_op, index = engine.memo, engine.bit, engine.index.by_op, engine.index
+    memo, bit, by_form, index = engine.memo, engine.bit, engine.index.by_form, engine.index
     seen: set[Node] = set()
     for root in roots:
         if root in seen or root.settled & bit or root in memo:
@@ -127,9 +154,9 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
                         result = memo[node] = memo.get(rebuilt, rebuilt)
                         memo[result] = result
                         continue
-                rules_here = by_op.get(rebuilt.op.name)
+                rules_here = by_form.get((rebuilt.op.name, *[a.op.name for a in rebuilt.args]))
                 if rules_here is None:
-                    rules_here = index(rebuilt.op)
+                    rules_here = index.of(rebuilt)
                 replacement = apply_first(rules_here, rebuilt) if rules_here else None
                 if replacement is not None:
                     engine.finish(node, rebuilt, replacement)
@@ -153,7 +180,7 @@ class _Engine:
     def finish(self, node: Node, rebuilt: Node, replacement: Node) -> None:
         """Rewrite ``replacement`` (what a rule made of ``rebuilt``, ``node`` with its
         arguments rewritten) to its fixed point, and everything it is built of."""
-        memo, bit, by_op, index = self.memo, self.bit, self.index.by_op, self.index
+        memo, bit, index = self.memo, self.bit, self.index
         # An entry is a node whose fixed point is wanted, and the (rebuilt, replacement)
         # a rule made of it once its replacement is done (None: no rule fired yet).
         stack: list[tuple[Node, tuple[Node, Node] | None]] = [(node, (rebuilt, replacement))]
@@ -173,9 +200,7 @@ class _Engine:
                     self._done(node, rebuilt, memo.get(rebuilt, rebuilt))
                     stack.pop()
                     continue
-                rules_here = by_op.get(rebuilt.op.name)
-                if rules_here is None:
-                    rules_here = index(rebuilt.op)
+                rules_here = index.of(rebuilt)
                 replacement = apply_first(rules_here, rebuilt) if rules_here else None
                 if replacement is None:
                     self._done(node, rebuilt, rebuilt)

@@ -18,14 +18,17 @@ import inspect
 import pkgutil
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphc.passes
 from graphc import ops
+from graphc.derive import MODES, derive, hessian_sweeps
+from graphc.frontend import lower
 from graphc.ir import Node, topological_order
-from graphc.rewrite import selects
+from graphc.rewrite import RuleIndex, tries
 from graphc.runtime import evaluate
 from graphc.shapes import SCALAR, Dim, matrix, vector
 from graphc.testing import random_value
@@ -286,7 +289,7 @@ def _feeds(node: Node, seed: int) -> list[dict[Node, np.ndarray]]:
 @pytest.mark.parametrize(("rule", "i"), CASES)
 def test_rule_preserves_the_value(rule, i):
     node = EXAMPLES[rule.__name__][i]()
-    assert selects(rule, node.op), f"{rule.__name__} is never tried on {node.op.name} nodes"
+    assert tries(rule, node), f"{rule.__name__} is never tried on {node.op.name} nodes like it"
     result = rule(node)
     assert result is not None and result is not node, f"{rule.__name__} does not fire on {node}"
     assert result.type == node.type
@@ -302,6 +305,48 @@ def test_rule_preserves_the_value(rule, i):
             after[kept], before[kept], rtol=1e-12, atol=1e-12, err_msg=f"{rule.__name__} #{i}"
         )
     assert finite, f"{rule.__name__} #{i}: the example has no finite value to compare"
+
+
+# ---- the engine skips only nodes a rule would not fire on -------------------------------------
+
+PROGRAMS = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.gc"))
+
+
+def test_operands_skip_only_nodes_rules_leave_alone(monkeypatch):
+    """``@matches(operands=…)`` lets the engine skip a rule on a node with no operand of
+    those operators; on every node the engine meets while deriving the examples (both
+    modes, and the Hessian), each rule it skips leaves the node alone."""
+    original, start = RuleIndex.of, RuleIndex.__init__
+    checked = set()
+
+    class Forgetful(dict):  # the engine asks `of` about every node, not once per form
+        def get(self, key, default=None):
+            return default
+
+        def __setitem__(self, key, value):
+            pass
+
+    def init(index: RuleIndex, rules) -> None:
+        start(index, rules)
+        index.by_form = Forgetful()
+
+    def of(index: RuleIndex, node: Node) -> list:
+        chosen = original(index, node)
+        for rule in index(node.op):
+            if rule not in chosen and (rule, node) not in checked:
+                checked.add((rule, node))
+                assert rule(node) is None, f"{rule.__name__} fires on a node it is not tried on"
+        return chosen
+
+    monkeypatch.setattr(RuleIndex, "of", of)
+    monkeypatch.setattr(RuleIndex, "__init__", init)
+    for path in PROGRAMS:
+        lowered = lower(path.read_text(encoding="utf-8"), str(path))
+        for mode in MODES:
+            derive(lowered, mode=mode)
+        if lowered.graph.outputs[lowered.output].type.is_scalar and lowered.params:
+            hessian_sweeps(lowered)
+    assert len(checked) > 1000, len(checked)  # many nodes a rule was skipped on
 
 
 # ---- patterns name real operators -------------------------------------------------------

@@ -100,7 +100,7 @@ def mul_minus_one(n: Node) -> Node | None:
 
 
 # −(−x) -> x
-@matches("neg")
+@matches("neg", operands=("neg",))
 def double_negation(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("neg"), [x])]:
@@ -109,7 +109,7 @@ def double_negation(n: Node) -> Node | None:
 
 
 # −(c) -> (−c)
-@matches("neg")
+@matches("neg", operands=("const",))
 def negate_constant(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c]:
@@ -119,7 +119,7 @@ def negate_constant(n: Node) -> Node | None:
 
 # (−a)·b -> −(a·b),  a·(−b) -> −(a·b)  for every bilinear · (∘, matrix product,
 # scale_rows), and (−a)/b -> −(a/b),  a/(−b) -> −(a/b)
-@matches("div", where=lambda op: op.bilinear)
+@matches("div", where=lambda op: op.bilinear, operands=("neg",))
 def signs_outward(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("neg"), [a]), b] | [a, Node(Op("neg"), [b])]:
@@ -128,7 +128,7 @@ def signs_outward(n: Node) -> Node | None:
 
 
 # a − (−b) -> a + b
-@matches("sub")
+@matches("sub", operands=("neg",))
 def subtract_negation(n: Node) -> Node | None:
     match n.args:
         case [a, Node(Op("neg"), [b])]:
@@ -137,7 +137,7 @@ def subtract_negation(n: Node) -> Node | None:
 
 
 # a + (−b) -> a − b,  (−a) + b -> b − a
-@matches("add")
+@matches("add", operands=("neg",))
 def add_negation(n: Node) -> Node | None:
     match n.args:
         case [a, Node(Op("neg"), [b])]:
@@ -159,7 +159,7 @@ def double_transpose(n: Node) -> Node | None:
 
 
 # (c · x)ᵀ -> c · xᵀ,  (x · c)ᵀ -> xᵀ · c  for a scalar c, and (−x)ᵀ -> −xᵀ
-@matches("transpose")
+@matches("transpose", operands=("mul", "neg"))
 def transpose_of_scaled(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("mul"), [c, x])] if c.type.is_scalar:
@@ -172,7 +172,7 @@ def transpose_of_scaled(n: Node) -> Node | None:
 
 
 # (A B)ᵀ -> Bᵀ Aᵀ  when it removes a transpose: (Aᵀ x)ᵀ -> xᵀ A
-@matches("transpose")
+@matches("transpose", operands=("matmul",))
 def transpose_of_product(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("matmul"), [a, b])] if "transpose" in (a.op.name, b.op.name):
@@ -191,7 +191,7 @@ def power_one_zero(n: Node) -> Node | None:
 
 
 # (√x)^2 -> x   (the square root is real, so x ≥ 0)
-@matches("powc")
+@matches("powc", operands=("sqrt",))
 def square_of_sqrt(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("sqrt"), [x])] if n.attr("p") == 2.0:
@@ -200,7 +200,7 @@ def square_of_sqrt(n: Node) -> Node | None:
 
 
 # (x^p)^q -> x^(p q)  for integer p, q
-@matches("powc")
+@matches("powc", operands=("powc",))
 def power_of_power(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("powc"), [x]) as inner]:
@@ -222,7 +222,7 @@ def add_same(n: Node) -> Node | None:
 
 
 # g · (1/x) -> g / x,  (1/x) · g -> g / x
-@matches("mul")
+@matches("mul", operands=("div",))
 def reciprocal_product(n: Node) -> Node | None:
     match n.args:
         case [g, Node(Op("div"), [one, x])] if _scalar(one, 1.0):
@@ -233,7 +233,7 @@ def reciprocal_product(n: Node) -> Node | None:
 
 
 # x · c -> c · x  (a literal factor leads, as on paper: 2 x)
-@matches("mul")
+@matches("mul", operands=("const",))
 def constants_first(n: Node) -> Node | None:
     match n.args:
         case [x, Node(Op("const")) as c] if x.op.name != "const":
@@ -242,7 +242,7 @@ def constants_first(n: Node) -> Node | None:
 
 
 # c1 · (c2 · x) -> (c1 c2) · x
-@matches("mul")
+@matches("mul", operands=("const",))
 def merge_constant_factors(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c1, Node(Op("mul"), [Node(Op("const")) as c2, x])]:
@@ -251,7 +251,7 @@ def merge_constant_factors(n: Node) -> Node | None:
 
 
 # diag(v) M -> v ∘ M (rows),  M diag(v) -> M ∘ v,  diag(v) x -> v ∘ x,  xᵀ diag(v) -> xᵀ ∘ vᵀ
-@matches("matmul")
+@matches("matmul", operands=("diag",))
 def diagonal_product(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("diag"), [v]), b]:
@@ -262,7 +262,7 @@ def diagonal_product(n: Node) -> Node | None:
 
 
 # broadcast(g) ∘ x -> g ∘ x  for a binary elementwise ∘, when broadcasting by dims does the same
-@matches(where=lambda op: op.elementwise and op.arity == 2)
+@matches(where=lambda op: op.elementwise and op.arity == 2, operands=("broadcast",))
 def drop_broadcast(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("broadcast"), [g]) as a, b] if _implied(a) and b.type == n.type:
@@ -290,7 +290,7 @@ def _count(t: Type) -> Node:
 
 
 # Σ broadcast(c) over all -> c · size,  Σ fill(c) -> c · size  (and Σ ones -> size)
-@matches("sum")
+@matches("sum", operands=("broadcast", "fill"))
 def sum_of_broadcast(n: Node) -> Node | None:
     if n.attr("axis") is not None:
         return None
@@ -303,7 +303,7 @@ def sum_of_broadcast(n: Node) -> Node | None:
 
 
 # stop(stop(x)) -> stop(x)
-@matches("stop")
+@matches("stop", operands=("stop",))
 def stop_of_stop(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("stop")) as inner]:
@@ -323,7 +323,7 @@ def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
 
 # c₁·(g ∘ a) ± c₂·(g ∘ b) -> g ∘ (c₁·a ± c₂·b)  (a local derivative folded before it meets g:
 # the reverse rule of a product gives g ∘ b + g ∘ a; one product of g instead of two)
-@matches("add", "sub")
+@matches("add", "sub", operands=("mul",))
 def common_factor(n: Node) -> Node | None:
     left, right = _scaled_product(n.args[0]), _scaled_product(n.args[1])
     if left is None or right is None:
@@ -391,7 +391,7 @@ def _eye(n: Node) -> bool:
 
 # I M -> M,  M I -> M,  I x -> x,  xᵀ I -> xᵀ,  (c I) X -> c X,  X (c I) -> c X
 # (the gradient of a trace brings an identity; an identity never materialises)
-@matches("matmul")
+@matches("matmul", operands=("eye", "mul"))
 def identity_product(n: Node) -> Node | None:
     match n.args:
         case [i, x] if _eye(i) and x.type == n.type:
@@ -406,7 +406,7 @@ def identity_product(n: Node) -> Node | None:
 
 
 # Iᵀ -> I
-@matches("transpose")
+@matches("transpose", operands=("eye",))
 def transpose_of_identity(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("eye")) as eye]:
@@ -415,7 +415,7 @@ def transpose_of_identity(n: Node) -> Node | None:
 
 
 # fill(c) ∘ x -> c · x,  x ∘ fill(c) -> x · c  (no full array of a constant)
-@matches("mul")
+@matches("mul", operands=("fill",))
 def filled_factor(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("fill")) as f, x] if x.type == n.type:
@@ -426,7 +426,7 @@ def filled_factor(n: Node) -> Node | None:
 
 
 # A X ± B X -> (A ± B) X,  X A ± X B -> X (A ± B)  (one product instead of two)
-@matches("add", "sub")
+@matches("add", "sub", operands=("matmul",))
 def common_matrix_factor(n: Node) -> Node | None:
     combine = ops.add if n.op.name == "add" else ops.sub
     match n.args:
@@ -443,7 +443,7 @@ def common_matrix_factor(n: Node) -> Node | None:
 
 # c · (s ∘ x) -> (c · s) ∘ x  for a scalar s and an array x: the literal (and its sign)
 # scales one number, not every entry
-@matches("mul")
+@matches("mul", operands=("const",))
 def scale_the_scalar(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c, Node(Op("mul"), [s, x])] if (
@@ -480,7 +480,7 @@ def _times(a: Node, b: Node) -> Node:
 
 # (A B) C -> A (B C)  and  A (B C) -> (A B) C  when that takes fewer multiplications,
 # as np.linalg.multi_dot orders a chain: Aᵀ (x bᵀ) Aᵀ -> (Aᵀ x)(bᵀ Aᵀ)
-@matches("matmul")
+@matches("matmul", operands=("matmul",))
 def cheaper_association(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("matmul"), [a, b]) as ab, c]:
@@ -501,7 +501,7 @@ def cheaper_association(n: Node) -> Node | None:
 
 
 # Σ (X ∘ I) -> tr(X),  Σ (I ∘ X) -> tr(X)
-@matches("sum")
+@matches("sum", operands=("mul",))
 def sum_against_identity(n: Node) -> Node | None:
     if n.attr("axis") is not None:
         return None
@@ -526,7 +526,7 @@ def _inverted(x: Node) -> Node | None:
 # A⁻¹ B -> solve(A, B),  B A⁻¹ -> solve(Aᵀ, Bᵀ)ᵀ  (and A⁻ᵀ as (Aᵀ)⁻¹): one LU
 # factorisation and two triangular solves instead of an inverse and a product;
 # solve(A, B) c -> solve(A, B c) when B c has fewer columns (A⁻¹ Xᵀ y solves for one)
-@matches("matmul")
+@matches("matmul", operands=("solve", "inv", "transpose"))
 def solve_not_invert(n: Node) -> Node | None:
     a, b = n.args
     if a.op.name == "solve" and not b.type.is_scalar:
@@ -555,7 +555,7 @@ def _term(n: Node) -> tuple[float, Node]:
 # (a ± k₁·x) ± k₂·x -> a + (±k₁ ± k₂)·x,  (k₁·x ± a) ± k₂·x -> (k₁ ± k₂)·x ± a  (a term met
 # again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W), when that takes no more
 # operations; a literal a is collect_affine's (it collects only when that takes fewer)
-@matches("add", "sub")
+@matches("add", "sub", operands=("add", "sub"))
 def add_same_term(n: Node) -> Node | None:
     inner, right = n.args
     if inner.op.name not in ("add", "sub") or right.type != n.type or inner.type != n.type:
@@ -584,7 +584,7 @@ def add_same_term(n: Node) -> Node | None:
 
 # c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of two
 # (0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, the tangent of ½r²)
-@matches("mul")
+@matches("mul", operands=("const",))
 def merge_literals_across(n: Node) -> Node | None:
     match n.args:
         case [
@@ -621,7 +621,7 @@ def _literal_select(w: Node) -> tuple[Node, float, bool] | None:
 # a ∘ where(…), and k₀·where(…) as where(c, k₀k, 0)) for literals k, k₀: the derivative
 # of a branch selects its local derivative, with no array of ones
 # (where(c, 1, 0) ∘ a -> where(c, a, 0);  0.5·where(c, 1, 0) ∘ (2·r) -> where(c, r, 0))
-@matches("mul")
+@matches("mul", operands=("where", "mul"))
 def select_the_factor(n: Node) -> Node | None:
     for w, a in (n.args, reversed(n.args)):
         found = _literal_select(w)
@@ -644,7 +644,7 @@ def _same_select(n: Node, cond: Node, yes: Node, no: Node) -> Node | None:
 
 # where(c, a, 0) ± where(c, 0, b) -> where(c, a, ±b),  where(c, 0, b) ± where(c, a, 0) ->
 # where(c, ±a, b)  (the two branches' derivatives, selected by one condition: one select)
-@matches("add", "sub")
+@matches("add", "sub", operands=("where",))
 def complementary_selects(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("where"), [c1, a, z1]), Node(Op("where"), [c2, z2, b])] if (
