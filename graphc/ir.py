@@ -114,13 +114,14 @@ def _key(value: Any) -> Any:
 class Node:
     """An interned, immutable graph node.  Build with `Node.make` (or ops.*)."""
 
-    __slots__ = ("op", "args", "attrs", "type", "settled", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "type", "below", "settled", "__weakref__")
     __match_args__ = ("op", "args")  # rules match `Node(Op("neg"), [x])`
 
     op: Op
     args: tuple[Node, ...]
     attrs: tuple[tuple[str, Any], ...]
     type: Type
+    below: int  # the operators in the node's graph (itself and below), one bit each: `op_bit`
     settled: int  # a cache, not part of the value: see `graphc.rewrite`
 
     @classmethod
@@ -145,6 +146,10 @@ class Node:
         _init_args(node, args)
         _init_attrs(node, frozen)
         _init_type(node, op.infer(*[a.type for a in args], **attrs))
+        below = _OP_BITS.get(op.name) or op_bit(op)
+        for a in args:
+            below |= a.below
+        _init_below(node, below)
         _init_settled(node, 0)
         ref = _Interned(node, _forget)
         ref.key = key
@@ -191,7 +196,21 @@ _init_op = Node.__dict__["op"].__set__
 _init_args = Node.__dict__["args"].__set__
 _init_attrs = Node.__dict__["attrs"].__set__
 _init_type = Node.__dict__["type"].__set__
+_init_below = Node.__dict__["below"].__set__
 _init_settled = Node.__dict__["settled"].__set__
+
+# Each operator a node has been built of, by name, and its bit in `Node.below`.
+_OP_BITS: dict[str, int] = {}
+OPERATORS: list[Op] = []  # in the order of their bits
+
+
+def op_bit(op: Op) -> int:
+    """The bit that stands for ``op`` in `Node.below`."""
+    bit = _OP_BITS.get(op.name)
+    if bit is None:
+        bit = _OP_BITS[op.name] = 1 << len(OPERATORS)
+        OPERATORS.append(op)
+    return bit
 
 
 class _Interned(weakref.ref):

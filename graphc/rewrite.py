@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from graphc.ir import Graph, Node, Op
+from graphc.ir import OPERATORS, Graph, Node, Op
 
 Rule = Callable[[Node], "Node | None"]
 
@@ -66,12 +66,28 @@ def tries(rule: Rule, node: Node) -> bool:
 
 class RuleIndex:
     """Rules by the operator they match, and the operators of its operands, in their
-    given order: ``index.by_form[(op, operand ops…)]``, names all."""
+    given order: ``index.by_form[(op, operand ops…)]``, names all; and whether any
+    can fire in a graph of the operators ``below`` (`Node.below`): ``index.live[below]``."""
 
     def __init__(self, rules: Sequence[Rule]):
         self.rules = list(rules)
         self.by_op: dict[str, list[Rule]] = {}
         self.by_form: dict[tuple[str, ...], list[Rule]] = {}
+        self.live: dict[int, bool] = {}
+
+    def may_fire(self, below: int) -> bool:
+        """Whether some rule may fire in a graph made of the operators ``below``: one
+        looks at one of them, with an operand of those it needs among them."""
+        found = self.live.get(below)
+        if found is None:
+            present = [op for i, op in enumerate(OPERATORS) if below >> i & 1]
+            names = {op.name for op in present}
+            found = self.live[below] = any(
+                not getattr(rule, "operands", None) or not rule.operands.isdisjoint(names)
+                for op in present
+                for rule in self(op)
+            )
+        return found
 
     def __call__(self, op: Op) -> list[Rule]:
         found = self.by_op.get(op.name)
@@ -107,6 +123,20 @@ _SETTLED_BITS: dict[tuple[Rule, ...], int] = {}
 _MAX_SETTLED_BITS = 62
 
 
+_INDEXES: dict[tuple[Rule, ...], RuleIndex] = {}
+
+
+def rule_index(rules: Sequence[Rule]) -> RuleIndex:
+    """The index of a rule list, kept for the lists that have a settled bit."""
+    key = tuple(rules)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = RuleIndex(rules)
+        if settled_bit(rules):
+            _INDEXES[key] = index
+    return index
+
+
 def settled_bit(rules: Sequence[Rule]) -> int:
     key = tuple(rules)
     bit = _SETTLED_BITS.get(key)
@@ -121,25 +151,34 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
     """Map the nodes reachable from ``roots`` to their rewritten fixed points.
 
     A node the mapping leaves out maps to itself: a settled node is not
-    entered (nor are its arguments).  One depth-first walk over the rest
-    rewrites each node as it leaves it, when its arguments are done; what a
-    rule builds is rewritten as it is built (`_Engine.finish`).
+    entered (nor are its arguments), nor is a node whose graph holds no place
+    where a rule may fire (`RuleIndex.may_fire`: it is settled at once).  One
+    depth-first walk over the rest rewrites each node as it leaves it, when
+    its arguments are done; what a rule builds is rewritten as it is built
+    (`_Engine.finish`).
     """
     engine = _Engine(rules)
     memo, bit, by_form, index = engine.memo, engine.bit, engine.index.by_form, engine.index
+    live = index.live
     seen: set[Node] = set()
     for root in roots:
         if root in seen or root.settled & bit or root in memo:
             continue
         seen.add(root)
+        if not index.may_fire(root.below):
+            _settle(root, root.settled | bit)
+            continue
         stack = [(root, iter(root.args))]
         while stack:
             node, args = stack[-1]
             for arg in args:
                 if arg not in seen and not arg.settled & bit and arg not in memo:
                     seen.add(arg)
-                    stack.append((arg, iter(arg.args)))
-                    break
+                    below = arg.below
+                    if live.get(below) or (below not in live and index.may_fire(below)):
+                        stack.append((arg, iter(arg.args)))
+                        break
+                    _settle(arg, arg.settled | bit)  # a fixed point: no rule may fire in it
             else:
                 stack.pop()
                 if node.settled & bit or node in memo:  # reached from what a rule built
@@ -173,7 +212,7 @@ class _Engine:
 
     def __init__(self, rules: Sequence[Rule]):
         self.memo: dict[Node, Node] = {}
-        self.index = RuleIndex(rules)
+        self.index = rule_index(rules)
         self.bit = settled_bit(rules)
         self.fired = 0
 

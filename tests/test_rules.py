@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 import graphc.passes
-from graphc import ops
+from graphc import ops, rewrite
+from graphc.autodiff import cotangent_seed, reverse_mode
 from graphc.derive import MODES, derive, hessian_sweeps
 from graphc.frontend import lower
 from graphc.ir import Node, topological_order
@@ -89,7 +90,8 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
     ],
     "subtract_negation": [lambda: x - (-y)],
     "add_negation": [lambda: x + (-y), lambda: (-x) + y],
-    "double_transpose": [lambda: A.T.T, lambda: r.T.T, lambda: ops.transpose(s)],
+    "double_transpose": [lambda: A.T.T, lambda: r.T.T],
+    "transpose_of_scalar": [lambda: ops.transpose(s)],
     "transpose_of_scaled": [lambda: (s * M).T, lambda: (M * s).T, lambda: (-M).T],
     "transpose_of_product": [lambda: ops.matmul(A.T, x).T, lambda: ops.matmul(A, B.T).T],
     "power_one_zero": [lambda: ops.powc(x, p=1.0), lambda: ops.powc(A, p=0.0)],
@@ -340,6 +342,8 @@ def test_operands_skip_only_nodes_rules_leave_alone(monkeypatch):
 
     monkeypatch.setattr(RuleIndex, "of", of)
     monkeypatch.setattr(RuleIndex, "__init__", init)
+    monkeypatch.setattr(RuleIndex, "may_fire", lambda index, below: True)
+    monkeypatch.setattr(rewrite, "_INDEXES", {})
     for path in PROGRAMS:
         lowered = lower(path.read_text(encoding="utf-8"), str(path))
         for mode in MODES:
@@ -347,6 +351,35 @@ def test_operands_skip_only_nodes_rules_leave_alone(monkeypatch):
         if lowered.graph.outputs[lowered.output].type.is_scalar and lowered.params:
             hessian_sweeps(lowered)
     assert len(checked) > 1000, len(checked)  # many nodes a rule was skipped on
+
+
+def test_a_graph_with_no_place_to_fire_is_left_alone():
+    """The engine does not enter a node whose graph has no place where a rule of the
+    list may fire (`RuleIndex.may_fire`, read from the operators below it, `Node.below`):
+    on every node of the examples' graphs, lowered and differentiated in both modes, if
+    a rule fires on the node or on one below it, ``may_fire`` says one may."""
+    indexes = [RuleIndex(rules) for rules in RULE_LISTS.values()]
+    met = 0
+    for path in PROGRAMS:
+        lowered = lower(path.read_text(encoding="utf-8"), str(path))
+        graphs = [lowered.graph.roots()]
+        for mode in MODES:
+            derived = derive(lowered, mode=mode)
+            graphs.append([*derived.graph.roots(), *derived.value_graph.roots()])
+        out = lowered.graph.outputs[lowered.output]
+        seed = None if out.type.is_scalar else cotangent_seed(lowered.output, out.type)
+        wrt = lowered.params or lowered.variables
+        graphs.append(reverse_mode(lowered.graph, wrt, lowered.output, seed).roots())
+        for roots in graphs:
+            for index in indexes:
+                fires: dict[Node, bool] = {}
+                for node in topological_order(roots):
+                    here = any(rule(node) not in (None, node) for rule in index(node.op))
+                    fires[node] = here or any(fires[a] for a in node.args)
+                    if fires[node]:
+                        met += 1
+                        assert index.may_fire(node.below), f"{path.name}: {node.op.name}"
+    assert met > 100, met  # the examples have many places where a rule fires
 
 
 # ---- patterns name real operators -------------------------------------------------------

@@ -147,12 +147,19 @@ def add_negation(n: Node) -> Node | None:
     return None
 
 
-# (xᵀ)ᵀ -> x,  cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
-@matches("transpose")
+# (xᵀ)ᵀ -> x
+@matches("transpose", operands=("transpose",))
 def double_transpose(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("transpose"), [x])]:
             return x
+    return None
+
+
+# cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
+@matches("transpose")
+def transpose_of_scalar(n: Node) -> Node | None:
+    match n.args:
         case [c] if c.type.is_scalar:
             return c
     return None
@@ -313,6 +320,8 @@ def stop_of_stop(n: Node) -> Node | None:
 
 def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
     """``c · (a ∘ b)`` or ``a ∘ b`` as ``(c, a, b)``."""
+    if n.op.name != "mul":  # (either form)
+        return None
     match n:
         case Node(Op("mul"), [Node(Op("const")) as c, Node(Op("mul"), [a, b])]) if c.type.is_scalar:
             return c.attr("value"), a, b
@@ -325,7 +334,8 @@ def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
 # the reverse rule of a product gives g ∘ b + g ∘ a; one product of g instead of two)
 @matches("add", "sub", operands=("mul",))
 def common_factor(n: Node) -> Node | None:
-    left, right = _scaled_product(n.args[0]), _scaled_product(n.args[1])
+    left = _scaled_product(n.args[0])
+    right = None if left is None else _scaled_product(n.args[1])
     if left is None or right is None:
         return None
     (c1, *pair1), (c2, *pair2) = left, right
@@ -376,13 +386,13 @@ def collect_affine(n: Node) -> Node | None:
     k, c, x, written = form
     if c == 0.0:
         return broadcast_to(const(k), n.type)
+    needed = (k != 0.0) + (abs(c) != 1.0) + (k == 0.0 and c == -1.0)
+    if needed >= written:
+        return None
     term = x if abs(c) == 1.0 else const(abs(c)) * x
     if k == 0.0:
-        collected = const(c) * x if c != 1.0 else x  # −2 x, not −(2 x): the sign on the literal
-    else:
-        collected = const(k) + term if c > 0 else const(k) - term
-    needed = (k != 0.0) + (abs(c) != 1.0) + (k == 0.0 and c == -1.0)
-    return collected if needed < written else None
+        return const(c) * x if c != 1.0 else x  # −2 x, not −(2 x): the sign on the literal
+    return const(k) + term if c > 0 else const(k) - term
 
 
 def _eye(n: Node) -> bool:
@@ -515,12 +525,13 @@ def sum_against_identity(n: Node) -> Node | None:
 
 def _inverted(x: Node) -> Node | None:
     """A when ``x`` is A⁻¹, Aᵀ when it is A⁻ᵀ, else None."""
-    match x:
-        case Node(Op("inv"), [a]):
-            return a
-        case Node(Op("transpose"), [Node(Op("inv"), [a])]):
-            return a.T
-    return None
+    if x.op.name == "transpose":
+        x, transposed = x.args[0], True
+    else:
+        transposed = False
+    if x.op.name != "inv":
+        return None
+    return x.args[0].T if transposed else x.args[0]
 
 
 # A⁻¹ B -> solve(A, B),  B A⁻¹ -> solve(Aᵀ, Bᵀ)ᵀ  (and A⁻ᵀ as (Aᵀ)⁻¹): one LU
@@ -672,6 +683,7 @@ RULES = [
     subtract_negation,
     add_negation,
     double_transpose,
+    transpose_of_scalar,
     transpose_of_scaled,
     transpose_of_product,
     power_one_zero,
