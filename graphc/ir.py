@@ -326,6 +326,8 @@ class Graph:
         The graph itself where nothing changes (its topological order then
         need not be found again).
         """
+        if not mapping and self.__dict__.get("_carried"):
+            return self  # replace returned it: its names are where they go
         outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
         hints = _carry(self.hints, mapping, already=functools.cache(lambda: set(self._order)))
         names = _carry(self.names, mapping)
@@ -339,8 +341,11 @@ class Graph:
             and _same(names, self.names)
             and _same(hints, self.hints)
         ):
-            return self
-        return Graph(outputs, names, hints, kept)
+            result = self
+        else:
+            result = Graph(outputs, names, hints, kept)
+        result.__dict__["_carried"] = True  # a cache beside the fields, like `_order`
+        return result
 
     # ---- printing ------------------------------------------------------------
     def labels(self) -> dict[Node, str]:

@@ -21,11 +21,14 @@ optimised value graph, then costs nothing for the settled part.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 
 from graphc.ir import OPERATORS, Graph, Node, Op
 
 Rule = Callable[[Node], "Node | None"]
+
+_op_name = operator.attrgetter("op.name")
 
 
 def matches(
@@ -98,7 +101,7 @@ class RuleIndex:
 
     def of(self, node: Node) -> list[Rule]:
         """The rules the engine tries on ``node``."""
-        form = (node.op.name, *[a.op.name for a in node.args])
+        form = (node.op.name, *map(_op_name, node.args))
         found = self.by_form.get(form)
         if found is None:
             found = self.by_form[form] = [r for r in self(node.op) if tries(r, node)]
@@ -184,7 +187,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
                 if node.settled & bit or node in memo:  # reached from what a rule built
                     continue
                 args = node.args
-                new_args = tuple([memo.get(a, a) for a in args])
+                new_args = tuple(map(memo.get, args, args))
                 if new_args == args:
                     rebuilt = node
                 else:
@@ -193,7 +196,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
                         result = memo[node] = memo.get(rebuilt, rebuilt)
                         memo[result] = result
                         continue
-                rules_here = by_form.get((rebuilt.op.name, *[a.op.name for a in rebuilt.args]))
+                rules_here = by_form.get((rebuilt.op.name, *map(_op_name, rebuilt.args)))
                 if rules_here is None:
                     rules_here = index.of(rebuilt)
                 replacement = apply_first(rules_here, rebuilt) if rules_here else None
