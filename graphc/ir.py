@@ -126,8 +126,11 @@ class Node:
 
     @classmethod
     def make(cls, op: Op, args: Iterable[Node] = (), **attrs: Any) -> Node:
-        if type(args) is not tuple:
-            args = tuple(args)
+        return cls._make(op, args if type(args) is tuple else tuple(args), attrs, None)
+
+    @classmethod
+    def _make(cls, op: Op, args: tuple[Node, ...], attrs: dict[str, Any], known: Any) -> Node:
+        """`make`, with the type ``known`` already (None: inferred)."""
         if attrs:
             frozen = tuple(sorted(attrs.items()))
             key: tuple = (op.name, args, tuple([(k, _key(v)) for k, v in frozen]))
@@ -145,7 +148,7 @@ class Node:
         _init_op(node, op)
         _init_args(node, args)
         _init_attrs(node, frozen)
-        _init_type(node, op.infer(*[a.type for a in args], **attrs))
+        _init_type(node, known or op.infer(*[a.type for a in args], **attrs))
         below = _OP_BITS.get(op.name) or op_bit(op)
         for a in args:
             below |= a.below
@@ -175,7 +178,14 @@ class Node:
         args = tuple(args)
         if args == self.args:  # element identity: nodes compare by identity
             return self
-        return Node.make(self.op, args, **dict(self.attrs))
+        return Node._make(self.op, args, dict(self.attrs), None)
+
+    def rebuilt(self, args: tuple[Node, ...]) -> Node:
+        """The same operator on arguments of the same types as its own (rewritten ones,
+        which keep their types): its type, not inferred again; self if unchanged."""
+        if args == self.args:
+            return self
+        return Node._make(self.op, args, dict(self.attrs), self.type)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("graph nodes are immutable")

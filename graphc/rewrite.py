@@ -191,7 +191,7 @@ def rewrite_nodes(roots: Iterable[Node], rules: Sequence[Rule]) -> dict[Node, No
                 if new_args == args:
                     rebuilt = node
                 else:
-                    rebuilt = Node.make(node.op, new_args, **dict(node.attrs))
+                    rebuilt = node.rebuilt(new_args)  # rules keep types: so does rebuilding
                     if rebuilt.settled & bit or rebuilt in memo:
                         result = memo[node] = memo.get(rebuilt, rebuilt)
                         memo[result] = result
@@ -237,7 +237,7 @@ class _Engine:
                 if pending:
                     stack.extend((a, None) for a in reversed(pending))
                     continue
-                rebuilt = node.with_args([memo.get(a, a) for a in node.args])
+                rebuilt = node.rebuilt(tuple(map(memo.get, node.args, node.args)))
                 if rebuilt is not node and (rebuilt.settled & bit or rebuilt in memo):
                     self._done(node, rebuilt, memo.get(rebuilt, rebuilt))
                     stack.pop()

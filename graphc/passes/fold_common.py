@@ -18,9 +18,7 @@ def fold_common(graph: Graph) -> Graph:
     for node in graph.nodes():
         rebuilt = node
         if mapping:
-            args = tuple([mapping.get(a, a) for a in node.args])
-            if args != node.args:
-                rebuilt = node.with_args(args)
+            rebuilt = node.with_args(map(mapping.get, node.args, node.args))
         if rebuilt.op.commutative:
             key = (rebuilt.op.name, tuple(sorted([id(a) for a in rebuilt.args])), rebuilt.attrs)
             rebuilt = seen.setdefault(key, rebuilt)
