@@ -348,20 +348,19 @@ def common_factor(n: Node) -> Node | None:
     return None
 
 
-def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int] | None:
+def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int]:
     """``n`` as ``k + c·x`` for scalar literals k, c and one node x, with the
-    number of operations it takes as written; None if it is not one."""
+    number of operations it takes as written (``0 + 1·n`` if it is not one)."""
     if is_const(n) and n.type.is_scalar:
         return n.attr("value"), 0.0, None, 0
     if depth == 0 or n.op.name not in ("add", "sub", "mul", "neg"):
         return 0.0, 1.0, n, 0
     parts = [_affine(a, depth - 1) for a in n.args]
-    if any(p is None for p in parts):
-        return None
-    xs = {p[2] for p in parts if p[2] is not None}
-    if len(xs) > 1:
-        return 0.0, 1.0, n, 0  # two unknowns: n is the unknown
-    x, ops_used = (xs.pop() if xs else None), 1 + sum(p[3] for p in parts)
+    x, ops_used = None, 1
+    for _, _, unknown, used in parts:
+        if unknown is not None and x is not None and unknown is not x:
+            return 0.0, 1.0, n, 0  # two unknowns: n is the unknown
+        x, ops_used = unknown or x, ops_used + used
     match n.op.name, parts:
         case "neg", [(k, c, _, _)]:
             return -k, -c, x, ops_used
@@ -381,7 +380,7 @@ def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int] | 
 @matches("add", "sub")
 def collect_affine(n: Node) -> Node | None:
     form = _affine(n)
-    if form is None or form[2] is None or form[2] is n or form[2].type != n.type:
+    if form[2] is None or form[2] is n or form[2].type != n.type:
         return None
     k, c, x, written = form
     if c == 0.0:
