@@ -10,13 +10,19 @@ operators it looks at (by name, or by a fact: ``@matches(where=lambda op:
 op.bilinear)``), and the engine only ever calls it on nodes of those
 operators, so its body matches the arguments alone (a ``match`` statement on
 ``n.args``, with ``Node(Op("neg"), [x])`` patterns) without re-checking the
-operator.  A rule without ``@matches`` is tried on every node.
+operator.  ``@matches(…, operands=("neg",))`` adds that every case of the
+pattern needs an operand of one of those operators, and the engine skips
+the rule on other nodes (`RuleIndex.of`).  A rule without ``@matches`` is
+tried on every node.
 
 Rules are pure functions of the node they look at, and nodes are interned,
 so a node that is a fixed point of a rule list stays one: the engine marks
 it (`Node.settled`, one bit per rule list) and does not look inside it again.
 Rewriting an already rewritten graph, or a derivative graph built on an
-optimised value graph, then costs nothing for the settled part.
+optimised value graph, then costs nothing for the settled part.  Nor does
+the engine enter a node whose graph has no operator a rule looks at with
+an operand it needs (`Node.below`, `RuleIndex.may_fire`): such a node is
+a fixed point, and is marked as one.
 """
 
 from __future__ import annotations
