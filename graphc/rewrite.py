@@ -38,22 +38,29 @@ _op_name = operator.attrgetter("op.name")
 
 
 def matches(
-    *op_names: str, where: Callable[[Op], bool] | None = None, operands: Iterable[str] = ()
+    *op_names: str,
+    where: Callable[[Op], bool] | None = None,
+    operands: Iterable[str] | Callable[[Op], bool] = (),
 ) -> Callable[[Rule], Rule]:
     """Declare the operators a rule looks at: those named, and those ``where`` holds for.
 
     ``operands`` names operators of which every case of the rule's pattern
-    needs an operand (``Node(Op("neg"), [x])`` in ``[a, Node(Op("neg"), …)]``):
-    the engine does not call the rule on a node with none of them.
+    needs an operand (``Node(Op("neg"), [x])`` in ``[a, Node(Op("neg"), …)]``),
+    or is a fact such an operand's operator has (``lambda op: op.constant``):
+    the engine does not call the rule on a node with no such operand.
     """
-    needed = frozenset(operands)
+    if callable(operands):
+        needs: Callable[[Op], bool] | None = operands
+    else:
+        names = frozenset(operands)
+        needs = (lambda op: op.name in names) if names else None
 
     def selects(op: Op) -> bool:
         return op.name in op_names or (where is not None and where(op))
 
     def mark(rule: Rule) -> Rule:
         rule.selects = selects  # type: ignore[attr-defined]
-        rule.operands = needed  # type: ignore[attr-defined]
+        rule.operands = needs  # type: ignore[attr-defined]
         return rule
 
     return mark
@@ -65,12 +72,15 @@ def selects(rule: Rule, op: Op) -> bool:
     return chooser is None or chooser(op)
 
 
+def needs_operand(rule: Rule, ops: Iterable[Op]) -> bool:
+    """Whether ``rule`` can find the operand it needs among operators ``ops``."""
+    needs = getattr(rule, "operands", None)
+    return needs is None or any(needs(op) for op in ops)
+
+
 def tries(rule: Rule, node: Node) -> bool:
     """Whether the engine tries ``rule`` on ``node``: its operator, and its operands'."""
-    needed = getattr(rule, "operands", None)
-    return selects(rule, node.op) and (
-        not needed or not needed.isdisjoint(a.op.name for a in node.args)
-    )
+    return selects(rule, node.op) and needs_operand(rule, (a.op for a in node.args))
 
 
 class RuleIndex:
@@ -90,11 +100,8 @@ class RuleIndex:
         found = self.live.get(below)
         if found is None:
             present = [op for i, op in enumerate(OPERATORS) if below >> i & 1]
-            names = {op.name for op in present}
             found = self.live[below] = any(
-                not getattr(rule, "operands", None) or not rule.operands.isdisjoint(names)
-                for op in present
-                for rule in self(op)
+                needs_operand(rule, present) for op in present for rule in self(op)
             )
         return found
 

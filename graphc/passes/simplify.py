@@ -19,6 +19,11 @@ from graphc.rewrite import matches, rewrite
 from graphc.shapes import Dim, Type
 
 
+def _a_literal(op: Op) -> bool:
+    """A literal's operator (a number, or an array filled with one): what `is_const` reads."""
+    return op.constant
+
+
 def _zero(n: Node) -> bool:
     return is_const(n, 0.0)
 
@@ -36,7 +41,7 @@ def _zeros_like(n: Node) -> Node:
 
 
 # x + 0 -> x,  0 + x -> x
-@matches("add")
+@matches("add", operands=_a_literal)
 def add_zero(n: Node) -> Node | None:
     a, b = n.args
     if _zero(b):
@@ -47,7 +52,7 @@ def add_zero(n: Node) -> Node | None:
 
 
 # x − 0 -> x,  0 − x -> −x
-@matches("sub")
+@matches("sub", operands=_a_literal)
 def subtract_zero(n: Node) -> Node | None:
     a, b = n.args
     if _zero(b):
@@ -58,7 +63,7 @@ def subtract_zero(n: Node) -> Node | None:
 
 
 # x · 1 -> x,  1 · x -> x
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_one(n: Node) -> Node | None:
     a, b = n.args
     if _one(b):
@@ -69,27 +74,27 @@ def mul_one(n: Node) -> Node | None:
 
 
 # x / 1 -> x
-@matches("div")
+@matches("div", operands=_a_literal)
 def divide_by_one(n: Node) -> Node | None:
     a, b = n.args
     return broadcast_to(a, n.type) if _one(b) else None
 
 
 # x · 0 -> 0,  0 · x -> 0
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_zero(n: Node) -> Node | None:
     a, b = n.args
     return _zeros_like(n) if _zero(a) or _zero(b) else None
 
 
 # 0 / x -> 0
-@matches("div")
+@matches("div", operands=_a_literal)
 def zero_divided(n: Node) -> Node | None:
     return _zeros_like(n) if _zero(n.args[0]) else None
 
 
 # (−1) · x -> −x,  x · (−1) -> −x
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_minus_one(n: Node) -> Node | None:
     a, b = n.args
     if _scalar(a, -1.0):
