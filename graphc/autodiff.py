@@ -33,20 +33,23 @@ def _depends(order: Sequence[Node], sources: set[Node]) -> set[Node]:
     """Nodes whose value depends differentiably on any of ``sources``."""
     active = set(sources)
     for node in order:
-        if node not in active and node.op.vjp is not None and any(a in active for a in node.args):
+        if node.op.vjp is not None and not active.isdisjoint(node.args):
             active.add(node)
     return active
 
 
 def vjp_nodes(
-    output: Node, wrt: Sequence[Node], cotangent: Node
+    output: Node, wrt: Sequence[Node], cotangent: Node, order: Sequence[Node] | None = None
 ) -> tuple[list[Node], dict[Node, Node]]:
     """The cotangent of each variable in ``wrt`` given ``cotangent`` at ``output``.
 
     Returns the gradients (zeros where the output does not depend on a
-    variable) and the cotangent of every visited node.
+    variable) and the cotangent of every visited node.  ``order``, if given,
+    is ``topological_order([output])`` followed by any other nodes (which the
+    output does not reach, so they get no cotangent).
     """
-    order = topological_order([output])
+    if order is None:
+        order = topological_order([output])
     active = _depends(order, set(wrt))
     adjoint: dict[Node, Node] = {}
     if output in active:
@@ -114,8 +117,11 @@ def reverse_mode(
                 f"the gradient needs a scalar output, but {output} is {out.type}; use the Jacobian"
             )
         cotangent = ops.ONE
-    grads, adjoint = vjp_nodes(out, wrt, cotangent)
-    primal = set(graph.nodes())
+    order = graph.nodes()
+    # The graph's order starts with the first output's own: the same sums, in the same order.
+    first = next(iter(graph.outputs.values())) is out
+    grads, adjoint = vjp_nodes(out, wrt, cotangent, order if first else None)
+    primal = set(order)
     names = dict(graph.names)
     for node, name in graph.names.items():
         ct = adjoint.get(node)

@@ -30,7 +30,7 @@ from graphc.autodiff import (
 )
 from graphc.errors import DifferentiationError, NameResolutionError, did_you_mean
 from graphc.frontend import LoweredProgram
-from graphc.ir import Graph, Node
+from graphc.ir import Graph, Node, building
 from graphc.passes import optimize, prune
 from graphc.passes.gather_factors import gather_factors
 from graphc.passes.reuse_names import reuse_names
@@ -117,7 +117,14 @@ def derive(
     """
     if mode not in MODES:
         raise DifferentiationError(f"unknown mode {mode!r}; use reverse or forward")
-    variables = resolve_wrt(lowered, wrt)
+    with building():
+        return _derive(lowered, resolve_wrt(lowered, wrt), mode, seeded)
+
+
+def _derive(
+    lowered: LoweredProgram, variables: list[Node], mode: str, seeded: bool
+) -> DerivedGraph:
+    """`derive`, once the variables are resolved."""
     output = lowered.output
     out_type = lowered.graph.outputs[output].type
     value_graph = optimize(lowered.graph)
@@ -170,6 +177,13 @@ def _sweep(
     base: DerivedGraph, graph: Graph, plan: Sequence[tuple[str, Mapping[Node, Node], Sequence[str]]]
 ) -> Sweeps:
     """Forward mode over ``graph``: for each (seed name, {variable: seed}, outputs)."""
+    with building():
+        return _sweep_built(base, graph, plan)
+
+
+def _sweep_built(
+    base: DerivedGraph, graph: Graph, plan: Sequence[tuple[str, Mapping[Node, Node], Sequence[str]]]
+) -> Sweeps:
     outputs = dict(graph.outputs)
     names, hints = dict(graph.names), dict(graph.hints)
     found: dict[tuple[str, str], str] = {}

@@ -15,10 +15,12 @@ Every traversal here is iterative: a chain of 100,000 nodes is fine.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import math
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,34 +118,49 @@ def _key(value: Any) -> Any:
 class Node:
     """An interned, immutable graph node.  Build with `Node.make` (or ops.*)."""
 
-    __slots__ = ("op", "args", "attrs", "type", "settled", "__weakref__")
+    __slots__ = ("op", "args", "attrs", "type", "below", "settled", "__weakref__")
     __match_args__ = ("op", "args")  # rules match `Node(Op("neg"), [x])`
-
-    _interned: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 
     op: Op
     args: tuple[Node, ...]
     attrs: tuple[tuple[str, Any], ...]
     type: Type
+    below: int  # the operators in the node's graph (itself and below), one bit each: `op_bit`
     settled: int  # a cache, not part of the value: see `graphc.rewrite`
 
     @classmethod
     def make(cls, op: Op, args: Iterable[Node] = (), **attrs: Any) -> Node:
-        args = tuple(args)
-        frozen = tuple(sorted(attrs.items()))
-        key = (op.name, args, tuple((k, _key(v)) for k, v in frozen))
-        node = cls._interned.get(key)
-        if node is None:
-            if op.arity is not None and len(args) != op.arity:
-                raise TypeError(f"{op.name} takes {op.arity} operand(s), not {len(args)}")
-            node = object.__new__(cls)
-            init = object.__setattr__  # the one place a node is written (but for `settle`)
-            init(node, "op", op)
-            init(node, "args", args)
-            init(node, "attrs", frozen)
-            init(node, "type", op.infer(*(a.type for a in args), **attrs))
-            init(node, "settled", 0)
-            cls._interned[key] = node
+        return cls._make(op, args if type(args) is tuple else tuple(args), attrs, None)
+
+    @classmethod
+    def _make(cls, op: Op, args: tuple[Node, ...], attrs: dict[str, Any], known: Any) -> Node:
+        """`make`, with the type ``known`` already (None: inferred)."""
+        if attrs:
+            frozen = tuple(sorted(attrs.items()))
+            key: tuple = (op.name, args, tuple([(k, _key(v)) for k, v in frozen]))
+        else:
+            frozen, key = (), (op.name, args)
+        ref = _INTERNED.get(key)
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        if op.arity is not None and len(args) != op.arity:
+            raise TypeError(f"{op.name} takes {op.arity} operand(s), not {len(args)}")
+        node = object.__new__(cls)
+        # the one place a node is written (but for `settled`, a cache)
+        _init_op(node, op)
+        _init_args(node, args)
+        _init_attrs(node, frozen)
+        _init_type(node, known or op.infer(*[a.type for a in args], **attrs))
+        below = _OP_BITS.get(op.name) or op_bit(op)
+        for a in args:
+            below |= a.below
+        _init_below(node, below)
+        _init_settled(node, 0)
+        ref = _Interned(node, _forget)
+        ref.key = key
+        _INTERNED[key] = ref
         return node
 
     def attr(self, name: str) -> Any:
@@ -158,14 +175,21 @@ class Node:
 
     def settle(self, bit: int) -> None:
         """Remember that this node is a fixed point of the rule list owning ``bit``."""
-        object.__setattr__(self, "settled", self.settled | bit)
+        _init_settled(self, self.settled | bit)
 
     def with_args(self, args: Iterable[Node]) -> Node:
         """The same operator on new arguments (interned; self if unchanged)."""
         args = tuple(args)
         if args == self.args:  # element identity: nodes compare by identity
             return self
-        return Node.make(self.op, args, **self.kwargs)
+        return Node._make(self.op, args, dict(self.attrs), None)
+
+    def rebuilt(self, args: tuple[Node, ...]) -> Node:
+        """The same operator on arguments of the same types as its own (rewritten ones,
+        which keep their types): its type, not inferred again; self if unchanged."""
+        if args == self.args:
+            return self
+        return Node._make(self.op, args, dict(self.attrs), self.type)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("graph nodes are immutable")
@@ -181,31 +205,95 @@ class Node:
     # read like the math they build: g * (1 - y * y).
 
 
+# Nodes are written through their slots' descriptors, past `Node.__setattr__`.
+_init_op = Node.__dict__["op"].__set__
+_init_args = Node.__dict__["args"].__set__
+_init_attrs = Node.__dict__["attrs"].__set__
+_init_type = Node.__dict__["type"].__set__
+_init_below = Node.__dict__["below"].__set__
+_init_settled = Node.__dict__["settled"].__set__
+
+# Each operator a node has been built of, by name, and its bit in `Node.below`.
+_OP_BITS: dict[str, int] = {}
+OPERATORS: list[Op] = []  # in the order of their bits
+
+
+def op_bit(op: Op) -> int:
+    """The bit that stands for ``op`` in `Node.below`."""
+    bit = _OP_BITS.get(op.name)
+    if bit is None:
+        bit = _OP_BITS[op.name] = 1 << len(OPERATORS)
+        OPERATORS.append(op)
+    return bit
+
+
+class _Interned(weakref.ref):
+    """The intern table's reference to a node, which knows its key."""
+
+    __slots__ = ("key",)
+
+
+# Structure (operator name, arguments, attributes) -> the one node built for it, held
+# weakly: a node no graph uses any more is dropped, and its entry with it.
+_INTERNED: dict[tuple, _Interned] = {}
+
+
+def _forget(ref: _Interned) -> None:
+    if _INTERNED.get(ref.key) is ref:
+        del _INTERNED[ref.key]
+
+
 def topological_order(outputs: Iterable[Node]) -> list[Node]:
     """Every node reachable from ``outputs``, arguments before users.
 
     Deterministic: depth-first, arguments left to right.  Iterative: the
     stack holds each open node with an iterator over its remaining arguments
-    (a graph is acyclic, so a node is pushed at most once).
+    (a graph is acyclic, so a node is pushed at most once); a leaf is placed
+    at once, without a turn on the stack.
     """
     order: list[Node] = []
     seen: set[Node] = set()
+    place, mark = order.append, seen.add
     for root in outputs:
         if root in seen:
             continue
-        seen.add(root)
+        mark(root)
+        if not root.args:
+            place(root)
+            continue
         stack = [(root, iter(root.args))]
+        push, pop = stack.append, stack.pop
         while stack:
             node, args = stack[-1]
             for arg in args:
                 if arg not in seen:
-                    seen.add(arg)
-                    stack.append((arg, iter(arg.args)))
-                    break
+                    mark(arg)
+                    if arg.args:
+                        push((arg, iter(arg.args)))
+                        break
+                    place(arg)
             else:
-                stack.pop()
-                order.append(node)
+                pop()
+                place(node)
     return order
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """Build many nodes with Python's cycle collector paused.
+
+    Nodes never form cycles (a node refers only to older nodes), so the
+    collector has nothing to find among them; but each thousand or so new
+    objects start a collection, and the full ones walk every node alive.
+    Differentiating a large program would spend a third of its time there.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def use_counts(order: Iterable[Node]) -> dict[Node, int]:
@@ -239,17 +327,39 @@ class Graph:
         return [*self.outputs.values(), *self.kept]
 
     def nodes(self) -> list[Node]:
-        return topological_order(self.roots())
+        """`topological_order` of the roots (computed once per graph: a graph is immutable)."""
+        return list(self._order)
+
+    @functools.cached_property
+    def _order(self) -> tuple[Node, ...]:
+        return tuple(topological_order(self.roots()))
 
     def replace(self, mapping: Mapping[Node, Node]) -> Graph:
-        """Outputs mapped through ``mapping``; names follow their nodes."""
+        """Outputs mapped through ``mapping``; names follow their nodes.
+
+        The graph itself where nothing changes (its topological order then
+        need not be found again).
+        """
+        if not mapping and self.__dict__.get("_carried"):
+            return self  # replace returned it: its names are where they go
         outputs = {k: mapping.get(v, v) for k, v in self.outputs.items()}
-        hints = _carry(self.hints, mapping, already=functools.cache(lambda: set(self.nodes())))
+        hints = _carry(self.hints, mapping, already=functools.cache(lambda: set(self._order)))
         names = _carry(self.names, mapping)
         # A kept node stays kept while it still carries its name (not folded into a var or
         # a literal, which are their own names).
         kept = tuple(dict.fromkeys(mapping.get(k, k) for k in self.kept))
-        return Graph(outputs, names, hints, tuple(k for k in kept if k in names))
+        kept = tuple(k for k in kept if k in names)
+        if (
+            kept == self.kept
+            and _same(outputs, self.outputs)
+            and _same(names, self.names)
+            and _same(hints, self.hints)
+        ):
+            result = self
+        else:
+            result = Graph(outputs, names, hints, kept)
+        result.__dict__["_carried"] = True  # a cache beside the fields, like `_order`
+        return result
 
     # ---- printing ------------------------------------------------------------
     def labels(self) -> dict[Node, str]:
@@ -353,6 +463,11 @@ def _carry(
             continue
         carried[new] = name
     return carried
+
+
+def _same(a: Mapping, b: Mapping) -> bool:
+    """The same entries in the same order (nodes compare by identity)."""
+    return len(a) == len(b) and list(a.items()) == list(b.items())
 
 
 def _dot_escape(text: str) -> str:

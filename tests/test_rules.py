@@ -18,14 +18,18 @@ import inspect
 import pkgutil
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphc.passes
-from graphc import ops
+from graphc import ops, rewrite
+from graphc.autodiff import cotangent_seed, reverse_mode
+from graphc.derive import MODES, derive, hessian_sweeps
+from graphc.frontend import lower
 from graphc.ir import Node, topological_order
-from graphc.rewrite import selects
+from graphc.rewrite import RuleIndex, tries
 from graphc.runtime import evaluate
 from graphc.shapes import SCALAR, Dim, matrix, vector
 from graphc.testing import random_value
@@ -86,7 +90,8 @@ EXAMPLES: dict[str, list[Callable[[], Node]]] = {
     ],
     "subtract_negation": [lambda: x - (-y)],
     "add_negation": [lambda: x + (-y), lambda: (-x) + y],
-    "double_transpose": [lambda: A.T.T, lambda: r.T.T, lambda: ops.transpose(s)],
+    "double_transpose": [lambda: A.T.T, lambda: r.T.T],
+    "transpose_of_scalar": [lambda: ops.transpose(s)],
     "transpose_of_scaled": [lambda: (s * M).T, lambda: (M * s).T, lambda: (-M).T],
     "transpose_of_product": [lambda: ops.matmul(A.T, x).T, lambda: ops.matmul(A, B.T).T],
     "power_one_zero": [lambda: ops.powc(x, p=1.0), lambda: ops.powc(A, p=0.0)],
@@ -286,7 +291,7 @@ def _feeds(node: Node, seed: int) -> list[dict[Node, np.ndarray]]:
 @pytest.mark.parametrize(("rule", "i"), CASES)
 def test_rule_preserves_the_value(rule, i):
     node = EXAMPLES[rule.__name__][i]()
-    assert selects(rule, node.op), f"{rule.__name__} is never tried on {node.op.name} nodes"
+    assert tries(rule, node), f"{rule.__name__} is never tried on {node.op.name} nodes like it"
     result = rule(node)
     assert result is not None and result is not node, f"{rule.__name__} does not fire on {node}"
     assert result.type == node.type
@@ -302,6 +307,79 @@ def test_rule_preserves_the_value(rule, i):
             after[kept], before[kept], rtol=1e-12, atol=1e-12, err_msg=f"{rule.__name__} #{i}"
         )
     assert finite, f"{rule.__name__} #{i}: the example has no finite value to compare"
+
+
+# ---- the engine skips only nodes a rule would not fire on -------------------------------------
+
+PROGRAMS = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.gc"))
+
+
+def test_operands_skip_only_nodes_rules_leave_alone(monkeypatch):
+    """``@matches(operands=…)`` lets the engine skip a rule on a node with no operand of
+    those operators; on every node the engine meets while deriving the examples (both
+    modes, and the Hessian), each rule it skips leaves the node alone."""
+    original, start = RuleIndex.of, RuleIndex.__init__
+    checked = set()
+
+    class Forgetful(dict):  # the engine asks `of` about every node, not once per form
+        def get(self, key, default=None):
+            return default
+
+        def __setitem__(self, key, value):
+            pass
+
+    def init(index: RuleIndex, rules) -> None:
+        start(index, rules)
+        index.by_form = Forgetful()
+
+    def of(index: RuleIndex, node: Node) -> list:
+        chosen = original(index, node)
+        for rule in index(node.op):
+            if rule not in chosen and (rule, node) not in checked:
+                checked.add((rule, node))
+                assert rule(node) is None, f"{rule.__name__} fires on a node it is not tried on"
+        return chosen
+
+    monkeypatch.setattr(RuleIndex, "of", of)
+    monkeypatch.setattr(RuleIndex, "__init__", init)
+    monkeypatch.setattr(RuleIndex, "may_fire", lambda index, below: True)
+    monkeypatch.setattr(rewrite, "_INDEXES", {})
+    for path in PROGRAMS:
+        lowered = lower(path.read_text(encoding="utf-8"), str(path))
+        for mode in MODES:
+            derive(lowered, mode=mode)
+        if lowered.graph.outputs[lowered.output].type.is_scalar and lowered.params:
+            hessian_sweeps(lowered)
+    assert len(checked) > 1000, len(checked)  # many nodes a rule was skipped on
+
+
+def test_a_graph_with_no_place_to_fire_is_left_alone():
+    """The engine does not enter a node whose graph has no place where a rule of the
+    list may fire (`RuleIndex.may_fire`, read from the operators below it, `Node.below`):
+    on every node of the examples' graphs, lowered and differentiated in both modes, if
+    a rule fires on the node or on one below it, ``may_fire`` says one may."""
+    indexes = [RuleIndex(rules) for rules in RULE_LISTS.values()]
+    met = 0
+    for path in PROGRAMS:
+        lowered = lower(path.read_text(encoding="utf-8"), str(path))
+        graphs = [lowered.graph.roots()]
+        for mode in MODES:
+            derived = derive(lowered, mode=mode)
+            graphs.append([*derived.graph.roots(), *derived.value_graph.roots()])
+        out = lowered.graph.outputs[lowered.output]
+        seed = None if out.type.is_scalar else cotangent_seed(lowered.output, out.type)
+        wrt = lowered.params or lowered.variables
+        graphs.append(reverse_mode(lowered.graph, wrt, lowered.output, seed).roots())
+        for roots in graphs:
+            for index in indexes:
+                fires: dict[Node, bool] = {}
+                for node in topological_order(roots):
+                    here = any(rule(node) not in (None, node) for rule in index(node.op))
+                    fires[node] = here or any(fires[a] for a in node.args)
+                    if fires[node]:
+                        met += 1
+                        assert index.may_fire(node.below), f"{path.name}: {node.op.name}"
+    assert met > 100, met  # the examples have many places where a rule fires
 
 
 # ---- patterns name real operators -------------------------------------------------------

@@ -22,7 +22,7 @@ def _evaluate(n: Node) -> float:
 
 
 # op(c1, c2, …) -> c  for scalar literals (an operation whose evaluation needs no sizes)
-@matches(where=lambda op: not op.leaf and not op.needs_sizes)
+@matches(where=lambda op: not op.leaf and not op.needs_sizes, operands=("const",))
 def fold_literal_operation(n: Node) -> Node | None:
     if not n.type.is_scalar or not all(a.op.name == "const" for a in n.args):
         return None
@@ -37,7 +37,7 @@ def fold_known_dimension(n: Node) -> Node | None:
 
 
 # op(fill c1, c2) -> fill op(c1, c2)   for elementwise operators
-@matches(where=lambda op: op.elementwise)
+@matches(where=lambda op: op.elementwise, operands=("fill",))
 def fold_filled_elementwise(n: Node) -> Node | None:
     if not all(a.op.constant for a in n.args) or not any(a.op.name == "fill" for a in n.args):
         return None

@@ -14,9 +14,8 @@ from graphc.ir import Graph
 def prune(graph: Graph) -> Graph:
     """Keep only what the outputs (and the kept names) reach."""
     live = set(graph.nodes())
-    return Graph(
-        dict(graph.outputs),
-        {n: name for n, name in graph.names.items() if n in live},
-        {n: name for n, name in graph.hints.items() if n in live},
-        graph.kept,
-    )
+    names = {n: name for n, name in graph.names.items() if n in live}
+    hints = {n: name for n, name in graph.hints.items() if n in live}
+    if len(names) == len(graph.names) and len(hints) == len(graph.hints):
+        return graph  # nothing is dead
+    return Graph(dict(graph.outputs), names, hints, graph.kept)

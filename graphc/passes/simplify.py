@@ -19,6 +19,11 @@ from graphc.rewrite import matches, rewrite
 from graphc.shapes import Dim, Type
 
 
+def _a_literal(op: Op) -> bool:
+    """A literal's operator (a number, or an array filled with one): what `is_const` reads."""
+    return op.constant
+
+
 def _zero(n: Node) -> bool:
     return is_const(n, 0.0)
 
@@ -36,7 +41,7 @@ def _zeros_like(n: Node) -> Node:
 
 
 # x + 0 -> x,  0 + x -> x
-@matches("add")
+@matches("add", operands=_a_literal)
 def add_zero(n: Node) -> Node | None:
     a, b = n.args
     if _zero(b):
@@ -47,7 +52,7 @@ def add_zero(n: Node) -> Node | None:
 
 
 # x − 0 -> x,  0 − x -> −x
-@matches("sub")
+@matches("sub", operands=_a_literal)
 def subtract_zero(n: Node) -> Node | None:
     a, b = n.args
     if _zero(b):
@@ -58,7 +63,7 @@ def subtract_zero(n: Node) -> Node | None:
 
 
 # x · 1 -> x,  1 · x -> x
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_one(n: Node) -> Node | None:
     a, b = n.args
     if _one(b):
@@ -69,27 +74,27 @@ def mul_one(n: Node) -> Node | None:
 
 
 # x / 1 -> x
-@matches("div")
+@matches("div", operands=_a_literal)
 def divide_by_one(n: Node) -> Node | None:
     a, b = n.args
     return broadcast_to(a, n.type) if _one(b) else None
 
 
 # x · 0 -> 0,  0 · x -> 0
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_zero(n: Node) -> Node | None:
     a, b = n.args
     return _zeros_like(n) if _zero(a) or _zero(b) else None
 
 
 # 0 / x -> 0
-@matches("div")
+@matches("div", operands=_a_literal)
 def zero_divided(n: Node) -> Node | None:
     return _zeros_like(n) if _zero(n.args[0]) else None
 
 
 # (−1) · x -> −x,  x · (−1) -> −x
-@matches("mul")
+@matches("mul", operands=_a_literal)
 def mul_minus_one(n: Node) -> Node | None:
     a, b = n.args
     if _scalar(a, -1.0):
@@ -100,7 +105,7 @@ def mul_minus_one(n: Node) -> Node | None:
 
 
 # −(−x) -> x
-@matches("neg")
+@matches("neg", operands=("neg",))
 def double_negation(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("neg"), [x])]:
@@ -109,7 +114,7 @@ def double_negation(n: Node) -> Node | None:
 
 
 # −(c) -> (−c)
-@matches("neg")
+@matches("neg", operands=("const",))
 def negate_constant(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c]:
@@ -119,7 +124,7 @@ def negate_constant(n: Node) -> Node | None:
 
 # (−a)·b -> −(a·b),  a·(−b) -> −(a·b)  for every bilinear · (∘, matrix product,
 # scale_rows), and (−a)/b -> −(a/b),  a/(−b) -> −(a/b)
-@matches("div", where=lambda op: op.bilinear)
+@matches("div", where=lambda op: op.bilinear, operands=("neg",))
 def signs_outward(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("neg"), [a]), b] | [a, Node(Op("neg"), [b])]:
@@ -128,7 +133,7 @@ def signs_outward(n: Node) -> Node | None:
 
 
 # a − (−b) -> a + b
-@matches("sub")
+@matches("sub", operands=("neg",))
 def subtract_negation(n: Node) -> Node | None:
     match n.args:
         case [a, Node(Op("neg"), [b])]:
@@ -137,7 +142,7 @@ def subtract_negation(n: Node) -> Node | None:
 
 
 # a + (−b) -> a − b,  (−a) + b -> b − a
-@matches("add")
+@matches("add", operands=("neg",))
 def add_negation(n: Node) -> Node | None:
     match n.args:
         case [a, Node(Op("neg"), [b])]:
@@ -147,19 +152,26 @@ def add_negation(n: Node) -> Node | None:
     return None
 
 
-# (xᵀ)ᵀ -> x,  cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
-@matches("transpose")
+# (xᵀ)ᵀ -> x
+@matches("transpose", operands=("transpose",))
 def double_transpose(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("transpose"), [x])]:
             return x
+    return None
+
+
+# cᵀ -> c for a scalar (not Aᵀ -> A for a square A: same type, other value)
+@matches("transpose")
+def transpose_of_scalar(n: Node) -> Node | None:
+    match n.args:
         case [c] if c.type.is_scalar:
             return c
     return None
 
 
 # (c · x)ᵀ -> c · xᵀ,  (x · c)ᵀ -> xᵀ · c  for a scalar c, and (−x)ᵀ -> −xᵀ
-@matches("transpose")
+@matches("transpose", operands=("mul", "neg"))
 def transpose_of_scaled(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("mul"), [c, x])] if c.type.is_scalar:
@@ -172,7 +184,7 @@ def transpose_of_scaled(n: Node) -> Node | None:
 
 
 # (A B)ᵀ -> Bᵀ Aᵀ  when it removes a transpose: (Aᵀ x)ᵀ -> xᵀ A
-@matches("transpose")
+@matches("transpose", operands=("matmul",))
 def transpose_of_product(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("matmul"), [a, b])] if "transpose" in (a.op.name, b.op.name):
@@ -191,7 +203,7 @@ def power_one_zero(n: Node) -> Node | None:
 
 
 # (√x)^2 -> x   (the square root is real, so x ≥ 0)
-@matches("powc")
+@matches("powc", operands=("sqrt",))
 def square_of_sqrt(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("sqrt"), [x])] if n.attr("p") == 2.0:
@@ -200,7 +212,7 @@ def square_of_sqrt(n: Node) -> Node | None:
 
 
 # (x^p)^q -> x^(p q)  for integer p, q
-@matches("powc")
+@matches("powc", operands=("powc",))
 def power_of_power(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("powc"), [x]) as inner]:
@@ -222,7 +234,7 @@ def add_same(n: Node) -> Node | None:
 
 
 # g · (1/x) -> g / x,  (1/x) · g -> g / x
-@matches("mul")
+@matches("mul", operands=("div",))
 def reciprocal_product(n: Node) -> Node | None:
     match n.args:
         case [g, Node(Op("div"), [one, x])] if _scalar(one, 1.0):
@@ -233,7 +245,7 @@ def reciprocal_product(n: Node) -> Node | None:
 
 
 # x · c -> c · x  (a literal factor leads, as on paper: 2 x)
-@matches("mul")
+@matches("mul", operands=("const",))
 def constants_first(n: Node) -> Node | None:
     match n.args:
         case [x, Node(Op("const")) as c] if x.op.name != "const":
@@ -242,7 +254,7 @@ def constants_first(n: Node) -> Node | None:
 
 
 # c1 · (c2 · x) -> (c1 c2) · x
-@matches("mul")
+@matches("mul", operands=("const",))
 def merge_constant_factors(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c1, Node(Op("mul"), [Node(Op("const")) as c2, x])]:
@@ -251,7 +263,7 @@ def merge_constant_factors(n: Node) -> Node | None:
 
 
 # diag(v) M -> v ∘ M (rows),  M diag(v) -> M ∘ v,  diag(v) x -> v ∘ x,  xᵀ diag(v) -> xᵀ ∘ vᵀ
-@matches("matmul")
+@matches("matmul", operands=("diag",))
 def diagonal_product(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("diag"), [v]), b]:
@@ -262,7 +274,7 @@ def diagonal_product(n: Node) -> Node | None:
 
 
 # broadcast(g) ∘ x -> g ∘ x  for a binary elementwise ∘, when broadcasting by dims does the same
-@matches(where=lambda op: op.elementwise and op.arity == 2)
+@matches(where=lambda op: op.elementwise and op.arity == 2, operands=("broadcast",))
 def drop_broadcast(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("broadcast"), [g]) as a, b] if _implied(a) and b.type == n.type:
@@ -290,7 +302,7 @@ def _count(t: Type) -> Node:
 
 
 # Σ broadcast(c) over all -> c · size,  Σ fill(c) -> c · size  (and Σ ones -> size)
-@matches("sum")
+@matches("sum", operands=("broadcast", "fill"))
 def sum_of_broadcast(n: Node) -> Node | None:
     if n.attr("axis") is not None:
         return None
@@ -303,7 +315,7 @@ def sum_of_broadcast(n: Node) -> Node | None:
 
 
 # stop(stop(x)) -> stop(x)
-@matches("stop")
+@matches("stop", operands=("stop",))
 def stop_of_stop(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("stop")) as inner]:
@@ -313,6 +325,8 @@ def stop_of_stop(n: Node) -> Node | None:
 
 def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
     """``c · (a ∘ b)`` or ``a ∘ b`` as ``(c, a, b)``."""
+    if n.op.name != "mul":  # (either form)
+        return None
     match n:
         case Node(Op("mul"), [Node(Op("const")) as c, Node(Op("mul"), [a, b])]) if c.type.is_scalar:
             return c.attr("value"), a, b
@@ -323,9 +337,10 @@ def _scaled_product(n: Node) -> tuple[float, Node, Node] | None:
 
 # c₁·(g ∘ a) ± c₂·(g ∘ b) -> g ∘ (c₁·a ± c₂·b)  (a local derivative folded before it meets g:
 # the reverse rule of a product gives g ∘ b + g ∘ a; one product of g instead of two)
-@matches("add", "sub")
+@matches("add", "sub", operands=("mul",))
 def common_factor(n: Node) -> Node | None:
-    left, right = _scaled_product(n.args[0]), _scaled_product(n.args[1])
+    left = _scaled_product(n.args[0])
+    right = None if left is None else _scaled_product(n.args[1])
     if left is None or right is None:
         return None
     (c1, *pair1), (c2, *pair2) = left, right
@@ -338,20 +353,19 @@ def common_factor(n: Node) -> Node | None:
     return None
 
 
-def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int] | None:
+def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int]:
     """``n`` as ``k + c·x`` for scalar literals k, c and one node x, with the
-    number of operations it takes as written; None if it is not one."""
+    number of operations it takes as written (``0 + 1·n`` if it is not one)."""
     if is_const(n) and n.type.is_scalar:
         return n.attr("value"), 0.0, None, 0
     if depth == 0 or n.op.name not in ("add", "sub", "mul", "neg"):
         return 0.0, 1.0, n, 0
     parts = [_affine(a, depth - 1) for a in n.args]
-    if any(p is None for p in parts):
-        return None
-    xs = {p[2] for p in parts if p[2] is not None}
-    if len(xs) > 1:
-        return 0.0, 1.0, n, 0  # two unknowns: n is the unknown
-    x, ops_used = (xs.pop() if xs else None), 1 + sum(p[3] for p in parts)
+    x, ops_used = None, 1
+    for _, _, unknown, used in parts:
+        if unknown is not None and x is not None and unknown is not x:
+            return 0.0, 1.0, n, 0  # two unknowns: n is the unknown
+        x, ops_used = unknown or x, ops_used + used
     match n.op.name, parts:
         case "neg", [(k, c, _, _)]:
             return -k, -c, x, ops_used
@@ -371,18 +385,18 @@ def _affine(n: Node, depth: int = 3) -> tuple[float, float, Node | None, int] | 
 @matches("add", "sub")
 def collect_affine(n: Node) -> Node | None:
     form = _affine(n)
-    if form is None or form[2] is None or form[2] is n or form[2].type != n.type:
+    if form[2] is None or form[2] is n or form[2].type != n.type:
         return None
     k, c, x, written = form
     if c == 0.0:
         return broadcast_to(const(k), n.type)
+    needed = (k != 0.0) + (abs(c) != 1.0) + (k == 0.0 and c == -1.0)
+    if needed >= written:
+        return None
     term = x if abs(c) == 1.0 else const(abs(c)) * x
     if k == 0.0:
-        collected = const(c) * x if c != 1.0 else x  # −2 x, not −(2 x): the sign on the literal
-    else:
-        collected = const(k) + term if c > 0 else const(k) - term
-    needed = (k != 0.0) + (abs(c) != 1.0) + (k == 0.0 and c == -1.0)
-    return collected if needed < written else None
+        return const(c) * x if c != 1.0 else x  # −2 x, not −(2 x): the sign on the literal
+    return const(k) + term if c > 0 else const(k) - term
 
 
 def _eye(n: Node) -> bool:
@@ -391,7 +405,7 @@ def _eye(n: Node) -> bool:
 
 # I M -> M,  M I -> M,  I x -> x,  xᵀ I -> xᵀ,  (c I) X -> c X,  X (c I) -> c X
 # (the gradient of a trace brings an identity; an identity never materialises)
-@matches("matmul")
+@matches("matmul", operands=("eye", "mul"))
 def identity_product(n: Node) -> Node | None:
     match n.args:
         case [i, x] if _eye(i) and x.type == n.type:
@@ -406,7 +420,7 @@ def identity_product(n: Node) -> Node | None:
 
 
 # Iᵀ -> I
-@matches("transpose")
+@matches("transpose", operands=("eye",))
 def transpose_of_identity(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("eye")) as eye]:
@@ -415,7 +429,7 @@ def transpose_of_identity(n: Node) -> Node | None:
 
 
 # fill(c) ∘ x -> c · x,  x ∘ fill(c) -> x · c  (no full array of a constant)
-@matches("mul")
+@matches("mul", operands=("fill",))
 def filled_factor(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("fill")) as f, x] if x.type == n.type:
@@ -426,7 +440,7 @@ def filled_factor(n: Node) -> Node | None:
 
 
 # A X ± B X -> (A ± B) X,  X A ± X B -> X (A ± B)  (one product instead of two)
-@matches("add", "sub")
+@matches("add", "sub", operands=("matmul",))
 def common_matrix_factor(n: Node) -> Node | None:
     combine = ops.add if n.op.name == "add" else ops.sub
     match n.args:
@@ -443,7 +457,7 @@ def common_matrix_factor(n: Node) -> Node | None:
 
 # c · (s ∘ x) -> (c · s) ∘ x  for a scalar s and an array x: the literal (and its sign)
 # scales one number, not every entry
-@matches("mul")
+@matches("mul", operands=("const",))
 def scale_the_scalar(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("const")) as c, Node(Op("mul"), [s, x])] if (
@@ -480,7 +494,7 @@ def _times(a: Node, b: Node) -> Node:
 
 # (A B) C -> A (B C)  and  A (B C) -> (A B) C  when that takes fewer multiplications,
 # as np.linalg.multi_dot orders a chain: Aᵀ (x bᵀ) Aᵀ -> (Aᵀ x)(bᵀ Aᵀ)
-@matches("matmul")
+@matches("matmul", operands=("matmul",))
 def cheaper_association(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("matmul"), [a, b]) as ab, c]:
@@ -501,7 +515,7 @@ def cheaper_association(n: Node) -> Node | None:
 
 
 # Σ (X ∘ I) -> tr(X),  Σ (I ∘ X) -> tr(X)
-@matches("sum")
+@matches("sum", operands=("mul",))
 def sum_against_identity(n: Node) -> Node | None:
     if n.attr("axis") is not None:
         return None
@@ -515,18 +529,19 @@ def sum_against_identity(n: Node) -> Node | None:
 
 def _inverted(x: Node) -> Node | None:
     """A when ``x`` is A⁻¹, Aᵀ when it is A⁻ᵀ, else None."""
-    match x:
-        case Node(Op("inv"), [a]):
-            return a
-        case Node(Op("transpose"), [Node(Op("inv"), [a])]):
-            return a.T
-    return None
+    if x.op.name == "transpose":
+        x, transposed = x.args[0], True
+    else:
+        transposed = False
+    if x.op.name != "inv":
+        return None
+    return x.args[0].T if transposed else x.args[0]
 
 
 # A⁻¹ B -> solve(A, B),  B A⁻¹ -> solve(Aᵀ, Bᵀ)ᵀ  (and A⁻ᵀ as (Aᵀ)⁻¹): one LU
 # factorisation and two triangular solves instead of an inverse and a product;
 # solve(A, B) c -> solve(A, B c) when B c has fewer columns (A⁻¹ Xᵀ y solves for one)
-@matches("matmul")
+@matches("matmul", operands=("solve", "inv", "transpose"))
 def solve_not_invert(n: Node) -> Node | None:
     a, b = n.args
     if a.op.name == "solve" and not b.type.is_scalar:
@@ -555,7 +570,7 @@ def _term(n: Node) -> tuple[float, Node]:
 # (a ± k₁·x) ± k₂·x -> a + (±k₁ ± k₂)·x,  (k₁·x ± a) ± k₂·x -> (k₁ ± k₂)·x ± a  (a term met
 # again after another: dW A + 0.01 W + 0.01 W -> dW A + 0.02 W), when that takes no more
 # operations; a literal a is collect_affine's (it collects only when that takes fewer)
-@matches("add", "sub")
+@matches("add", "sub", operands=("add", "sub"))
 def add_same_term(n: Node) -> Node | None:
     inner, right = n.args
     if inner.op.name not in ("add", "sub") or right.type != n.type or inner.type != n.type:
@@ -584,7 +599,7 @@ def add_same_term(n: Node) -> Node | None:
 
 # c₁·(a ∘ (c₂·b)) -> (c₁c₂)·(a ∘ b)  for scalar literals c₁, c₂: one literal instead of two
 # (0.5·(ṙ ∘ (2·r)) -> ṙ ∘ r, the tangent of ½r²)
-@matches("mul")
+@matches("mul", operands=("const",))
 def merge_literals_across(n: Node) -> Node | None:
     match n.args:
         case [
@@ -621,7 +636,7 @@ def _literal_select(w: Node) -> tuple[Node, float, bool] | None:
 # a ∘ where(…), and k₀·where(…) as where(c, k₀k, 0)) for literals k, k₀: the derivative
 # of a branch selects its local derivative, with no array of ones
 # (where(c, 1, 0) ∘ a -> where(c, a, 0);  0.5·where(c, 1, 0) ∘ (2·r) -> where(c, r, 0))
-@matches("mul")
+@matches("mul", operands=("where", "mul"))
 def select_the_factor(n: Node) -> Node | None:
     for w, a in (n.args, reversed(n.args)):
         found = _literal_select(w)
@@ -644,7 +659,7 @@ def _same_select(n: Node, cond: Node, yes: Node, no: Node) -> Node | None:
 
 # where(c, a, 0) ± where(c, 0, b) -> where(c, a, ±b),  where(c, 0, b) ± where(c, a, 0) ->
 # where(c, ±a, b)  (the two branches' derivatives, selected by one condition: one select)
-@matches("add", "sub")
+@matches("add", "sub", operands=("where",))
 def complementary_selects(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("where"), [c1, a, z1]), Node(Op("where"), [c2, z2, b])] if (
@@ -672,6 +687,7 @@ RULES = [
     subtract_negation,
     add_negation,
     double_transpose,
+    transpose_of_scalar,
     transpose_of_scaled,
     transpose_of_product,
     power_one_zero,

@@ -22,7 +22,7 @@ def _scalar_one(n: Node) -> bool:
 
 
 # log σ(x) -> −softplus(−x)
-@matches("log")
+@matches("log", operands=("sigmoid",))
 def log_sigmoid(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("sigmoid"), [x])]:
@@ -31,7 +31,7 @@ def log_sigmoid(n: Node) -> Node | None:
 
 
 # log(1 − σ(x)) -> −softplus(x)
-@matches("log")
+@matches("log", operands=("sub",))
 def log_one_minus_sigmoid(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("sub"), [one, Node(Op("sigmoid"), [x])])] if _scalar_one(one):
@@ -40,7 +40,7 @@ def log_one_minus_sigmoid(n: Node) -> Node | None:
 
 
 # log(1 + eˣ) -> softplus(x),  log(eˣ + 1) -> softplus(x)
-@matches("log")
+@matches("log", operands=("add",))
 def log_one_plus_exp(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("add"), [one, Node(Op("exp"), [x])])] if _scalar_one(one):
@@ -51,7 +51,7 @@ def log_one_plus_exp(n: Node) -> Node | None:
 
 
 # log(eˣ) -> x
-@matches("log")
+@matches("log", operands=("exp",))
 def log_of_exp(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("exp"), [x])]:
@@ -60,7 +60,7 @@ def log_of_exp(n: Node) -> Node | None:
 
 
 # log(eˣ / s) -> x − log(s)      (log-softmax without overflow)
-@matches("log")
+@matches("log", operands=("div",))
 def log_of_ratio_of_exp(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("div"), [Node(Op("exp"), [x]), s])]:
@@ -98,7 +98,7 @@ def _sum_of_exp(s: Node) -> tuple[Node, int | None] | None:
 
 
 # 1 / (1 + e⁻ˣ) -> σ(x),  1 / (1 + eˣ) -> σ(−x),  eˣ / (1 + eˣ) -> σ(x)
-@matches("div")
+@matches("div", operands=("add",))
 def logistic_of_exp(n: Node) -> Node | None:
     a, b = n.args
     match _one_plus(b):
@@ -111,7 +111,7 @@ def logistic_of_exp(n: Node) -> Node | None:
 
 
 # log Σ eˣ -> logsumexp(x) = m + log Σ e^(x − m),  m = stop(max x)   (over any axis)
-@matches("log")
+@matches("log", operands=("sum",))
 def log_sum_exp(n: Node) -> Node | None:
     match n.args:
         case [s] if (found := _sum_of_exp(s)) is not None:
@@ -120,7 +120,7 @@ def log_sum_exp(n: Node) -> Node | None:
 
 
 # log(Σ eˣ / c) -> logsumexp(x) − log c      (log mean exp: c counts the entries)
-@matches("log")
+@matches("log", operands=("div",))
 def log_mean_exp(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("div"), [s, c])] if c.type.is_scalar and (found := _sum_of_exp(s)):
@@ -141,7 +141,7 @@ def _spread_sum(s: Node, out: Node) -> Node:
 
 
 # eˣ / Σ eˣ -> e^(x − m) / Σ e^(x − m),  m = stop(max x)      (softmax, over any axis)
-@matches("div")
+@matches("div", operands=("exp",))
 def exp_over_its_sum(n: Node) -> Node | None:
     match n.args:
         case [Node(Op("exp"), [x]) as e, s] if (
