@@ -103,7 +103,8 @@ def python_name(name: str) -> str:
     become ``_``.  A keyword or soft keyword (``lambda``, ``match``) and a dunder
     (``__import__``) get a trailing underscore.
     """
-    name = unicodedata.normalize("NFKC", name)
+    if not name.isascii():
+        name = unicodedata.normalize("NFKC", name)
     if not name.isidentifier():
         name = "".join(c if ("_" + c).isidentifier() else "_" for c in name)
         if not name.isidentifier():
@@ -188,6 +189,10 @@ class NumpyPrinter:
         if self.dtype_name is None:
             self.dtype_name = self.namer.fresh("dtype")
         return self.dtype_name
+
+    def asked_locals(self) -> bool:
+        """Whether an expression asked for a local of the prelude (`forget_unread`)."""
+        return self.dtype_name is not None
 
     def forget_unread(self, words: set[str]) -> None:
         """Forget the locals the function's text does not read (an expression that asked
@@ -413,7 +418,10 @@ def _runs_down(arg: Type, out: Type) -> bool:
 
 def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     """The operator printed as one of its arguments (a vector transpose, stop)."""
-    return any(expr is a for a in args)
+    for a in args:
+        if expr is a:
+            return True
+    return False
 
 
 class _Statement(NamedTuple):
@@ -460,7 +468,7 @@ def function_body(
     kept = list(graph.kept) if not directions else []
     order = topological_order([*kept, *outputs])  # the program's names in program order
     batch = printer.batch
-    for node in order:
+    for node in order if directions else ():  # only a seed of directions starts a batch
         if node in directions:
             batch[node] = node
         else:
@@ -472,6 +480,7 @@ def function_body(
     uses = use_counts(order)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
+    returned_set = set(outputs)
     # The program's own names first, so that temporaries step around them.
     reserved = {
         node: namer.fresh(graph.names[node])
@@ -482,20 +491,18 @@ def function_body(
     statements: list[_Statement] = []
     stored: dict[Node, str] = {}
     printer.exprs = exprs
-    printer.returned = set(outputs)
+    printer.returned = returned_set
     for node in order:
         args = [exprs[a] for a in node.args]
-        if node in directions:
-            expr = printer.identity(node)
-        elif node in batch:
-            expr = printer.batched(node, args)
+        if node in batch:
+            expr = printer.identity(node) if node in directions else printer.batched(node, args)
         else:
             expr = printer.emit(node, args)
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
             exprs[node] = expr  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1
-        long_inline = len(expr.text) > MAX_INLINE and node not in outputs
+        long_inline = len(expr.text) > MAX_INLINE and node not in returned_set
         if node in reserved or shared or long_inline:
             if node in reserved:
                 target = reserved[node]
@@ -761,9 +768,14 @@ def _inert(c: str) -> str:
     return c.encode("unicode_escape").decode("ascii")  # NUL, CR, a lone surrogate: \x00, \r, …
 
 
+# The characters `_inert` may change: quotes, backslashes, and any but printable ASCII,
+# tab and newline (a printable non-ASCII character stays itself).
+_NOT_PLAIN = re.compile(r'[^\t\n\x20-\x7e]|["\\]')
+
+
 def _docstring(text: str, indent: str = "") -> str:
     # Program text and file names may hold anything; they stay text.
-    safe = "".join(map(_inert, text))
+    safe = _NOT_PLAIN.sub(lambda m: _inert(m.group()), text)
     lines = safe.splitlines() or [""]
     body = "\n".join((indent + line) if line.strip() else "" for line in lines)
     return f'{indent}"""{body.lstrip()}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{safe}"""'
@@ -804,7 +816,7 @@ def _layout(
 ) -> _Layout:
     """Dims read from the parameters, then the statements of ``spec``'s graph."""
     params = {p: keywords[p] for p in spec.params}
-    dims_needed = {n for v in variables for d in v.type.dims for n in d.names}
+    dims_needed = {n for v in variables for d in v.type.dims for mono, _ in d.terms for n in mono}
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = printer_class(params, dim_names, namer)
@@ -820,10 +832,13 @@ def _layout(
         returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
     )
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
-    sources = dim_sources([(v, v.type) for v in variables])
-    # The dims the text uses (an operator may have spelled one it then did not print).
-    words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
+    # The dims the text uses (an operator may have spelled one it then did not print),
+    # and the locals it reads.
+    words: set[str] = set()
+    if printer.used_dims or printer.asked_locals():
+        words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
     needed, todo = set(), sorted(d for d in printer.used_dims if dim_names[d] in words)
+    sources = dim_sources([(v, v.type) for v in variables]) if todo else {}
     while todo:  # the dims used, and the dims they are read with
         d = todo.pop()
         if d not in needed:
