@@ -235,7 +235,9 @@ class NumpyPrinter:
             return Expr(f"{self.wrap(a, p + 1)} ** {self.wrap(b, PRECEDENCE['unary'])}", p)
         if p == PRECEDENCE[">"]:  # comparisons chain in Python: parenthesise both sides
             return Expr(f"{self.wrap(a, p + 1)} {symbol} {self.wrap(b, p + 1)}", p)
-        return Expr(f"{self.wrap(a, p)} {symbol} {self.wrap(b, p + 1)}", p)
+        left = a.text if a.prec >= p else f"({a.text})"  # wrap(a, p), inlined: it is hot
+        right = b.text if b.prec > p else f"({b.text})"
+        return Expr(f"{left} {symbol} {right}", p)
 
     def prefix(self, symbol: str, a: Expr) -> Expr:
         p = PRECEDENCE["unary"]
@@ -561,7 +563,7 @@ def _live_statements(
     with_reads = []
     for s in statements:
         read = frozenset(defined[w] for w in _WORD.findall(s.text) if w in defined)
-        with_reads.append(s._replace(reads=read))
+        with_reads.append(_Statement(s.node, s.target, s.text, read))
         defined[s.target] = s.node
     live = {defined[w] for w in _WORD.findall(roots) if w in defined}
     kept = []
