@@ -560,21 +560,20 @@ def _live_statements(
     """The statements that ``roots`` (the returned text) needs, each with the stored
     nodes its text reads, and the stored nodes each output's expression reads."""
     defined: dict[str, Node] = {}
+    names = defined.keys()  # a set view: `names & words` is the words defined so far
+    node_of = defined.__getitem__
     with_reads = []
     for s in statements:
-        read = frozenset(defined[w] for w in _WORD.findall(s.text) if w in defined)
+        read = frozenset(map(node_of, names & _WORD.findall(s.text)))
         with_reads.append(_Statement(s.node, s.target, s.text, read))
         defined[s.target] = s.node
-    live = {defined[w] for w in _WORD.findall(roots) if w in defined}
+    live = set(map(node_of, names & _WORD.findall(roots)))
     kept = []
     for s in reversed(with_reads):
         if s.node in live:
             kept.append(s)
             live |= s.reads
-    reads = {
-        o: frozenset(defined[w] for w in _WORD.findall(exprs[o].text) if w in defined)
-        for o in outputs
-    }
+    reads = {o: frozenset(map(node_of, names & _WORD.findall(exprs[o].text))) for o in outputs}
     return kept[::-1], reads
 
 

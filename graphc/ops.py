@@ -188,6 +188,8 @@ def _aligned(p, node: Node, exprs: Sequence[Any]) -> tuple[Any, ...]:
 
 def _aligned_emit(emit: Callable) -> Callable:
     def aligned(p, node, *exprs):
+        if len(node.type.dims) != 2:  # nothing to align (`_aligned`), and this is hot
+            return emit(p, node, *exprs)
         return emit(p, node, *_aligned(p, node, exprs))
 
     return aligned
