@@ -111,6 +111,9 @@ class ArrayApiPrinter(NumpyPrinter):
         """A fresh array: the standard's arrays have no ``.copy()``."""
         return self.call("asarray", a, copy="True")
 
+    def asked_locals(self) -> bool:
+        return super().asked_locals() or self.device_name is not None
+
     def forget_unread(self, words: set[str]) -> None:
         super().forget_unread(words)
         if self.device_name not in words:

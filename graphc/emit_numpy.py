@@ -104,7 +104,8 @@ def python_name(name: str) -> str:
     become ``_``.  A keyword or soft keyword (``lambda``, ``match``) and a dunder
     (``__import__``) get a trailing underscore.
     """
-    name = unicodedata.normalize("NFKC", name)
+    if not name.isascii():
+        name = unicodedata.normalize("NFKC", name)
     if not name.isidentifier():
         name = "".join(c if ("_" + c).isidentifier() else "_" for c in name)
         if not name.isidentifier():
@@ -190,6 +191,10 @@ class NumpyPrinter:
             self.dtype_name = self.namer.fresh("dtype")
         return self.dtype_name
 
+    def asked_locals(self) -> bool:
+        """Whether an expression asked for a local of the prelude (`forget_unread`)."""
+        return self.dtype_name is not None
+
     def forget_unread(self, words: set[str]) -> None:
         """Forget the locals the function's text does not read (an expression that asked
         for one was printed, then dropped as dead)."""
@@ -231,7 +236,9 @@ class NumpyPrinter:
             return Expr(f"{self.wrap(a, p + 1)} ** {self.wrap(b, PRECEDENCE['unary'])}", p)
         if p == PRECEDENCE[">"]:  # comparisons chain in Python: parenthesise both sides
             return Expr(f"{self.wrap(a, p + 1)} {symbol} {self.wrap(b, p + 1)}", p)
-        return Expr(f"{self.wrap(a, p)} {symbol} {self.wrap(b, p + 1)}", p)
+        left = a.text if a.prec >= p else f"({a.text})"  # wrap(a, p), inlined: it is hot
+        right = b.text if b.prec > p else f"({b.text})"
+        return Expr(f"{left} {symbol} {right}", p)
 
     def prefix(self, symbol: str, a: Expr) -> Expr:
         p = PRECEDENCE["unary"]
@@ -420,7 +427,10 @@ def _runs_down(arg: Type, out: Type) -> bool:
 
 def _passthrough(expr: Expr, args: Sequence[Expr]) -> bool:
     """The operator printed as one of its arguments (a vector transpose, stop)."""
-    return any(expr is a for a in args)
+    for a in args:
+        if expr is a:
+            return True
+    return False
 
 
 class _Statement(NamedTuple):
@@ -467,7 +477,7 @@ def function_body(
     kept = list(graph.kept) if not directions else []
     order = topological_order([*kept, *outputs])  # the program's names in program order
     batch = printer.batch
-    for node in order:
+    for node in order if directions else ():  # only a seed of directions starts a batch
         if node in directions:
             batch[node] = node
         else:
@@ -480,6 +490,7 @@ def function_body(
     _count_repeated_reads(order, uses)
     for out in outputs:
         uses[out] = uses.get(out, 0) + 1
+    returned_set = set(outputs)
     # The program's own names first, so that temporaries step around them.
     reserved = {
         node: namer.fresh(graph.names[node])
@@ -490,20 +501,18 @@ def function_body(
     statements: list[_Statement] = []
     stored: dict[Node, str] = {}
     printer.exprs = exprs
-    printer.returned = set(outputs)
+    printer.returned = returned_set
     for node in order:
         args = [exprs[a] for a in node.args]
-        if node in directions:
-            expr = printer.identity(node)
-        elif node in batch:
-            expr = printer.batched(node, args)
+        if node in batch:
+            expr = printer.identity(node) if node in directions else printer.batched(node, args)
         else:
             expr = printer.emit(node, args)
         if node.op.inline or (_passthrough(expr, args) and node not in reserved):
             exprs[node] = expr  # costs nothing: never stored
             continue
         shared = uses.get(node, 0) > 1
-        long_inline = len(expr.text) > MAX_INLINE and node not in outputs
+        long_inline = len(expr.text) > MAX_INLINE and node not in returned_set
         if node in reserved or shared or long_inline:
             if node in reserved:
                 target = reserved[node]
@@ -569,21 +578,20 @@ def _live_statements(
     """The statements that ``roots`` (the returned text) needs, each with the stored
     nodes its text reads, and the stored nodes each output's expression reads."""
     defined: dict[str, Node] = {}
+    names = defined.keys()  # a set view: `names & words` is the words defined so far
+    node_of = defined.__getitem__
     with_reads = []
     for s in statements:
-        read = frozenset(defined[w] for w in _WORD.findall(s.text) if w in defined)
-        with_reads.append(s._replace(reads=read))
+        read = frozenset(map(node_of, names & _WORD.findall(s.text)))
+        with_reads.append(_Statement(s.node, s.target, s.text, read))
         defined[s.target] = s.node
-    live = {defined[w] for w in _WORD.findall(roots) if w in defined}
+    live = set(map(node_of, names & _WORD.findall(roots)))
     kept = []
     for s in reversed(with_reads):
         if s.node in live:
             kept.append(s)
             live |= s.reads
-    reads = {
-        o: frozenset(defined[w] for w in _WORD.findall(exprs[o].text) if w in defined)
-        for o in outputs
-    }
+    reads = {o: frozenset(map(node_of, names & _WORD.findall(exprs[o].text))) for o in outputs}
     return kept[::-1], reads
 
 
@@ -779,9 +787,14 @@ def _inert(c: str) -> str:
     return c.encode("unicode_escape").decode("ascii")  # NUL, CR, a lone surrogate: \x00, \r, …
 
 
+# The characters `_inert` may change: quotes, backslashes, and any but printable ASCII,
+# tab and newline (a printable non-ASCII character stays itself).
+_NOT_PLAIN = re.compile(r'[^\t\n\x20-\x7e]|["\\]')
+
+
 def _docstring(text: str, indent: str = "") -> str:
     # Program text and file names may hold anything; they stay text.
-    safe = "".join(map(_inert, text))
+    safe = _NOT_PLAIN.sub(lambda m: _inert(m.group()), text)
     lines = safe.splitlines() or [""]
     body = "\n".join((indent + line) if line.strip() else "" for line in lines)
     return f'{indent}"""{body.lstrip()}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{safe}"""'
@@ -822,7 +835,7 @@ def _layout(
 ) -> _Layout:
     """Dims read from the parameters, then the statements of ``spec``'s graph."""
     params = {p: keywords[p] for p in spec.params}
-    dims_needed = {n for v in variables for d in v.type.dims for n in d.names}
+    dims_needed = {n for v in variables for d in v.type.dims for mono, _ in d.terms for n in mono}
     namer = Namer(params.values(), avoid_builtins=True)
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = printer_class(params, dim_names, namer)
@@ -838,10 +851,13 @@ def _layout(
         returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
     )
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
-    sources = dim_sources([(v, v.type) for v in variables])
-    # The dims the text uses (an operator may have spelled one it then did not print).
-    words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
+    # The dims the text uses (an operator may have spelled one it then did not print),
+    # and the locals it reads.
+    words: set[str] = set()
+    if printer.used_dims or printer.asked_locals():
+        words = set(re.findall(r"\w+", "\n".join([*lines, returned])))
     needed, todo = set(), sorted(d for d in printer.used_dims if dim_names[d] in words)
+    sources = dim_sources([(v, v.type) for v in variables]) if todo else {}
     while todo:  # the dims used, and the dims they are read with
         d = todo.pop()
         if d not in needed:
@@ -962,15 +978,22 @@ def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[st
 
     Overwriting, the last operation of each gradient writes into its array
     (``np.matmul(…, out=out['W'])``, the op's ``emit_into``), so nothing the
-    size of a gradient is allocated; accumulating adds (``+=``).
+    size of a gradient is allocated; accumulating adds (``+=``).  Beyond
+    `GRADIENT_LINES_LIMIT` gradients, those already in a local (or a literal)
+    are written by one loop over ``(name, local)`` pairs instead of two lines
+    each: the module compiles faster, and a call runs the same NumPy calls.
     """
     value, gradients = spec.returns
     assert layout.exprs is not None and layout.printer is not None
     value_text = _returned_text(value, iter(layout.outputs), layout.printer)
-    added, written = [], []
+    looped = len(gradients) > GRADIENT_LINES_LIMIT
+    added, written, pairs = [], [], []
     for key, node in gradients.items():
         target = f"out[{key!r}]"
         expr = layout.exprs[node]
+        if looped and expr.prec >= PRECEDENCE["atom"]:
+            pairs.append(f"({key!r}, {expr.text})")
+            continue
         added.append(f"    {target} += {expr.text}")
         form = None
         if expr.prec < PRECEDENCE["atom"] and node.op.emit_into is not None:
@@ -978,7 +1001,36 @@ def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[st
             form = node.op.emit_into(layout.printer, node, target, *args)
         written.append("    " + (form.text if form is not None else f"{target}[...] = {expr.text}"))
     writing = ["if accumulate:", *added, "else:", *written] if added else []
+    if pairs:
+        name, grad = layout.namer.fresh("name"), layout.namer.fresh("grad")
+        writing += [
+            *_wrapped(f"for {name}, {grad} in (", pairs, "):"),
+            "    if accumulate:",
+            f"        out[{name}] += {grad}",
+            "    else:",
+            f"        out[{name}][...] = {grad}",
+        ]
     return ["if out is None:", f"    {returned}", *writing, f"return {value_text}, out"]
+
+
+def _wrapped(opening: str, items: Sequence[str], closing: str, width: int = 88) -> list[str]:
+    """``opening`` + the comma-separated ``items`` + ``closing``: one line if it fits,
+    else several items a line, indented under ``opening``."""
+    one = f"{opening}{', '.join(items)}{',' if len(items) == 1 else ''}{closing}"
+    if len(one) <= width:
+        return [one]
+    return [opening, *_item_lines(items, width), closing]
+
+
+def _item_lines(items: Sequence[str], width: int = 88) -> list[str]:
+    """``items``, each followed by a comma, several a line, indented by four spaces."""
+    lines, line = [], "   "
+    for item in items:
+        if len(line) + len(item) + 2 > width and line.strip():
+            lines.append(line)
+            line = "   "
+        line += f" {item},"
+    return [*lines, line] if line.strip() else lines
 
 
 def _gradient_by_jvp(
@@ -1060,6 +1112,8 @@ def _emit_function(spec: Function, keywords: Mapping[Node, str], body: list[str]
 # Python binds each keyword argument by searching the parameters, so a call
 # by keyword is quadratic in their number (2,000 keywords: 1.9 ms a call).
 KEYWORD_BODY_LIMIT = 32
+# The most gradients written into ``out`` by lines of their own (see `_written_into`).
+GRADIENT_LINES_LIMIT = 32
 
 
 def _twins(spec: Function, keywords: Mapping[Node, str], body: list[str]) -> tuple[str, str]:

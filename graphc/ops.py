@@ -176,6 +176,8 @@ def _aligned_values(node: Node, values: Sequence[Any]) -> list[Any]:
 
 
 def _aligned(p, node: Node, exprs: Sequence[Any]) -> tuple[Any, ...]:
+    if len(node.type.dims) != 2:  # only a matrix has columns for a vector to run down
+        return tuple(exprs)
     # A batched operand (a Jacobian's sweep) the printer has lined up already.
     batch = getattr(p, "batch", {})
     return tuple(
@@ -186,6 +188,8 @@ def _aligned(p, node: Node, exprs: Sequence[Any]) -> tuple[Any, ...]:
 
 def _aligned_emit(emit: Callable) -> Callable:
     def aligned(p, node, *exprs):
+        if len(node.type.dims) != 2:  # nothing to align (`_aligned`), and this is hot
+            return emit(p, node, *exprs)
         return emit(p, node, *_aligned(p, node, exprs))
 
     return aligned

@@ -23,7 +23,9 @@ import contextlib
 import functools
 import gc
 import numbers
+import re
 import sys
+import threading
 import types
 import unicodedata
 import warnings
@@ -422,10 +424,67 @@ def _first(kwargs: Mapping[str, Any]) -> Any:
 
 
 def load_module(source: str, name: str = "graphc_generated") -> types.ModuleType:
-    """Execute emitted source as a fresh module (it imports only numpy)."""
+    """Execute emitted source as a fresh module (it imports only numpy).
+
+    The module's docstring and imports run at once; each of its functions is
+    compiled when it is first looked up (``module.value_and_grad_dict``),
+    together with the module's functions it calls, so that a caller pays
+    Python's compilation only for what it uses (a ``value_and_grad_dict`` of
+    2,000 variables is half of its module).  A function is the same object on
+    every look-up, with the line numbers of ``source``; ``dir(module)`` lists
+    them all.  Source that is not an emitted module's shape is executed whole.
+    """
     module = types.ModuleType(name)
-    exec(builtins.compile(source, f"<{name}>", "exec"), module.__dict__)  # our own emitted code
+    filename = f"<{name}>"
+    namespace = module.__dict__
+    chunks = _function_chunks(source)
+    try:  # the docstring and imports (a def line inside the docstring leaves it unclosed)
+        prologue = chunks and builtins.compile(source[: min(chunks.values())[0]], filename, "exec")
+    except SyntaxError:
+        prologue = None
+    if not prologue:
+        exec(builtins.compile(source, filename, "exec"), namespace)  # our own emitted code
+        return module
+    exec(prologue, namespace)
+    calls = re.compile(r"\b(" + "|".join(map(re.escape, chunks)) + r")\(")
+    lock = threading.Lock()
+
+    def define(wanted: str) -> None:
+        todo = [wanted]
+        while todo:
+            fn = todo.pop()
+            if fn in namespace or fn not in chunks:
+                continue
+            start, end = chunks[fn]
+            text = "\n" * source.count("\n", 0, start) + source[start:end]  # its line numbers
+            exec(builtins.compile(text, filename, "exec"), namespace)
+            todo += [m.group(1) for m in calls.finditer(source, start, end)]
+
+    def __getattr__(attr: str) -> Any:  # noqa: N807 - a module's __getattr__ (PEP 562)
+        if attr in chunks:
+            with lock:
+                define(attr)
+            return namespace[attr]
+        raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+
+    def __dir__() -> list[str]:  # noqa: N807
+        return sorted(set(namespace) | set(chunks))
+
+    namespace["__getattr__"], namespace["__dir__"] = __getattr__, __dir__
     return module
+
+
+_TOP_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
+
+
+def _function_chunks(source: str) -> dict[str, tuple[int, int]] | None:
+    """Each top-level function of an emitted module -> where its text starts and ends
+    (None for no function, or a name defined twice)."""
+    starts = [(m.start(), m.group(1)) for m in _TOP_DEF.finditer(source)]
+    if not starts or len({fn for _, fn in starts}) < len(starts):
+        return None
+    ends = [start for start, _ in starts[1:]] + [len(source)]
+    return {fn: (start, end) for (start, fn), end in zip(starts, ends)}
 
 
 class FeedPlan:
@@ -595,8 +654,12 @@ class CompiledFunction:
         # looked up once, not per call
         self._feed_dtype = self._plan.dtype
         self._may_alias = compiled.may_alias
-        self._value_and_grad = getattr(self.module, "value_and_grad", None)
-        self._value_and_grad_dict = getattr(self.module, "value_and_grad_dict", None)
+        # (the module compiles a function when first looked up: only the one called)
+        self._value_and_grad = self._value_and_grad_dict = None
+        if self._by_keyword:
+            self._value_and_grad = getattr(self.module, "value_and_grad", None)
+        else:
+            self._value_and_grad_dict = getattr(self.module, "value_and_grad_dict", None)
         entry = self._checked_entry()
         if entry is not None:  # the instance's own value_and_grad: the method is its slow path
             self.value_and_grad = entry

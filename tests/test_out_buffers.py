@@ -73,6 +73,31 @@ def test_the_module_writes_into_out(text):
         np.testing.assert_allclose(out[name], 2 * g, rtol=1e-12)
 
 
+def test_many_gradients_are_written_by_one_loop():
+    # Beyond 32 gradients, those already in a local are written by one loop over
+    # (name, local) pairs; the others (an outer product here) still write into
+    # the caller's array themselves.  Both ways give what the call returns.
+    from test_feeds import layered, layered_feed
+
+    source = graphc.compile(layered(40)).source
+    assert "np.multiply.outer(" in source and ".outer(" in source.split("for name, grad in (")[0]
+    assert source.count("out[name] += grad") == 1
+    module = load_module(source)
+    feed = layered_feed(40)
+    value, grads = module.value_and_grad_dict(feed)
+    assert len(grads) == 80
+    out = {name: np.full(g.shape, np.nan) for name, g in grads.items()}
+    buffers = dict(out)
+    got, written = module.value_and_grad_dict(feed, out=out)
+    assert written is out and got == value
+    for name, g in grads.items():
+        assert out[name] is buffers[name]
+        np.testing.assert_array_equal(out[name], g)
+    module.value_and_grad(**feed, out=out, accumulate=True)
+    for name, g in grads.items():
+        np.testing.assert_allclose(out[name], 2 * g, rtol=1e-14)
+
+
 def test_writing_into_out_allocates_no_gradient():
     # W is 300×500 (1.2 MB); with out= a call allocates vectors, and NumPy's
     # fixed-size ufunc buffer (128 KiB), but nothing the size of W.
