@@ -641,7 +641,8 @@ def _hoisted(
     hoisted: dict[int, list[Node]] = {}
     for c in candidates:
         at = at_of[c]
-        frees = any(d not in returned and d.type.rank > 0 for d in reads[c])
+        # (a list, not a generator: the work does not depend on the set's order)
+        frees = any([d not in returned and d.type.rank > 0 for d in reads[c]])
         if frees and 0 <= at < final:
             hoisted.setdefault(at, []).append(c)
     return hoisted
