@@ -777,10 +777,23 @@ matmul = bilinear(
 
 
 def _t(p, node: Node, e):
-    """``e`` transposed as text; the argument itself for ``Xᵀ`` (no ``X.T.T``)."""
+    """``e`` transposed as text; the argument itself for ``Xᵀ`` (no ``X.T.T``), and
+    ``e`` itself for ``Xᵀ + X`` (symmetric: read in its own order, not strided)."""
     if node.op.name == "transpose" and node.args[0] in p.exprs:
         return p.exprs[node.args[0]]
+    if _symmetric_sum(node):
+        return e
     return p.postfix(e, ".T") if node.type.is_matrix else e
+
+
+def _symmetric_sum(node: Node) -> bool:
+    """Whether ``node`` is ``Xᵀ + X`` or ``X + Xᵀ`` (its own transpose)."""
+    if node.op.name != "add":
+        return False
+    a, b = node.args
+    return (a.op.name == "transpose" and a.args[0] is b) or (
+        b.op.name == "transpose" and b.args[0] is a
+    )
 
 
 def _matmul_batched(p, node: Node, batched, a, b):
