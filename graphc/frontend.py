@@ -331,21 +331,12 @@ class Tree:
         return f"Tree({self.data!r}, {self.children!r})"
 
 
-def _outer_first(children: list) -> Token | None:
-    for child in children:
+def _outer_end(children: list, last: bool) -> Token | None:
+    """The first (or ``last``) token of ``children``, brackets of subtrees included."""
+    for child in reversed(children) if last else children:
         if type(child) is Tree:
             if child.first is not None:
-                return child.outer_first
-        else:
-            return child
-    return None
-
-
-def _outer_last(children: list) -> Token | None:
-    for child in reversed(children):
-        if type(child) is Tree:
-            if child.first is not None:
-                return child.outer_last
+                return child.outer_last if last else child.outer_first
         else:
             return child
     return None
@@ -402,7 +393,7 @@ def _tree_builder(rule: Any):
         if type(last) is Tree:
             last = last.outer_last
         if first is None or last is None:  # an empty child at an end
-            first, last = _outer_first(children), _outer_last(children)
+            first, last = _outer_end(children, False), _outer_end(children, True)
         if inline and len(kept) == 1:  # `?atom: "(" expr ")"`: the expression, in its brackets
             tree = kept[0]
             if type(tree) is not Tree:

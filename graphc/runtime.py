@@ -29,7 +29,7 @@ import threading
 import types
 import unicodedata
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -612,15 +612,19 @@ def _own(x: Any, fed: set[int] | None, like: Any = None) -> Any:
     return _result(x, like)  # scalars and other dtypes: converted, so never aliased
 
 
-def _returned(value: Any, grads: dict[str, Any], like: Any, dtype: np.dtype | None = None):
+def _returned(
+    value: Any, grads: dict[str, Any], like: Callable[[], Any], dtype: np.dtype | None = None
+):
     """value_and_grad's results as the API returns them, where nothing can alias a fed
     array: floating ndarrays, and a NumPy scalar in ``dtype`` (the dtype of a feed that
-    passed the plan), pass as they are; anything else is converted (`_own`)."""
+    passed the plan), pass as they are; anything else is converted (`_own`) to the
+    dtype of ``like()``, an argument of the call, looked for only then."""
     if dtype is None or type(value) is not dtype.type:
-        value = _own(value, None, like)
+        value = _own(value, None, like())
     for g in grads.values():
         if type(g) is not NDARRAY or g.dtype.kind != "f" or not g.ndim:
-            return value, {k: _own(g, None, like) for k, g in grads.items()}
+            first = like()
+            return value, {k: _own(g, None, first) for k, g in grads.items()}
     return value, grads
 
 
@@ -696,7 +700,7 @@ class CompiledFunction:
         given = {
             "call": self._value_and_grad,
             "slow": slow,
-            "finish": lambda value, grads, like: _returned(value, grads, like, like.dtype),
+            "finish": lambda value, grads, like: _returned(value, grads, lambda: like, like.dtype),
             "ndarray": NDARRAY,
             "missing": _MISSING,
             "fits": plan._fits,
@@ -804,7 +808,7 @@ class CompiledFunction:
             like = _first(arrays)
             fed = _fed_ids(arrays)
             return _own(value, fed, like), {k: _own(g, fed, like) for k, g in grads.items()}
-        return _returned(value, grads, _first(arrays), dtype)
+        return _returned(value, grads, lambda: _first(arrays), dtype)
 
     def _into(
         self,
