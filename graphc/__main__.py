@@ -28,7 +28,8 @@ from graphc import __version__
 from graphc.errors import GraphcError, ParseError
 from graphc.frontend import MAX_SIZE, lower
 from graphc.gradcheck import check_gradients, check_hessian, random_feed
-from graphc.runtime import Program, collector_paused
+from graphc.ir import building
+from graphc.runtime import Program
 
 
 class _UsageError(Exception):
@@ -67,7 +68,7 @@ def _read(path: str) -> str:
 
 
 def _program(path: str) -> Program:
-    with collector_paused():
+    with building():
         lowered = lower(_read(path), _display(path))
     for warning in lowered.warnings:
         print(warning.render(), file=sys.stderr)

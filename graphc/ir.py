@@ -280,12 +280,15 @@ def topological_order(outputs: Iterable[Node]) -> list[Node]:
 
 @contextlib.contextmanager
 def building() -> Iterator[None]:
-    """Build many nodes with Python's cycle collector paused.
+    """Build many nodes with Python's cycle collector paused (parsing, lowering,
+    deriving: `graphc.parse`, `Program.compile`, the command line, `derive`).
 
     Nodes never form cycles (a node refers only to older nodes), so the
     collector has nothing to find among them; but each thousand or so new
     objects start a collection, and the full ones walk every node alive.
     Differentiating a large program would spend a third of its time there.
+    The collector's state is restored afterwards, and any cyclic garbage
+    left is collected then.
     """
     paused = gc.isenabled()
     gc.disable()

@@ -19,9 +19,7 @@ NumPy arrays.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import functools
-import gc
 import numbers
 import re
 import sys
@@ -29,7 +27,7 @@ import threading
 import types
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +41,7 @@ from graphc.emit_numpy import KEYWORD_BODY_LIMIT, checked_entry
 from graphc.errors import DifferentiationError, FeedError, GraphcError, did_you_mean
 from graphc.evaluate import evaluate
 from graphc.frontend import LoweredProgram, lower
-from graphc.ir import Graph, Node
+from graphc.ir import Graph, Node, building
 from graphc.passes import optimize
 from graphc.shapes import SizeMismatch, Type, bind_sizes
 
@@ -281,24 +279,6 @@ def _as_numpy(name: str, value: Any, v: Node) -> Any:
         ) from None
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """CPython's garbage collector off while compiling.
-
-    Parsing, lowering and rewriting allocate many small objects that stay
-    alive (nodes are interned), so each collection walks them all again for
-    nothing: 12-26 % of compile time.  The collector's state is restored
-    afterwards, and any cyclic garbage compiling left is collected then.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class Program:
     """A parsed, checked program: an explicit graph, not yet fed."""
 
@@ -348,7 +328,7 @@ class Program:
         results follow the inputs."""
         if dtype is not None and dtype not in FLOAT_DTYPES:
             raise GraphcError(f"unknown dtype {dtype!r}: choose {' or '.join(FLOAT_DTYPES)}")
-        with collector_paused():
+        with building():
             compiled = build_module(self.lowered, wrt, mode, emit, backend, dtype)
             return CompiledFunction(self.lowered, compiled)
 
@@ -1040,7 +1020,7 @@ class CompiledFunction:
 def parse(text: str, filename: str = "<string>") -> Program:
     """Parse and check a program; no values are involved.  A construct that probably
     does not say what was meant raises a `graphc.GraphcWarning` (`warnings.warn`)."""
-    with collector_paused():
+    with building():
         lowered = lower(text, filename)
     for warning in lowered.warnings:
         warnings.warn(warning, stacklevel=3)
