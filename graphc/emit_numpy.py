@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from graphc.ir import Graph, Node, topological_order, use_counts
@@ -449,6 +449,7 @@ def function_body(
     early: Iterable[Node] = (),
     exprs_out: dict[Node, Expr] | None = None,
     returned: Callable[[list[Expr]], str] | None = None,
+    written_early: Callable[[Node, Expr], Expr] | None = None,
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
     name of each node that got a statement.
@@ -472,7 +473,9 @@ def function_body(
     graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
     ``W``); what a line reads is read off its text, so the deletions follow
     the text too.  ``returned`` gives the text the function returns from the
-    outputs' expressions (default: those expressions).
+    outputs' expressions (default: those expressions); ``written_early`` the
+    right-hand side of the line of an output in ``early`` scheduled early
+    (default: its expression).
     """
     kept = list(graph.kept) if not directions else []
     order = topological_order([*kept, *outputs])  # the program's names in program order
@@ -546,7 +549,8 @@ def function_body(
         lines.append(f"{statement.target} = {statement.text}")
         for node in hoisted.get(at, ()):
             target = namer.fresh(output_names.get(node) or graph.hints.get(node) or "t")
-            lines.append(f"{target} = {exprs[node].text}")
+            expr = exprs[node] if written_early is None else written_early(node, exprs[node])
+            lines.append(f"{target} = {expr.text}")
             stored[node] = target
             exprs[node] = Expr(target, PRECEDENCE["atom"])
         if dying.get(at):
@@ -826,6 +830,8 @@ class _Layout:
     printer: NumpyPrinter | None = None
     exprs: dict[Node, Expr] | None = None
     returned: str = ""  # the text after ``return``
+    # gradient -> the key of the caller's buffer its early line writes into (`_into_early`)
+    written_early: dict[Node, str] = field(default_factory=dict)
 
 
 def _layout(
@@ -841,6 +847,7 @@ def _layout(
     dim_names = {d: namer.fresh(d) for d in sorted(dims_needed)}
     printer = printer_class(params, dim_names, namer)
     exprs: dict[Node, Expr] = {}
+    written: dict[Node, str] = {}
     lines, outs, stored = function_body(
         printer,
         spec.graph,
@@ -850,6 +857,7 @@ def _layout(
         early=_gradients(spec.returns),
         exprs_out=exprs,
         returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
+        written_early=_into_early(spec, printer, written) if spec.writes_into else None,
     )
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
     # The dims the text uses (an operator may have spelled one it then did not print),
@@ -873,7 +881,32 @@ def _layout(
     # the floating inputs decide the dtype (and are cast to a fixed one); ids stay integers
     floats = [name for v, name in params.items() if not v.type.integer]
     prelude = printer.prelude(floats) + prelude
-    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned)
+    return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned, written)
+
+
+def _into_early(
+    spec: FunctionSpec, printer: NumpyPrinter, written: dict[Node, str]
+) -> Callable[[Node, Expr], Expr]:
+    """The line of a gradient scheduled early, in a function that writes into ``out``:
+    ``dJ_dW3 = H2.T @ t1 if out is None or accumulate else np.matmul(H2.T, t1,
+    out=out['W3'])``, so that overwriting allocates no array for it and copies none
+    at the end (``out['W3'][...] = dJ_dW3`` then assigns an array to itself, which
+    NumPy skips).  Records each such gradient in ``written`` with its buffer's key."""
+    keys: dict[Node, str] = {}
+    for key, node in spec.returns[1].items():
+        keys.setdefault(node, key)
+
+    def line(node: Node, expr: Expr) -> Expr:
+        if node.op.emit_into is None or node not in keys:
+            return expr
+        args = [printer.exprs[a] for a in node.args]
+        form = node.op.emit_into(printer, node, f"out[{keys[node]!r}]", *args)
+        if form is None:
+            return expr
+        written[node] = keys[node]
+        return printer.conditional(printer.raw("out is None or accumulate"), expr, form)
+
+    return line
 
 
 def function_labels(
@@ -996,12 +1029,14 @@ def _written_into(spec: FunctionSpec, layout: _Layout, returned: str) -> list[st
             pairs.append(f"({key!r}, {expr.text})")
             continue
         added.append(f"    {target} += {expr.text}")
+        if layout.written_early.get(node) == key:
+            continue  # its early line wrote it there
         form = None
         if expr.prec < PRECEDENCE["atom"] and node.op.emit_into is not None:
             args = [layout.exprs[a] for a in node.args]
             form = node.op.emit_into(layout.printer, node, target, *args)
         written.append("    " + (form.text if form is not None else f"{target}[...] = {expr.text}"))
-    writing = ["if accumulate:", *added, "else:", *written] if added else []
+    writing = ["if accumulate:", *added, *(["else:", *written] if written else [])] if added else []
     if pairs:
         name, grad = layout.namer.fresh("name"), layout.namer.fresh("grad")
         writing += [

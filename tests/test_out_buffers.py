@@ -169,3 +169,39 @@ def test_the_array_api_module_takes_no_buffers():
     with pytest.raises(graphc.FeedError, match="the array-API backend writes into no buffers"):
         fn.value_and_grad(**feed, out=out)
     assert all(not b.any() for b in out.values())
+
+
+def test_gradients_scheduled_early_write_into_out_there():
+    # An MLP's last layers' gradients are written early (to let what they read die
+    # sooner); with out= they write into their buffers there: a call allocates
+    # nothing the size of a weight gradient (256×256, 512 KiB), nor copies one at
+    # the end, and gives what it returns without out=.
+    width, batch = 256, 16
+    text = MLP.replace("dim w = 4", f"dim w = {width}").replace("dim B = 5", f"dim B = {batch}")
+    source = graphc.compile(text).source
+    assert "else np.matmul(H2.T, t2, out=out['W3'])" in source
+    assert "out['W3'][...]" not in source
+    module = load_module(source)
+    rng = np.random.default_rng(3)
+    feed = {"X": rng.normal(size=(batch, width))}
+    for k in (1, 2, 3):
+        feed[f"W{k}"] = rng.normal(size=(width, width)) / 16
+        feed[f"b{k}"] = 0.1 * rng.normal(size=width)
+    value, grads = module.value_and_grad(**feed)
+    out = {name: np.full(g.shape, np.nan) for name, g in grads.items()}
+    got, written = module.value_and_grad(**feed, out=out)
+    assert got == value and written is out
+    for name, g in grads.items():
+        np.testing.assert_array_equal(out[name], g)
+    module.value_and_grad(**feed, out=out, accumulate=True)
+    for name, g in grads.items():
+        np.testing.assert_allclose(out[name], 2 * g, rtol=1e-14)
+    module.value_and_grad(**feed, out=out)  # warm
+    tracemalloc.start()
+    try:
+        module.value_and_grad(**feed, out=out)
+        allocated = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the activations (batch × width) and NumPy's ufunc buffer, no 512 KiB gradient
+    assert allocated < width * width * 8
