@@ -29,12 +29,14 @@ from graphc.derive import (
 )
 from graphc.emit_array_api import ArrayApiPrinter
 from graphc.emit_numpy import (
+    EntryBody,
     Function,
     FunctionSpec,
     GradientByJvp,
     NumpyPrinter,
     Stacked,
     emit_module,
+    entry_body,
     function_labels,
     function_locals,
     keyword_names,
@@ -97,6 +99,8 @@ class CompiledModule:
     signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     backend: str = "numpy"  # the module's dialect (BACKENDS)
     dtype: str | None = None  # the dtype every function casts its arguments to, if fixed
+    # value_and_grad's statements, for the compiled function's checked entry (NumPy only)
+    entry: EntryBody | None = None
 
 
 def value_function(derived: DerivedGraph) -> FunctionSpec:
@@ -385,6 +389,7 @@ def module_of(
     """The module of an already derived program."""
     printer = check_backend(backend).fixed(dtype)
     functions = module_functions(derived) if functions is None else list(functions)
+    by_name = {f.name: f for f in functions}
     if not printer.out_buffers:
         functions = [_without_buffers(f) for f in functions]
     names = tuple(f.name for f in functions)
@@ -414,4 +419,7 @@ def module_of(
         },
         backend,
         dtype,
+        entry_body(by_name["value_and_grad"], keywords, derived.variables, printer)
+        if "value_and_grad" in by_name and backend == "numpy"
+        else None,
     )

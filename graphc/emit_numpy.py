@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from graphc.ir import Graph, Node, topological_order, use_counts
@@ -1208,13 +1208,46 @@ def emit_module(
 # ---- the compiled function's checked entry (graphc.runtime.CompiledFunction) --------------
 
 
+class EntryBody(NamedTuple):
+    """A function's statements and the text it returns (``J, {'W': …}``), for a
+    checked entry that computes in its own body rather than calling the module."""
+
+    statements: tuple[str, ...]
+    returned: str
+
+
+def entry_body(
+    spec: Function,
+    keywords: Mapping[Node, str],
+    variables: Sequence[Node] = (),
+    printer: type[NumpyPrinter] = NumpyPrinter,
+) -> EntryBody | None:
+    """``spec``'s body as `checked_entry` prints it: the statements of its layout
+    (writing into no buffers) and what it returns; None for a function that is not
+    a graph's, or takes more than `KEYWORD_BODY_LIMIT` parameters (its body is in
+    its dict twin, which the compiled function calls)."""
+    if not isinstance(spec, FunctionSpec) or len(spec.params) > KEYWORD_BODY_LIMIT:
+        return None
+    layout = _layout(replace(spec, writes_into=False), keywords, variables, printer)
+    return EntryBody(tuple(layout.lines), layout.returned)
+
+
+def _has_shape(array: str, shape: Sequence[int]) -> str:
+    """Whether the ndarray ``array`` has the fixed ``shape``: a vector's by its ``ndim``
+    and ``len``, which build no tuple (``x.shape`` makes one a call: 1.7× the time)."""
+    if len(shape) == 1:
+        return f"{array}.ndim == 1 and len({array}) == {shape[0]}"
+    return f"{array}.shape == {tuple(shape)!r}"
+
+
 class CheckedEntry(NamedTuple):
     """The source of a program's checked ``value_and_grad``, and the names its text
     reads the runtime's objects by, by role: ``"call"`` (the module's
     ``value_and_grad``), ``"slow"`` (the general path), ``"finish"`` (the results'
     conversions), ``"ndarray"``, ``"missing"`` (the default of a keyword not given),
-    ``"fits"`` and ``"fit"`` (shapes known to fit, and the check of others), and each
-    accepted dtype by its name (``"float64"``)."""
+    ``"fits"`` and ``"fit"`` (shapes known to fit, and the check of others), ``"np"``
+    (NumPy, which a body read from the module calls ``np``), and each accepted dtype
+    by its name (``"float64"``)."""
 
     source: str
     names: dict[str, str]
@@ -1224,6 +1257,7 @@ def checked_entry(
     variables: Sequence[tuple[str, tuple[int | str, ...]]],
     scalars: Sequence[str],
     dtypes: Sequence[str],
+    body: EntryBody | None = None,
 ) -> CheckedEntry:
     """``value_and_grad(*, x=…, W=…, out=None, accumulate=False, **more)``: the feed
     check of `graphc.runtime.FeedPlan` as straight-line code, with the program's names
@@ -1237,7 +1271,9 @@ def checked_entry(
     known to fit) or checked by ``fit``.
 
     A call by these keywords of ndarrays of one accepted dtype in the declared shapes
-    calls the module at once; its results are returned as they are when the value,
+    runs ``body`` (the module's value_and_grad's, `entry_body`: no second call and
+    no keywords passed again, a fifth of the entry's cost on window NER d = 3), or
+    else calls the module; the results are returned as they are when the value,
     and every scalar gradient, is a NumPy scalar of that dtype (a gradient with axes
     is a floating ndarray by construction: every operator's emission of an array is
     one, and one that could be a fed array takes no entry), else ``finish`` converts
@@ -1245,9 +1281,11 @@ def checked_entry(
     its errors).
     """
     params = [name for name, _ in variables]
-    namer = Namer(params, avoid_builtins=True)
+    read = "\n".join([*body.statements, body.returned]) if body else ""
+    namer = Namer([*params, *re.findall(r"\w+", read)], avoid_builtins=True)  # the body's too
     roles = ("call", "slow", "finish", "ndarray", "missing", "fits", "fit", *dtypes)
     names = {role: namer.fresh("_" + role) for role in roles}
+    names["np"] = "np"  # the body's NumPy (no keyword is np: `keyword_names`; no role is)
     dtype, value, grads, shapes, more = (
         namer.fresh(w) for w in ("dtype", "value", "grads", "shapes", "more")
     )
@@ -1259,8 +1297,8 @@ def checked_entry(
     together = (
         "(" + ", ".join(f"{p}.shape" for p in params) + ("," if len(params) == 1 else "") + ")"
     )
-    if all(type(n) is int for _, shape in variables for n in shape):  # one compare of tuples
-        same.append(f"{together} == {tuple(tuple(shape) for _, shape in variables)!r}")
+    if all(type(n) is int for _, shape in variables for n in shape):
+        same += [_has_shape(p, shape) for p, shape in variables]
     else:
         shaped = [f"        {shapes} = {together}"]
         same.append(f"({shapes} in {names['fits']} or {names['fit']}({shapes}))")
@@ -1269,13 +1307,18 @@ def checked_entry(
     signature = [f"{p}={names['missing']}" for p in params]
     signature += ["out=None", "accumulate=False", f"**{more}"]
     passed = ", ".join(f"{p}={p}" for p in params)
+    if body is None:
+        computed = [f"            {value}, {grads} = {names['call']}({passed})"]
+    else:
+        computed = [f"            {line}" for line in body.statements]
+        computed.append(f"            {value}, {grads} = {body.returned}")
     lines = [
         def_line("value_and_grad", signature).rstrip("\n"),
         f"    if out is None and not {more} and {arrays}:",
         f"        {dtype} = {first}.dtype",
         *shaped,
         f"        if {' and '.join(same)}:",
-        f"            {value}, {grads} = {names['call']}({passed})",
+        *computed,
         f"            if {' and '.join(returned)}:",
         f"                return {value}, {grads}",
         f"            return {names['finish']}({value}, {grads}, {first})",

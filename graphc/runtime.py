@@ -669,7 +669,7 @@ class CompiledFunction:
             return None
         types = {v.attr("name"): v.type for v in self.lowered.variables}
         scalars = [w for w in compiled.wrt if types[w].is_scalar]
-        entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes])
+        entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes], compiled.entry)
         method = CompiledFunction.value_and_grad
         names = plan.names
 
@@ -682,6 +682,7 @@ class CompiledFunction:
             "slow": slow,
             "finish": lambda value, grads, like: _returned(value, grads, lambda: like, like.dtype),
             "ndarray": NDARRAY,
+            "np": np,
             "missing": _MISSING,
             "fits": plan._fits,
             "fit": plan._fit,

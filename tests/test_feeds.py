@@ -683,3 +683,27 @@ def test_the_checked_entry_is_only_where_the_plan_checks_and_nothing_aliases():
     scaled = Scaled(fn.lowered, fn.compiled)
     feed = {k: np.asarray(v, dtype=float) for k, v in good_feed().items()}
     assert scaled.value_and_grad(**feed)[0] == 2 * fn.value_and_grad(**feed)[0]
+
+
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_the_checked_entry_computes_in_its_own_body(dtype):
+    # The entry runs the module's statements itself (no second call, no keywords passed
+    # again); the program's locals named as the entry's own step around them.
+    text = (
+        "dim n = 3\nparam W : [n, n]\ninput x : [n]\nparam b : [n]\n"
+        "dtype = tanh(W x + b)\nvalue = sum(dtype ∘ dtype)\ngrads = 2 value\n"
+        "more = grads^2\nJ = more + value"
+    )
+    fn = graphc.compile(text, dtype=dtype)
+    entry = vars(fn)["value_and_grad"]
+    assert "_call" not in entry.__code__.co_names and "tanh" in entry.__code__.co_names
+    rng = np.random.default_rng(5)
+    for kind in (np.float64, np.float32):
+        feed = {
+            "W": rng.normal(size=(3, 3)).astype(kind),
+            "x": rng.normal(size=3).astype(kind),
+            "b": rng.normal(size=3).astype(kind),
+        }
+        same_results(fn.value_and_grad(**feed), by_method(fn, **feed))
+        value, grads = fn.module.value_and_grad(**feed)
+        assert fn.value_and_grad(**feed)[0] == np.asarray(value, dtype=dtype or kind)
