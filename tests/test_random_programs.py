@@ -1273,6 +1273,15 @@ def check_case(case: Case) -> None:
     assert close(value_r, value, 1e-9, 1e-11 * scale), (value_r, value)
     assert close(value_f, value, 1e-9, 1e-11 * scale), (value_f, value)
     assert list(grads_r) == case.wrt and list(grads_f) == case.wrt, (list(grads_r), list(grads_f))
+    # Into buffers the caller owns (written, some early: emit_numpy._into_early), then
+    # added to: the gradients returned without them.
+    out = {name: np.full(np.shape(feed[name]), np.nan) for name in case.wrt}
+    value_o, written = reverse.value_and_grad(**feed, out=out)
+    assert written is out and close(value_o, value_r, 1e-14, 0.0)
+    reverse.value_and_grad(**feed, out=out, accumulate=True)
+    for name in case.wrt:
+        twice = 2 * np.asarray(grads_r[name])
+        assert close(out[name], twice, 1e-12, 1e-14 * max(1.0, float(np.max(np.abs(twice))))), name
 
     # Central differences of the interpreter, with stopped values frozen.
     fd_feed = dict(feed)
