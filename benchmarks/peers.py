@@ -1,9 +1,19 @@
-"""Optional peer rows: the same workloads differentiated by JAX, PyTorch and autograd.
+"""Optional peer rows: the same workloads differentiated by JAX, PyTorch, autograd,
+PyTensor and CasADi.
 
 A peer is used only when it imports; none is a dependency of graphc.  Each
 differentiates the workload's forward function (written once in workloads.py
 against an array namespace), in float64, and returns NumPy arrays through
-``convert`` only after timing.  PyTensor and CasADi rows are not written yet.
+``convert`` only after timing.  PyTensor and CasADi build a symbolic graph of
+the forward and compile a function of its value and gradient
+(``pytensor.function`` of ``pytensor.grad``; ``casadi.Function`` of MX
+symbols with its ``reverse(1)`` adjoints), as their documentation does.  CasADi's
+matrices are two-dimensional and do not broadcast, so it runs the forwards
+that read the same with column vectors (`runs`): the tanh chain and the
+logistic map; a NumPy-shaped forward (``uᵀ h`` written ``u @ h``, a bias
+broadcast along rows) would need a CasADi spelling of its own.  PyTensor
+compiles C code for the operations of its graph: the tanh chain of 50 layers
+took 49 s here, so it does not run the chains.
 """
 
 from __future__ import annotations
@@ -15,13 +25,46 @@ from typing import Any
 
 import numpy as np
 
-PEERS = ("jax.jit", "torch", "autograd")
-_MODULE = {"jax.jit": "jax", "torch": "torch", "autograd": "autograd"}
+PEERS = ("jax.jit", "torch", "autograd", "pytensor", "casadi")
+_MODULE = {
+    "jax.jit": "jax",
+    "torch": "torch",
+    "autograd": "autograd",
+    "pytensor": "pytensor",
+    "casadi": "casadi",
+}
+# the forward functions a peer runs (the others: all but those it skips), and why:
+# see the module's docstring
+_RUNS = {"casadi": {"chain_forward", "logistic_forward"}}
+_SKIPS = {"pytensor": {"chain_forward"}}
+
+
+_chosen: set[str] | None = None  # the suite's --peers; None: every importable one
+
+
+def choose(names: list[str]) -> None:
+    """Run only the peers ``names`` (the suite's ``--peers``; [] for none)."""
+    global _chosen
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise ValueError(f"unknown peer {', '.join(unknown)}; known: {', '.join(PEERS)}")
+    _chosen = set(names)
 
 
 def available() -> list[str]:
-    """The peers that can be imported here."""
-    return [p for p in PEERS if importlib.util.find_spec(_MODULE[p]) is not None]
+    """The peers that can be imported here (and were chosen, if any were)."""
+    return [
+        p
+        for p in PEERS
+        if (_chosen is None or p in _chosen) and importlib.util.find_spec(_MODULE[p]) is not None
+    ]
+
+
+def runs(peer: str, forward: Callable) -> bool:
+    """Whether ``peer`` differentiates ``forward`` (a forward function of workloads.py)."""
+    name = getattr(forward, "__name__", "")
+    only = _RUNS.get(peer)
+    return (only is None or name in only) and name not in _SKIPS.get(peer, ())
 
 
 def _namespace(peer: str) -> SimpleNamespace:
@@ -36,6 +79,18 @@ def _namespace(peer: str) -> SimpleNamespace:
         import torch
 
         return SimpleNamespace(tanh=torch.tanh, sigmoid=torch.sigmoid, sum=torch.sum)
+    if peer == "pytensor":
+        import pytensor.tensor as pt
+
+        return SimpleNamespace(tanh=pt.tanh, sigmoid=pt.sigmoid, sum=pt.sum)
+    if peer == "casadi":
+        import casadi
+
+        return SimpleNamespace(
+            tanh=casadi.tanh,
+            sigmoid=lambda z: 1.0 / (1.0 + casadi.exp(-z)),
+            sum=lambda a: casadi.sum1(casadi.vec(a)),
+        )
     import autograd.numpy as anp
 
     return SimpleNamespace(tanh=anp.tanh, sigmoid=lambda z: 1.0 / (1.0 + anp.exp(-z)), sum=anp.sum)
@@ -59,6 +114,8 @@ def _arrays(peer: str, values: dict[str, Any], trainable: bool = False) -> dict[
 def _numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().cpu().numpy()
+    if hasattr(x, "full"):  # a CasADi DM
+        x = x.full()
     return np.asarray(x, dtype=np.float64)
 
 
@@ -89,10 +146,63 @@ def value_and_grad(peer: str, forward: Callable, params: dict, inputs: dict) -> 
             return value.detach(), dict(zip(names, torch.autograd.grad(value, leaves)))
 
         return torch_call
+    if peer == "pytensor":
+        return _pytensor_value_and_grad(xp, forward, params, inputs)
+    if peer == "casadi":
+        return _casadi_value_and_grad(xp, forward, params, inputs)
     import autograd
 
     step = autograd.value_and_grad(lambda p: forward(xp, p, In))
     return lambda: step(P)
+
+
+def _pytensor_value_and_grad(xp, forward: Callable, params: dict, inputs: dict):
+    """``pytensor.function`` of the value and ``pytensor.grad``, taking every array."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    def symbol(name: str, value: Any):
+        return pt.tensor(name, dtype="float64", shape=(None,) * np.ndim(value))
+
+    P = {k: symbol(k, v) for k, v in params.items()}
+    In = {k: symbol(k, v) for k, v in inputs.items()}
+    value = forward(xp, P, In)
+    step = pytensor.function(
+        [*In.values(), *P.values()], [value, *pytensor.grad(value, list(P.values()))]
+    )
+    arrays = [*inputs.values(), *params.values()]
+    names = list(params)
+
+    def pytensor_call():
+        value, *grads = step(*arrays)
+        return value, dict(zip(names, grads))
+
+    return pytensor_call
+
+
+def _casadi_value_and_grad(xp, forward: Callable, params: dict, inputs: dict):
+    """A ``casadi.Function`` of the value and its reverse-mode adjoints (``f.reverse(1)``,
+    seeded with 1), of one MX symbol per array, as CasADi's documentation builds one."""
+    import casadi
+
+    def symbol(name: str, value: Any):
+        return casadi.MX.sym(name, *(np.shape(value) + (1, 1))[:2])  # 2-D: vectors as columns
+
+    P = {k: symbol(k, v) for k, v in params.items()}
+    In = {k: symbol(k, v) for k, v in inputs.items()}
+    symbols = [*In.values(), *P.values()]
+    value = forward(xp, P, In)
+    adjoints = casadi.Function("f", symbols, [value]).reverse(1)(*symbols, value, 1.0)
+    adjoints = adjoints if isinstance(adjoints, (list, tuple)) else [adjoints]  # one input: bare
+    step = casadi.Function("value_and_grad", symbols, [value, *adjoints[len(In) :]])
+    arrays = [*inputs.values(), *params.values()]
+    shapes = {k: np.shape(v) for k, v in params.items()}
+
+    def casadi_call():
+        value, *grads = step(*arrays)
+        return float(value), {k: g.full().reshape(shapes[k]) for k, g in zip(shapes, grads)}
+
+    return casadi_call
 
 
 def hessian(peer: str, forward: Callable, params: dict, inputs: dict) -> Callable[[], Any]:
@@ -113,6 +223,21 @@ def hessian(peer: str, forward: Callable, params: dict, inputs: dict) -> Callabl
         import torch.func
 
         return lambda: torch.func.hessian(f)(x)
+    if peer == "pytensor":
+        import pytensor
+        import pytensor.tensor as pt
+
+        symbols = {
+            k: pt.tensor(k, dtype="float64", shape=(None,) * np.ndim(v)) for k, v in In.items()
+        }
+        v = pt.tensor("x", dtype="float64", shape=(None,))
+        step = pytensor.function(
+            [*symbols.values(), v], pytensor.gradient.hessian(forward(xp, {"x": v}, symbols), v)
+        )
+        arrays = [*In.values(), x]
+        return lambda: step(*arrays)
+    if peer == "casadi":
+        raise NotImplementedError("not run: see benchmarks/peers.py")
     import autograd
 
     step = autograd.hessian(f)

@@ -7,6 +7,7 @@
     python benchmarks/suite.py --format markdown|json
     python benchmarks/suite.py --format markdown --write docs/performance.md
     python benchmarks/suite.py --blas-threads 1     # on a shared machine: no BLAS threads
+    python benchmarks/suite.py --peers torch,casadi # some peers (default: all installed; none)
 
 For each workload the hand-written NumPy reference, graphc's emitted module,
 graphc's compiled function and every importable peer are first checked to
@@ -221,7 +222,7 @@ def run_call(key: str, case: workloads.Case, repeats: int, target: float) -> dic
         workloads.agree(reference, case.module_out(), f"{key}: graphc module with out=")
         calls["module_out"] = case.module_out
     peer_notes = {}
-    for peer in peers.available():
+    for peer in [p for p in peers.available() if peers.runs(p, case.forward)]:
         try:
             make = peers.hessian if case.peer_kind == "hessian" else peers.value_and_grad
             call = make(peer, case.forward, case.params, case.inputs)
@@ -282,7 +283,7 @@ def probe_chain(layers: int, route: str) -> dict[str, float]:
 
 def run_chain(key: str, layers: int, repeats: int) -> dict[str, Any]:
     """The compile workload: each route measured ``repeats`` times, each in a fresh process."""
-    routes = list(ROUTES) + peers.available()
+    routes = list(ROUTES) + [p for p in peers.available() if peers.runs(p, workloads.chain_forward)]
     samples: dict[str, list[dict[str, float]]] = {route: [] for route in routes}
     errors = {}
     for r in range(repeats):
@@ -501,12 +502,23 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="threads NumPy's BLAS may use (sets OPENBLAS_NUM_THREADS etc.); default: its own",
     )
+    parser.add_argument(
+        "--peers",
+        help=f"comma-separated peers to run ({', '.join(peers.PEERS)}) or none;"
+        " default: every one installed",
+    )
     parser.add_argument("--write", type=Path, help=f"replace {BEGIN} … {END} in this file")
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)  # LAYERS ROUTE, internal
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe_chain(int(args.probe[0]), args.probe[1])))
         return
+    if args.peers is not None:
+        chosen = [] if args.peers == "none" else args.peers.split(",")
+        try:
+            peers.choose(chosen)
+        except ValueError as err:
+            parser.error(str(err))
     keys = workload_keys(args.large)
     if args.only:
         wanted = args.only.split(",")

@@ -13,6 +13,7 @@ public API is used: ``graphc.compile``, ``fn.source``, ``fn.value_and_grad``,
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -278,7 +279,8 @@ def logistic(steps: int, n: int) -> Case:
         module,
         fn,
         module_out=module_out,
-        forward=lambda xp, p, i: logistic_forward(xp, p, steps),
+        # named as logistic_forward (functools.wraps): peers.runs picks peers by that name
+        forward=functools.wraps(logistic_forward)(lambda xp, p, i: logistic_forward(xp, p, steps)),
         params=params,
     )
 

@@ -51,7 +51,7 @@ def test_quick_run_checks_times_and_writes_the_page(suite, tmp_path: Path):
     page.write_text(f"# before\n{suite.BEGIN}\nold\n{suite.END}\nafter\n", encoding="utf-8")
     run = subprocess.run(
         [sys.executable, str(SUITE), "--quick", "--only", "logistic,ner-d3", "--format", "json"]
-        + ["--write", str(page)],
+        + ["--peers", "none", "--write", str(page)],  # peers compile slowly (PyTensor: C)
         capture_output=True,
         text=True,
         cwd=ROOT,
