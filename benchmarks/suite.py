@@ -387,6 +387,11 @@ def fmt_cores(c: float | None) -> str:
     return "n/a" if c is None else f"{c:.1f} cores"
 
 
+def _peers_in(record: dict[str, Any]) -> list[str]:
+    """The peers a record holds, in `peers.PEERS` order (a JSON record's keys are sorted)."""
+    return [p for p in peers.PEERS if p in record]
+
+
 def cells(w: dict[str, Any]) -> list[str]:
     """One table row, from one workload's record."""
     seconds = w["seconds"]
@@ -396,16 +401,14 @@ def cells(w: dict[str, Any]) -> list[str]:
             module += f", out= {fmt_ratio(w['ratios']['module_out'])}"
         graphc_cells = [module, fmt_ratio(w["ratios"]["fn"])]
         memory = fmt_bytes([w["memory"][k] for k in ("hand", "module", "fn")])
-        peer_cells = [f"{p} {fmt_ratio(r)}" for p, r in w["ratios"].items() if p not in GRAPHC]
+        peer_cells = [f"{p} {fmt_ratio(w['ratios'][p])}" for p in _peers_in(w["ratios"])]
         hand = fmt_time(seconds["hand"])
     else:
         graphc_cells = [
             f"{fmt_time(seconds[r])}, calls {fmt_ratio(w['call_ratios'][r])}" for r in ROUTES
         ]
         memory = "—"
-        peer_cells = [
-            f"{p} {fmt_time(s)}" for p, s in seconds.items() if p not in (*ROUTES, "hand")
-        ]
+        peer_cells = [f"{p} {fmt_time(seconds[p])}" for p in _peers_in(seconds)]
         hand = f"{fmt_time(seconds['hand'])} a call"
     peer_cells += [f"{p} failed" for p in w["peer_errors"]]
     return [
