@@ -14,7 +14,8 @@ what it returns; `GradientByJvp`); `graphc.emit_numpy` alone writes the Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from graphc.autodiff import gradient_name
@@ -99,8 +100,9 @@ class CompiledModule:
     signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     backend: str = "numpy"  # the module's dialect (BACKENDS)
     dtype: str | None = None  # the dtype every function casts its arguments to, if fixed
-    # value_and_grad's statements, for the compiled function's checked entry (NumPy only)
-    entry: EntryBody | None = None
+    # value_and_grad's statements, for the compiled function's checked entry (NumPy only),
+    # printed when it asks (a module written to a file never does)
+    entry: Callable[[], EntryBody | None] | None = None
 
 
 def value_function(derived: DerivedGraph) -> FunctionSpec:
@@ -419,7 +421,9 @@ def module_of(
         },
         backend,
         dtype,
-        entry_body(by_name["value_and_grad"], keywords, derived.variables, printer)
+        functools.partial(
+            entry_body, by_name["value_and_grad"], keywords, derived.variables, printer
+        )
         if "value_and_grad" in by_name and backend == "numpy"
         else None,
     )

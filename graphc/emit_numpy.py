@@ -449,7 +449,7 @@ def function_body(
     early: Iterable[Node] = (),
     exprs_out: dict[Node, Expr] | None = None,
     returned: Callable[[list[Expr]], str] | None = None,
-    written_early: Callable[[Node, Expr], Expr] | None = None,
+    early_form: Callable[[Node, Expr], Expr] | None = None,
 ) -> tuple[list[str], list[Expr], dict[Node, str]]:
     """Statements computing ``outputs``, the expression of each output, and the
     name of each node that got a statement.
@@ -473,7 +473,7 @@ def function_body(
     graph uses it twice may be printed through another: a batched ``Wᵀ`` reads
     ``W``); what a line reads is read off its text, so the deletions follow
     the text too.  ``returned`` gives the text the function returns from the
-    outputs' expressions (default: those expressions); ``written_early`` the
+    outputs' expressions (default: those expressions); ``early_form`` the
     right-hand side of the line of an output in ``early`` scheduled early
     (default: its expression).
     """
@@ -549,7 +549,7 @@ def function_body(
         lines.append(f"{statement.target} = {statement.text}")
         for node in hoisted.get(at, ()):
             target = namer.fresh(output_names.get(node) or graph.hints.get(node) or "t")
-            expr = exprs[node] if written_early is None else written_early(node, exprs[node])
+            expr = exprs[node] if early_form is None else early_form(node, exprs[node])
             lines.append(f"{target} = {expr.text}")
             stored[node] = target
             exprs[node] = Expr(target, PRECEDENCE["atom"])
@@ -857,7 +857,7 @@ def _layout(
         early=_gradients(spec.returns),
         exprs_out=exprs,
         returned=lambda outs: _returned_text(spec.returns, iter(outs), printer),
-        written_early=_into_early(spec, printer, written) if spec.writes_into else None,
+        early_form=_into_early(spec, printer, written) if spec.writes_into else None,
     )
     returned = _returned_text(spec.returns, iter(outs), printer)  # may read dims too
     # The dims the text uses (an operator may have spelled one it then did not print),

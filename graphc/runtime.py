@@ -669,7 +669,8 @@ class CompiledFunction:
             return None
         types = {v.attr("name"): v.type for v in self.lowered.variables}
         scalars = [w for w in compiled.wrt if types[w].is_scalar]
-        entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes], compiled.entry)
+        body = compiled.entry() if compiled.entry is not None else None
+        entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes], body)
         method = CompiledFunction.value_and_grad
         names = plan.names
 
