@@ -638,11 +638,10 @@ class CompiledFunction:
         # looked up once, not per call
         self._feed_dtype = self._plan.dtype
         self._may_alias = compiled.may_alias
-        # (the module compiles a function when first looked up: only the one called)
+        # (the module compiles a function when first looked up: only the one called; the
+        # checked entry, where there is one, runs the body itself and calls neither)
         self._value_and_grad = self._value_and_grad_dict = None
-        if self._by_keyword:
-            self._value_and_grad = getattr(self.module, "value_and_grad", None)
-        else:
+        if not self._by_keyword:
             self._value_and_grad_dict = getattr(self.module, "value_and_grad_dict", None)
         entry = self._checked_entry()
         if entry is not None:  # the instance's own value_and_grad: the method is its slow path
@@ -651,7 +650,8 @@ class CompiledFunction:
     def _checked_entry(self) -> Any:
         """``value_and_grad`` as one straight-line function printed for this program
         (`graphc.emit_numpy.checked_entry`): the feed plan's checks with the program's
-        names and shapes as constants, the module's call, and the checks of its results,
+        names and shapes as constants, the module's statements (`CompiledModule.entry`;
+        else a call of its function), and the checks of the results,
         with no dict of keywords built and no loop; None where the plan takes every feed
         the long way, or a result may alias a fed array, or the module's function takes
         a dict, or a subclass defines its own value_and_grad."""
@@ -662,7 +662,7 @@ class CompiledFunction:
             and plan.count
             and self._by_keyword
             and self._scalar
-            and self._value_and_grad is not None
+            and "value_and_grad" in compiled.functions
             and not compiled.may_alias
             and compiled.backend == "numpy"
         ):
@@ -671,6 +671,8 @@ class CompiledFunction:
         scalars = [w for w in compiled.wrt if types[w].is_scalar]
         body = compiled.entry() if compiled.entry is not None else None
         entry = checked_entry(plan.shapes, scalars, [d.name for d in plan.dtypes], body)
+        if body is None:  # the entry calls the module's function
+            self._value_and_grad = self.module.value_and_grad
         method = CompiledFunction.value_and_grad
         names = plan.names
 
