@@ -544,7 +544,7 @@ def function_body(
     hoisted = _hoisted(statements, outputs, early, reads, exprs)
     output_names = {node: name for name, node in graph.outputs.items()}
     lines: list[str] = []
-    dying = _deaths(statements, hoisted, outputs, reads)
+    dying = _deaths(statements, hoisted, outputs, reads, lambda n: n in batch or _large(n.type))
     for at, statement in enumerate(statements):
         lines.append(f"{statement.target} = {statement.text}")
         for node in hoisted.get(at, ()):
@@ -657,10 +657,13 @@ def _deaths(
     hoisted: Mapping[int, Sequence[Node]],
     outputs: Sequence[Node],
     reads: Mapping[Node, frozenset[Node]],
+    large: Callable[[Node], bool],
 ) -> dict[int, list[Node]]:
-    """Array temporaries to delete after each statement index (with what is
-    hoisted after it): those read for the last time there, when a statement
-    that allocates an array follows."""
+    """Large array temporaries (``large``) to delete after each statement index
+    (with what is hoisted after it): those read for the last time there, when a
+    statement that allocates an array follows.  A small one is left to the
+    function's return, as a hand would: its line would cost more to compile
+    than its memory."""
     last: dict[Node, int] = {}
     for at, s in enumerate(statements):
         for d in s.reads:
@@ -684,7 +687,7 @@ def _deaths(
     dying: dict[int, list[Node]] = {}
     for s in statements:
         at = last.get(s.node)
-        if at is not None and at < final and s.node not in kept and s.node.type.rank > 0:
+        if at is not None and at < final and s.node not in kept and large(s.node):
             dying.setdefault(at, []).append(s.node)
     return dying
 
@@ -884,12 +887,15 @@ def _layout(
     return _Layout(namer, [*prelude, *lines], outs, stored, printer, exprs, returned, written)
 
 
-# A gradient scheduled early writes into its buffer there (`_into_early`) from this many
-# entries, or where its size is known only at run time.  A smaller one is copied at the
-# end, which costs little, and keeps the line a hand writes; the conditional lines of
-# the tanh chain's 1,000 16×16 gradients made Python's compile of its gradient function
-# a third slower (130 → 173 ms CPU, measured when they were written so).
-EARLY_INTO_ENTRIES = 2048
+# An array is large from this many entries, or where its size is known only at run
+# time.  A large temporary is deleted after its last use (`_deaths`), and a large
+# gradient scheduled early writes into its buffer there (`_into_early`).  A small one
+# (16 KiB at float64) is neither: its memory costs less than its line does.  A small
+# gradient is copied at the end and keeps the line a hand writes: the conditional lines
+# of the tanh chain's 1,000 16×16 gradients made Python's compile of its gradient
+# function a third slower (130 → 173 ms CPU, measured when they were written so), and
+# its 1,000 `del` lines of 16-vectors another 47 ms.
+LARGE_ENTRIES = 2048
 
 
 def _into_early(
@@ -919,13 +925,13 @@ def _into_early(
 
 
 def _large(t: Type) -> bool:
-    """Whether an array of type ``t`` has `EARLY_INTO_ENTRIES` entries, or may have."""
+    """Whether an array of type ``t`` has `LARGE_ENTRIES` entries, or may have."""
     entries = 1
     for d in t.dims:
         if d.value is None:
             return True
         entries *= d.value
-    return entries >= EARLY_INTO_ENTRIES
+    return entries >= LARGE_ENTRIES
 
 
 def function_labels(

@@ -64,7 +64,8 @@ def test_mlp_peak_is_the_hand_written_peak():
 
 
 def test_temporaries_are_deleted_and_gradients_written_when_final():
-    source = graphc.compile(mlp_text(3, 4, 5)).source
+    # H and t are 64×32 (2,048 entries: large), the gradients 32×32 (small).
+    source = graphc.compile(mlp_text(3, 32, 64)).source
     body = source[source.index("def value_and_grad") :]
     lines = [line.strip() for line in body.splitlines()]
     # The last layer's gradients are stored as soon as the next delta exists,
@@ -76,6 +77,15 @@ def test_temporaries_are_deleted_and_gradients_written_when_final():
     assert lines.index("dJ_dH1 = delta @ W2.T") > at + 2
     (returned,) = [line for line in lines if line.startswith("return J, {")]
     assert returned.endswith("'W3': dJ_dW3, 'b3': dJ_db3}")
+
+
+def test_small_temporaries_are_left_to_the_return():
+    # The same network 4 wide in batches of 5: nothing of 2,048 entries to free.
+    small = graphc.compile(mlp_text(3, 4, 5)).source
+    assert "del " not in small
+    # Sizes known only at run time may be large: deleted.
+    symbolic = graphc.compile(mlp_text(3, 4, 5).replace("dim B = 5", "dim B")).source
+    assert "del H2" in symbolic or "del t1" in symbolic
 
 
 def test_no_deletion_without_a_later_array():

@@ -182,7 +182,7 @@ def test_gradients_scheduled_early_write_into_out_there():
     assert "else np.matmul(H2.T, t2, out=out['W3'])" in source
     assert "out['W3'][...]" not in source
     # b3 (256 entries) is copied at the end: a conditional line for it would cost more
-    # compile time than the copy costs (emit_numpy.EARLY_INTO_ENTRIES)
+    # compile time than the copy costs (emit_numpy.LARGE_ENTRIES)
     assert "dJ_db3 = np.sum(t2, axis=0)\n" in source and "out['b3'][...] = dJ_db3" in source
     module = load_module(source)
     rng = np.random.default_rng(3)
