@@ -19,8 +19,10 @@ array allocations to tracemalloc).  The load of other processes is the CPU
 time the whole machine spent busy (/proc/stat) minus this process's own and
 its children's (os.times), per second of wall time, in cores.  The compile
 workload (the tanh chain) runs each measurement in a fresh process, since
-graphc interns nodes across compilations.  docs/performance.md describes
-the method and holds the latest table, written by ``--write``.
+graphc interns nodes across compilations, and times its floor too: the
+parse and Python's compile of the emitted gradient function, each alone.
+docs/performance.md describes the method and holds the latest table,
+written by ``--write``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ import peers  # noqa: E402
 import workloads  # noqa: E402
 
 import graphc  # noqa: E402
+from graphc import frontend  # noqa: E402
 
 BEGIN, END = "<!-- BEGIN suite -->", "<!-- END suite -->"
 RESULTS = re.compile(r"<!-- results (\{.*\}) -->", re.S)
@@ -250,13 +253,16 @@ GRAPHC = (*ROUTES, "module_out")  # candidates that are graphc, not peers
 
 
 def probe_chain(layers: int, route: str) -> dict[str, float]:
-    """In a fresh process: compile + first call of the chain by one route, then a steady call.
+    """In a fresh process: compile + first call of the chain by one route, then a steady call;
+    or, for the route ``floor``, the two stages of a compile that the spec fixes (`probe_floor`).
 
     The parser is built first on a tiny program (a one-time cost of the process,
     like importing graphc), so that the time is the chain's own.
     """
     case = workloads.chain(layers)
     graphc.compile("param w : []\nv = tanh(w)").value_and_grad(w=0.5)
+    if route == FLOOR:
+        return probe_floor(case.text)
     start = time.perf_counter()
     if route == "module":
         module = workloads.load_module(graphc.compile(case.text).source)
@@ -281,9 +287,33 @@ def probe_chain(layers: int, route: str) -> dict[str, float]:
     return {"first": first, "call": steady, "hand_call": hand}
 
 
+# The route that times what any compile of the chain pays, whatever graphc does between.
+FLOOR = "floor"
+
+
+def probe_floor(text: str) -> dict[str, float]:
+    """Seconds of the two stages of a compile that the spec fixes, each alone: the parse
+    by the Lark grammar (the tree, before any name or shape is read) and Python's
+    compile of the emitted gradient function (its text, as the first call compiles it).
+    What graphc does between (lowering, differentiation, folding, emission) is not
+    in either."""
+    start = time.perf_counter()
+    frontend.parser().parse(text)
+    parse = time.perf_counter() - start
+    source = graphc.compile(text).source
+    begin = source.index("\ndef value_and_grad_dict(")
+    end = source.find("\ndef ", begin + 1)
+    function = source[begin : end if end >= 0 else len(source)]
+    start = time.perf_counter()
+    compile(function, "<chain>", "exec")
+    python_compile = time.perf_counter() - start
+    return {"parse": parse, "python_compile": python_compile}
+
+
 def run_chain(key: str, layers: int, repeats: int) -> dict[str, Any]:
     """The compile workload: each route measured ``repeats`` times, each in a fresh process."""
-    routes = list(ROUTES) + [p for p in peers.available() if peers.runs(p, workloads.chain_forward)]
+    routes = [*ROUTES, FLOOR]
+    routes += [p for p in peers.available() if peers.runs(p, workloads.chain_forward)]
     samples: dict[str, list[dict[str, float]]] = {route: [] for route in routes}
     errors = {}
     for r in range(repeats):
@@ -301,6 +331,7 @@ def run_chain(key: str, layers: int, repeats: int) -> dict[str, Any]:
                 errors[route] = run.stderr.strip().splitlines()[-1][:200]
                 continue
             samples[route].append(json.loads(run.stdout))
+    floor = {part: statistics.median(s[part] for s in samples.pop(FLOOR)) for part in FLOOR_PARTS}
     hand = statistics.median(s["hand_call"] for ss in samples.values() for s in ss)
     seconds = {"hand": hand}
     call_ratios = {}
@@ -317,6 +348,7 @@ def run_chain(key: str, layers: int, repeats: int) -> dict[str, Any]:
         "note": "",
         "seconds": seconds,
         "call_ratios": call_ratios,
+        "floor": floor,
         "peer_errors": errors,
     }
 
@@ -439,9 +471,24 @@ def notes(results: dict[str, Any]) -> list[str]:
     for w in results["workloads"]:
         parts = [f"graphc module = {w['module_label']}", f"graphc fn = {w['fn_label']}"]
         parts += [w["note"]] if w["note"] else []
+        if "floor" in w:
+            parts.append(floor_note(w["floor"]))
         parts += [f"{p}: {e}" for p, e in w["peer_errors"].items()]
         lines.append(f"`{w['key']}`: " + "; ".join(parts) + ".")
     return lines
+
+
+# What `probe_floor` measures, in the order the note names them.
+FLOOR_PARTS = ("parse", "python_compile")
+
+
+def floor_note(floor: dict[str, float]) -> str:
+    parse, python_compile = (floor[part] for part in FLOOR_PARTS)
+    return (
+        f"floor (each alone, in a fresh process): the parse by the Lark grammar"
+        f" {fmt_time(parse)}, Python's compile of the emitted value_and_grad_dict"
+        f" {fmt_time(python_compile)}, together {fmt_time(parse + python_compile)}"
+    )
 
 
 def render_markdown(results: dict[str, Any]) -> str:

@@ -122,3 +122,22 @@ def test_the_peers_forward_functions_compute_the_hand_written_value(suite):
     case = suite.HESSIAN["hessian"](True)
     x, A, B = case.params["x"], case.inputs["A"], case.inputs["B"]
     assert np.isclose(case.forward(xp, case.params, case.inputs), np.tanh(A @ x).sum() + x @ B @ x)
+
+
+def test_the_chain_floor_times_the_parse_and_pythons_compile_alone(suite):
+    """The floor route times the two stages a compile of the chain cannot skip, each alone,
+    and the page's note under the table names them."""
+    floor = suite.probe_chain(3, suite.FLOOR)
+    assert set(floor) == set(suite.FLOOR_PARTS)
+    assert all(math.isfinite(t) and 0 < t < 10 for t in floor.values()), floor
+    record = {
+        "key": "chain-3",
+        "module_label": "m",
+        "fn_label": "f",
+        "note": "",
+        "peer_errors": {},
+        "floor": {"parse": 0.1, "python_compile": 0.025},
+    }
+    (note,) = suite.notes({"workloads": [record]})
+    assert "parse by the Lark grammar 100 ms" in note
+    assert "compile of the emitted value_and_grad_dict 25.0 ms, together 125 ms" in note
