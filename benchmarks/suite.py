@@ -331,7 +331,8 @@ def run_chain(key: str, layers: int, repeats: int) -> dict[str, Any]:
                 errors[route] = run.stderr.strip().splitlines()[-1][:200]
                 continue
             samples[route].append(json.loads(run.stdout))
-    floor = {part: statistics.median(s[part] for s in samples.pop(FLOOR)) for part in FLOOR_PARTS}
+    floors = samples.pop(FLOOR)
+    floor = {part: statistics.median(s[part] for s in floors) for part in FLOOR_PARTS}
     hand = statistics.median(s["hand_call"] for ss in samples.values() for s in ss)
     seconds = {"hand": hand}
     call_ratios = {}
