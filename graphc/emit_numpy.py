@@ -926,12 +926,8 @@ def _into_early(
 
 def _large(t: Type) -> bool:
     """Whether an array of type ``t`` has `LARGE_ENTRIES` entries, or may have."""
-    entries = 1
-    for d in t.dims:
-        if d.value is None:
-            return True
-        entries *= d.value
-    return entries >= LARGE_ENTRIES
+    entries = t.entries
+    return entries is None or entries >= LARGE_ENTRIES
 
 
 def function_labels(

@@ -735,8 +735,8 @@ OUTER_BY_EINSUM = 2048
 
 def _by_einsum(node: Node) -> bool:
     """An outer product einsum computes faster than np.multiply.outer (`OUTER_BY_EINSUM`)."""
-    rows, cols = node.type.dims
-    return rows.value is None or cols.value is None or rows.value * cols.value >= OUTER_BY_EINSUM
+    entries = node.type.entries
+    return entries is None or entries >= OUTER_BY_EINSUM
 
 
 def _matmul_emit(p, node, a, b):

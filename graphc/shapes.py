@@ -153,6 +153,17 @@ class Type(NamedTuple):
     def names(self) -> tuple[str, ...]:
         return tuple(sorted({n for d in self.dims for n in d.names}))
 
+    @property
+    def entries(self) -> int | None:
+        """How many numbers an array of this type holds; None where a dim's size is
+        known only at run time."""
+        count = 1
+        for d in self.dims:
+            if d.value is None:
+                return None
+            count *= d.value
+        return count
+
     def __str__(self) -> str:
         # [(n + 1)×n], not [n + 1×n]: a compound dim of a matrix is parenthesised
         dims = [str(d) for d in self.dims]
